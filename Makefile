@@ -1,0 +1,119 @@
+# Pacer build: one Makefile, all outputs under $(BUILD) (default build/).
+#   make            build pacer-master, pacer-agent, pacer-executor, pacerctl and the BPF objects
+#   make deps       install missing Debian packages (apt-get, only when something is missing)
+#   make check      deps + build + sanitizer build + every test
+#   make run        deps + build + a local demo cluster (master + 3 agents in network namespaces)
+#   make bench      deps + build + benchmarks (results: docs/benchmarks.md)
+# Any new .c file in a program's folder is picked up by the wildcards below.
+
+BUILD    ?= build
+CC       ?= gcc
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+SAN      ?=
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -I. -I$(BUILD)
+ifeq ($(SAN),1)
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+endif
+LDLIBS   := -lmicrohttpd -ljansson -lcurl -lsqlite3 -lbpf -lelf -lz -luring -lseccomp -lcap -lcrypto -lpthread -lm
+
+DEB_PACKAGES := build-essential clang llvm bpftool pkg-config libbpf-dev libelf-dev zlib1g-dev \
+	liburing-dev libcmocka-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev \
+	libsqlite3-dev libseccomp-dev libcap-dev libssl-dev iproute2 procps curl jq \
+	python3 python3-pytest libclang-rt-14-dev util-linux
+
+LIB_SRCS      := $(sort $(wildcard lib/*.c))
+MASTER_SRCS   := $(sort $(filter-out master/main.c,$(wildcard master/*.c master/*/*.c)))
+AGENT_SRCS    := $(sort $(filter-out agent/main.c,$(wildcard agent/*.c)))
+EXECUTOR_SRCS := $(sort $(wildcard agent/executor/*.c))
+PACERCTL_SRCS := $(sort $(wildcard tools/pacerctl/*.c))
+BPF_SRCS      := $(sort $(wildcard bpf/*.bpf.c))
+UNIT_SRCS     := $(sort $(wildcard tests/unit/test_*.c))
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+LIB_OBJS      := $(call obj,$(LIB_SRCS))
+MASTER_OBJS   := $(call obj,$(MASTER_SRCS))
+AGENT_OBJS    := $(call obj,$(AGENT_SRCS))
+EXECUTOR_OBJS := $(call obj,$(EXECUTOR_SRCS))
+PACERCTL_OBJS := $(call obj,$(PACERCTL_SRCS))
+BPF_OBJS      := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
+BPF_SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
+UNIT_BINS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+
+BINS := $(BUILD)/pacer-master $(BUILD)/pacer-agent $(BUILD)/pacer-executor $(BUILD)/pacerctl
+
+.PHONY: all deps check unit cluster-test run bench clean fuzz
+all: $(BINS) $(UNIT_BINS)
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "deps: all Debian packages present"; fi
+
+$(BUILD)/vmlinux.h:
+	@mkdir -p $(@D)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h $(wildcard bpf/*.h)
+	@mkdir -p $(@D)
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -I$(BUILD) -I. -Wall -Werror -c $< -o $@
+
+$(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $(subst .,_,$*)_bpf > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/%.o: %.c $(BPF_SKELS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libpacer.a: $(LIB_OBJS)
+	@rm -f $@; ar rcs $@ $^
+$(BUILD)/libmaster.a: $(MASTER_OBJS)
+	@rm -f $@; ar rcs $@ $^
+$(BUILD)/libagent.a: $(AGENT_OBJS)
+	@rm -f $@; ar rcs $@ $^
+
+$(BUILD)/pacer-master: $(BUILD)/obj/master/main.o $(BUILD)/libmaster.a $(BUILD)/libpacer.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/pacer-agent: $(BUILD)/obj/agent/main.o $(BUILD)/libagent.a $(BUILD)/libpacer.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/pacer-executor: $(EXECUTOR_OBJS) $(BUILD)/libpacer.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/pacerctl: $(PACERCTL_OBJS) $(BUILD)/libpacer.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libmaster.a $(BUILD)/libagent.a $(BUILD)/libpacer.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+unit: $(UNIT_BINS)
+	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
+
+cluster-test: $(BINS)
+	PACER_BUILD=$(abspath $(BUILD)) python3 -m pytest -q -x tests/cluster
+
+# check: the normal build's unit tests, then everything again under ASan/UBSan, then the
+# cluster tests against the sanitized daemons.
+check: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) BUILD=build-asan SAN=1 CFLAGS="-O1 -g" all
+	$(MAKE) BUILD=build-asan SAN=1 CFLAGS="-O1 -g" unit
+	PACER_BUILD=$(abspath build-asan) /usr/bin/python3 -m pytest -v tests/cluster
+
+run: deps all
+	tools/demo-cluster.sh $(abspath $(BUILD))
+
+bench: deps all
+	bench/run.sh $(abspath $(BUILD))
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,87 @@
+/* containerizer.h - runs one task in a container, driving a list of isolators (Mesos
+ * style: each isolator owns one concern - cgroups, namespaces, BPF counters - behind the
+ * same calls). The agent core (tasks.c) only talks to this header.
+ *
+ * A task's process tree is supervised by its own pacer-executor process, which outlives
+ * an agent restart and records the exit status in <run_dir>/exit.json. */
+#ifndef PACER_AGENT_CONTAINERIZER_H
+#define PACER_AGENT_CONTAINERIZER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <jansson.h>
+
+struct containerizer;
+
+struct containerizer_config {
+	const char *agent_id;           /* names host objects: pacer/<agent-id>/<task-id> */
+	const char *work_dir;           /* agent work dir */
+	const char *executor_path;      /* pacer-executor binary */
+	const char *bpffs;              /* bpffs mount point, default /sys/fs/bpf */
+};
+
+struct container_spec {
+	const char *task_id;
+	const char *sandbox_dir;        /* created by the caller; stdout/stderr go there */
+	const char *run_dir;            /* created by the caller; executor files (pid, exit.json) */
+	bool shell;                     /* true: /bin/sh -c command */
+	const char *command;            /* shell string, or program path when !shell */
+	const char *const *argv;        /* !shell: full argv (argv[0] = program), NULL-terminated */
+	const char *const *envp;        /* NULL-terminated KEY=VALUE list */
+	double cpus;                    /* cpu shares + CFS quota */
+	uint64_t mem_bytes;             /* hard memory limit */
+	const char *user;               /* NULL: run as the agent's user */
+	const char *hostname;           /* UTS hostname inside the container */
+};
+
+/* How a container ended. */
+struct container_exit {
+	bool exited;                    /* true: normal exit with exit_code */
+	int exit_code;
+	int signal;                     /* terminating signal, 0 if none */
+	bool oom_killed;                /* the memory limit was hit and the kernel killed it */
+	char message[256];              /* e.g. "Command exited with status 1" */
+};
+
+struct container_usage {
+	uint64_t rx_bytes, tx_bytes, rx_packets, tx_packets;
+	uint64_t cpu_ns;
+	uint64_t mem_bytes;
+};
+
+/* Detects the cgroup layout (v2, or hybrid v1+v2), mounts bpffs if needed, loads and pins
+ * the BPF programs under <bpffs>/pacer/<agent-id>/. */
+int containerizer_create(const struct containerizer_config *cfg, struct containerizer **out,
+			 char *err, size_t errlen);
+void containerizer_destroy(struct containerizer *c);
+
+/* Prepares every isolator, starts pacer-executor, returns once the task's command has been
+ * exec'd (or failed to). *executor_pid is the supervisor's pid. */
+int containerizer_launch(struct containerizer *c, const struct container_spec *spec,
+			 pid_t *executor_pid, char *err, size_t errlen);
+
+/* After an agent restart: re-adopts a task whose executor may still be running.
+ * Returns 1 if it is still running, 0 if it already ended (then *exit is filled from
+ * exit.json, or marked as lost if there is none), <0 on error. */
+int containerizer_recover(struct containerizer *c, const char *task_id, const char *run_dir,
+			  pid_t executor_pid, struct container_exit *exit);
+
+/* Non-blocking: 1 and *exit filled if the task ended (its cgroup is empty and the executor
+ * is gone), 0 if still running. */
+int containerizer_poll(struct containerizer *c, const char *task_id, struct container_exit *exit);
+
+/* SIGTERM to the whole tree now; SIGKILL to every process in the cgroup once
+ * grace_seconds have passed (the caller polls; containerizer_poll enforces the deadline). */
+int containerizer_kill(struct containerizer *c, const char *task_id, double grace_seconds);
+
+int containerizer_usage(struct containerizer *c, const char *task_id, struct container_usage *u);
+
+/* Removes cgroups, BPF attachments and counters of a task that ended. */
+int containerizer_cleanup(struct containerizer *c, const char *task_id);
+
+/* Every task id that has a cgroup under pacer/<agent-id>/ (to find orphans after a
+ * restart). Returns a JSON array of strings (new reference). */
+json_t *containerizer_list(struct containerizer *c);
+
+#endif

@@ -1,0 +1,38 @@
+/* util.h - small helpers every program needs: clocks, ids, files, directories. */
+#ifndef PACER_UTIL_H
+#define PACER_UTIL_H
+
+#include <stddef.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include <jansson.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Monotonic seconds (for timeouts) and wall-clock seconds since the epoch (for records). */
+double now_mono(void);
+double now_wall(void);
+/* ISO-8601 UTC with milliseconds, as Marathon prints: 2026-11-25T15:30:00.123Z */
+void format_iso8601(double wall_seconds, char out[32]);
+
+/* Random RFC-4122 v4 uuid in lower-case text form (36 chars + NUL). */
+void uuid_v4(char out[37]);
+/* Random lower-case hex string of n chars (n even), NUL-terminated. */
+void random_hex(char *out, size_t n);
+
+/* Whole-file read (NUL-terminated; len optional). Returns NULL and sets errno on failure. */
+char *read_file(const char *path, size_t *len);
+/* Write via a temp file + fsync + rename, so readers see the old or the new content. */
+int write_file_atomic(const char *path, const void *data, size_t len);
+int json_write_file_atomic(const char *path, json_t *value);
+/* mkdir -p; returns 0 or -errno. */
+int mkdir_p(const char *path, mode_t mode);
+/* rm -rf that stays on one file system; returns 0 or -errno. */
+int remove_tree(const char *path);
+/* Writes a short string to a file (cgroup/proc knobs). Returns 0 or -errno. */
+int write_string_file(const char *path, const char *s);
+
+/* snprintf that reports truncation: returns 0 or -ENAMETOOLONG. */
+int path_join(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif

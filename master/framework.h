@@ -1,0 +1,131 @@
+/* framework.h - the boundary between the master and every scheduler (framework).
+ *
+ * The master offers each agent's unused resources to registered frameworks (DRF order);
+ * a framework answers an offer by accepting it with LAUNCH operations or declining it with
+ * a refuse filter; an unanswered offer is rescinded after --offer-timeout. The Marathon app
+ * scheduler (master/marathon/) is one framework; the CI scheduler and external HTTP
+ * frameworks will use the same calls.
+ *
+ * Locking: every function here must be called with master->lock held; callbacks are
+ * invoked with it held and must not block or call the network. */
+#ifndef PACER_MASTER_FRAMEWORK_H
+#define PACER_MASTER_FRAMEWORK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "lib/resources.h"
+#include "lib/task_state.h"
+
+struct master;
+struct framework;
+
+struct offer {
+	char id[48];
+	char framework_id[64];
+	char agent_id[64];
+	char hostname[256];
+	char agent_address[128];   /* "ip:port" of the agent's API */
+	struct resources resources;
+	json_t *attributes;        /* borrowed from the agent record; {"rack":"a"} */
+	double expires_at;         /* monotonic seconds */
+};
+
+/* What a framework asks the master to launch from an accepted offer. */
+struct task_launch {
+	char task_id[160];
+	char name[128];
+	char app_id[256];               /* Marathon app path, "" for non-Marathon frameworks */
+	json_t *command;                /* {"shell":bool,"value":"...","arguments":[...]} (borrowed) */
+	json_t *env;                    /* {"K":"V"} or NULL (borrowed) */
+	json_t *labels;                 /* {"K":"V"} or NULL (borrowed) */
+	json_t *extra;                  /* framework-specific data stored with the task, or NULL */
+	struct resources resources;     /* must be contained in the offer's */
+	uint32_t ports[64];             /* host ports assigned, in portDefinitions order */
+	size_t port_count;
+	const char *user;               /* or NULL */
+	double kill_grace_period_seconds;
+};
+
+/* A status update as the framework sees it (after the master applied it). */
+struct task_status {
+	const char *task_id;
+	const char *agent_id;
+	const char *framework_id;
+	enum task_state state;
+	const char *message;            /* may be "" */
+	const char *reason;             /* may be "" */
+	double timestamp;               /* wall seconds */
+	int exit_code;                  /* -1 if none */
+	int signal;                     /* 0 if none */
+};
+
+/* The master's record of a task (read-only for frameworks). */
+struct task_record {
+	char task_id[160];
+	char framework_id[64];
+	char agent_id[64];
+	char hostname[256];
+	char app_id[256];
+	enum task_state state;
+	struct resources resources;
+	uint32_t ports[64];
+	size_t port_count;
+	double staged_at;               /* wall seconds */
+	double started_at;              /* wall seconds of TASK_RUNNING, 0 if never */
+	double updated_at;
+	char version[64];               /* framework's app version, from extra.version if set */
+	json_t *extra;                  /* framework data given at launch */
+	json_t *stats;                  /* latest {"rx_bytes","tx_bytes","rx_packets","tx_packets"} or NULL */
+};
+
+struct framework_ops {
+	void (*resource_offers)(struct framework *fw, struct offer **offers, size_t count);
+	void (*offer_rescinded)(struct framework *fw, const char *offer_id);
+	void (*status_update)(struct framework *fw, const struct task_status *status);
+	/* Called every master tick (allocation interval) with the lock held. May be NULL. */
+	void (*tick)(struct framework *fw, double now_mono);
+};
+
+struct framework {
+	char id[64];                    /* stable across master restarts (stored) */
+	char name[64];
+	char role[64];                  /* tenant/role for DRF; "*" for all */
+	double weight;                  /* DRF weight, default 1 */
+	const struct framework_ops *ops;
+	void *ctx;
+	/* Owned by the master: */
+	struct resources allocated;     /* sum of its tasks' and outstanding offers' resources */
+	bool suppressed;                /* true: no offers wanted right now */
+};
+
+/* Registers fw (fw->id set by the caller; the master keeps the pointer). */
+int master_register_framework(struct master *m, struct framework *fw);
+/* Asks for offers again (after suppress) / stops offers when nothing is waiting. */
+void master_revive_offers(struct master *m, struct framework *fw);
+void master_suppress_offers(struct master *m, struct framework *fw);
+
+/* Accepts the offers (all on the same agent) with the given launches. Resources of the
+ * offers not used by the launches go back to the pool (with refuse_seconds filter if > 0).
+ * Returns 0, or -EINVAL (unknown/expired offer, launch does not fit; err says which). */
+int master_accept(struct master *m, struct framework *fw, const char *const *offer_ids,
+		  size_t offer_count, const struct task_launch *launches, size_t launch_count,
+		  double refuse_seconds, char *err, size_t errlen);
+int master_decline(struct master *m, struct framework *fw, const char *offer_id,
+		   double refuse_seconds);
+/* Sends a kill to the task's agent. Unknown or terminal task: -ENOENT. */
+int master_kill_task(struct master *m, const char *task_id, double grace_period_seconds);
+
+/* Task queries (records stay owned by the master; valid while the lock is held). */
+const struct task_record *master_find_task(struct master *m, const char *task_id);
+/* Calls fn for every non-expunged task of the framework. */
+void master_for_each_task(struct master *m, const char *framework_id,
+			  void (*fn)(const struct task_record *t, void *arg), void *arg);
+/* Forget a terminal task's record (after the framework processed it). */
+void master_expunge_task(struct master *m, const char *task_id);
+
+/* Agent queries, for schedulers that want to know hostnames/attributes. NULL if unknown. */
+const char *master_agent_hostname(struct master *m, const char *agent_id);
+
+#endif
