@@ -15,6 +15,8 @@ struct http_result {
 
 /* Call once per process before threads start (curl_global_init). */
 void http_client_global_init(void);
+/* Frees the calling thread's handle and curl's globals (at exit, for leak checkers). */
+void http_client_global_cleanup(void);
 
 /* body may be NULL. headers: NULL-terminated list of "Name: value" or NULL.
  * Returns 0 when a response arrived (any status), -1 on a transport error (see error). */

@@ -1,0 +1,465 @@
+/* http_server.c - libmicrohttpd with a route table, bounded request bodies, JSON helpers
+ * and streaming responses (see http_server.h). */
+#include "lib/http_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+
+#define MAX_ROUTES 128
+
+struct route {
+	char *method;
+	char *prefix;      /* pattern without the trailing '*' */
+	bool is_prefix;
+	http_handler_fn fn;
+	void *ctx;
+};
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+	struct route routes[MAX_ROUTES];
+	int route_count;
+	uint16_t port;
+};
+
+/* Per-request state kept by MHD between calls of the access handler. */
+struct pending_request {
+	char *body;
+	size_t len, cap;
+	bool too_large;
+};
+
+int http_server_route(struct http_server *srv, const char *method, const char *pattern,
+		      http_handler_fn fn, void *ctx)
+{
+	struct route *r;
+	size_t len = strlen(pattern);
+
+	if (srv->route_count >= MAX_ROUTES)
+		return -ENOSPC;
+	r = &srv->routes[srv->route_count];
+	r->is_prefix = len > 0 && pattern[len - 1] == '*';
+	r->method = strdup(method);
+	r->prefix = strndup(pattern, r->is_prefix ? len - 1 : len);
+	if (!r->method || !r->prefix) {
+		free(r->method);
+		free(r->prefix);
+		return -ENOMEM;
+	}
+	r->fn = fn;
+	r->ctx = ctx;
+	srv->route_count++;
+	return 0;
+}
+
+static bool route_matches_path(const struct route *r, const char *path, const char **subpath)
+{
+	size_t n = strlen(r->prefix);
+
+	if (!r->is_prefix) {
+		*subpath = "";
+		return strcmp(path, r->prefix) == 0;
+	}
+	if (strncmp(path, r->prefix, n) != 0)
+		return false;
+	if (path[n] != '\0' && path[n] != '/')
+		return false;
+	*subpath = path + n;
+	return true;
+}
+
+const char *http_query(struct http_request *req, const char *key)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+struct query_match {
+	const char *key, *value;
+	bool found;
+};
+
+static enum MHD_Result query_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+				  const char *value)
+{
+	struct query_match *m = cls;
+
+	(void)kind;
+	if (strcmp(key, m->key) == 0 && value && strcmp(value, m->value) == 0) {
+		m->found = true;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+bool http_query_has(struct http_request *req, const char *key, const char *value)
+{
+	struct query_match m = { key, value, false };
+
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_iter, &m);
+	return m.found;
+}
+
+static enum MHD_Result query_present_iter(void *cls, enum MHD_ValueKind kind,
+					  const char *key, const char *value)
+{
+	struct query_match *m = cls;
+
+	(void)kind;
+	(void)value;
+	if (strcmp(key, m->key) == 0) {
+		m->found = true;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+bool http_query_bool(struct http_request *req, const char *key)
+{
+	struct query_match m = { key, NULL, false };
+	const char *v = http_query(req, key);
+
+	if (v)
+		return strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || v[0] == '\0';
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_present_iter, &m);
+	return m.found;
+}
+
+const char *http_header(struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+static void set_body(struct http_response *resp, int status, const char *content_type,
+		     char *body)
+{
+	free(resp->body);
+	resp->status = status;
+	resp->content_type = content_type;
+	resp->body = body;
+	resp->body_len = body ? strlen(body) : 0;
+}
+
+void http_respond_json(struct http_response *resp, int status, json_t *json)
+{
+	char *text = json ? json_dumps(json, JSON_COMPACT) : NULL;
+
+	json_decref(json);
+	if (!text) {
+		set_body(resp, 500, "application/json",
+			 strdup("{\"message\":\"internal error: response could not be encoded\"}"));
+		return;
+	}
+	set_body(resp, status, "application/json", text);
+}
+
+void http_respond_error(struct http_response *resp, int status, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	http_respond_json(resp, status, json_pack("{s:s}", "message", msg));
+}
+
+void http_respond_text(struct http_response *resp, int status, const char *content_type,
+		       const char *text)
+{
+	set_body(resp, status, content_type, strdup(text));
+}
+
+void http_respond_header(struct http_response *resp, const char *name, const char *value)
+{
+	if (resp->header_count >= HTTP_MAX_HEADERS)
+		return;
+	resp->headers[resp->header_count].name = strdup(name);
+	resp->headers[resp->header_count].value = strdup(value);
+	resp->header_count++;
+}
+
+void http_respond_stream(struct http_response *resp, int status, const char *content_type,
+			 struct http_stream stream)
+{
+	set_body(resp, status, content_type, NULL);
+	resp->stream = stream;
+}
+
+json_t *http_body_json(struct http_request *req, struct http_response *resp)
+{
+	json_error_t error;
+	json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &error);
+	char detail[512];
+
+	if (j)
+		return j;
+	if (req->body_len == 0)
+		snprintf(detail, sizeof(detail), "Request body is empty; a JSON document is expected");
+	else
+		snprintf(detail, sizeof(detail), "%s at line %d column %d", error.text, error.line,
+			 error.column);
+	http_respond_json(resp, 400,
+			  json_pack("{s:s,s:[{s:s,s:[s]}]}", "message", "Invalid JSON", "details",
+				    "path", "/", "errors", detail));
+	return NULL;
+}
+
+static void response_release(struct http_response *resp)
+{
+	free(resp->body);
+	for (int i = 0; i < resp->header_count; i++) {
+		free(resp->headers[i].name);
+		free(resp->headers[i].value);
+	}
+}
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct http_stream *s = cls;
+	ssize_t n;
+
+	(void)pos;
+	n = s->read(s->ctx, buf, max);
+	return n > 0 ? n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void stream_free(void *cls)
+{
+	struct http_stream *s = cls;
+
+	if (s->free)
+		s->free(s->ctx);
+	free(s);
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_response *resp)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	if (resp->stream.read) {
+		struct http_stream *s = malloc(sizeof(*s));
+
+		if (!s) {
+			if (resp->stream.free)
+				resp->stream.free(resp->stream.ctx);
+			return MHD_NO;
+		}
+		*s = resp->stream;
+		r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, s,
+						      stream_free);
+		if (!r) {
+			stream_free(s);
+			return MHD_NO;
+		}
+		MHD_add_response_header(r, "Cache-Control", "no-cache");
+	} else {
+		r = MHD_create_response_from_buffer(resp->body_len, resp->body ? resp->body : (void *)"",
+						    resp->body ? MHD_RESPMEM_MUST_FREE
+							       : MHD_RESPMEM_PERSISTENT);
+		if (!r)
+			return MHD_NO;
+		resp->body = NULL; /* owned by MHD now */
+	}
+	if (resp->content_type)
+		MHD_add_response_header(r, "Content-Type", resp->content_type);
+	for (int i = 0; i < resp->header_count; i++)
+		MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
+	ret = MHD_queue_response(conn, (unsigned)resp->status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static void dispatch(struct http_server *srv, struct http_request *req,
+		     struct http_response *resp)
+{
+	bool path_known = false;
+
+	for (int i = 0; i < srv->route_count; i++) {
+		struct route *r = &srv->routes[i];
+		const char *subpath;
+
+		if (!route_matches_path(r, req->path, &subpath))
+			continue;
+		path_known = true;
+		if (strcmp(r->method, "*") != 0 && strcmp(r->method, req->method) != 0)
+			continue;
+		req->subpath = subpath;
+		r->fn(req, resp, r->ctx);
+		if (resp->status == 0)
+			http_respond_error(resp, 500, "internal error: handler for %s %s gave no answer",
+					   req->method, req->path);
+		return;
+	}
+	if (path_known)
+		http_respond_error(resp, 405, "Method %s is not allowed on %s", req->method,
+				   req->path);
+	else
+		http_respond_error(resp, 404, "No such resource: %s", req->path);
+}
+
+static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
+				      const char *method, const char *version,
+				      const char *upload_data, size_t *upload_data_size,
+				      void **con_cls)
+{
+	struct http_server *srv = cls;
+	struct pending_request *p = *con_cls;
+	struct http_response resp;
+	struct http_request req;
+	enum MHD_Result ret;
+
+	(void)version;
+	if (!p) {
+		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+		p = calloc(1, sizeof(*p));
+		if (!p)
+			return MHD_NO;
+		*con_cls = p;
+		if (cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY)
+			p->too_large = true;
+		if (!p->too_large)
+			return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		if (p->too_large || p->len + n > HTTP_MAX_BODY) {
+			p->too_large = true;
+			return MHD_YES;
+		}
+		if (p->len + n + 1 > p->cap) {
+			size_t cap = p->cap ? p->cap : 4096;
+			char *grown;
+
+			while (cap < p->len + n + 1)
+				cap *= 2;
+			grown = realloc(p->body, cap);
+			if (!grown)
+				return MHD_NO;
+			p->body = grown;
+			p->cap = cap;
+		}
+		memcpy(p->body + p->len, upload_data, n);
+		p->len += n;
+		return MHD_YES;
+	}
+
+	memset(&resp, 0, sizeof(resp));
+	if (p->too_large) {
+		http_respond_error(&resp, 413, "Request body exceeds the limit of %d bytes",
+				   HTTP_MAX_BODY);
+	} else {
+		memset(&req, 0, sizeof(req));
+		req.method = method;
+		req.path = url;
+		req.subpath = "";
+		req.body = p->body ? p->body : "";
+		if (p->body)
+			p->body[p->len] = '\0';
+		req.body_len = p->len;
+		req.conn = conn;
+		dispatch(srv, &req, &resp);
+	}
+	log_debug("event=http_request method=%s path=%s status=%d", method, url, resp.status);
+	ret = send_response(conn, &resp);
+	response_release(&resp);
+	return ret;
+}
+
+static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			      enum MHD_RequestTerminationCode toe)
+{
+	struct pending_request *p = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (!p)
+		return;
+	free(p->body);
+	free(p);
+	*con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_debug("event=http_server_note msg=\"%s\"", msg);
+}
+
+struct http_server *http_server_start(const char *bind_addr, uint16_t port, char *err,
+				      size_t errlen)
+{
+	struct http_server *srv = calloc(1, sizeof(*srv));
+	struct sockaddr_in sin;
+	const union MHD_DaemonInfo *info;
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			 MHD_USE_POLL | MHD_USE_ERROR_LOG;
+
+	if (!srv) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_ANY);
+	if (bind_addr && *bind_addr && inet_pton(AF_INET, bind_addr, &sin.sin_addr) != 1) {
+		snprintf(err, errlen, "bind address '%s' is not an IPv4 address", bind_addr);
+		free(srv);
+		return NULL;
+	}
+	srv->daemon = MHD_start_daemon(flags, port, NULL, NULL, access_handler, srv,
+				       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
+				       MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
+				       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
+				       MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+				       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				       MHD_OPTION_END);
+	if (!srv->daemon) {
+		snprintf(err, errlen, "cannot listen on %s:%u (address in use or not available)",
+			 bind_addr && *bind_addr ? bind_addr : "0.0.0.0", port);
+		free(srv);
+		return NULL;
+	}
+	info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	srv->port = info ? info->port : port;
+	return srv;
+}
+
+uint16_t http_server_port(struct http_server *srv)
+{
+	return srv->port;
+}
+
+void http_server_stop(struct http_server *srv)
+{
+	if (!srv)
+		return;
+	MHD_stop_daemon(srv->daemon);
+	for (int i = 0; i < srv->route_count; i++) {
+		free(srv->routes[i].method);
+		free(srv->routes[i].prefix);
+	}
+	free(srv);
+}
