@@ -105,6 +105,7 @@ check: deps
 	$(MAKE) unit
 	$(MAKE) BUILD=build-asan SAN=1 CFLAGS="-O1 -g" all
 	$(MAKE) BUILD=build-asan SAN=1 CFLAGS="-O1 -g" unit
+	$(MAKE) fuzz FUZZ_SECONDS=10
 	PACER_BUILD=$(abspath build-asan) /usr/bin/python3 -m pytest -v tests/cluster
 
 run: deps all
@@ -112,6 +113,23 @@ run: deps all
 
 bench: deps all
 	bench/run.sh $(abspath $(BUILD))
+
+# fuzz: every parser that reads the network or a file has a libFuzzer target in tests/fuzz/;
+# each runs for FUZZ_SECONDS (check runs them briefly; run longer by hand). A target names
+# the sources it needs beyond lib/ in a comment line: / * fuzz-links: a.c b.c * /
+FUZZ_SECONDS ?= 15
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -Ibuild-fuzz -fsanitize=fuzzer,address,undefined
+fuzz:
+	@mkdir -p build-fuzz
+	@set -e; for f in $(FUZZ_SRCS); do \
+	  n=$$(basename $$f .c); \
+	  extra=$$(sed -n 's|^/\* fuzz-links: \(.*\) \*/$$|\1|p' $$f); \
+	  $(CLANG) $(FUZZ_CFLAGS) -o build-fuzz/$$n $$f $(LIB_SRCS) $$extra $(LDLIBS); \
+	  mkdir -p build-fuzz/corpus-$$n; \
+	  echo "== fuzz $$n for $(FUZZ_SECONDS)s"; \
+	  build-fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus-$$n tests/fuzz/seeds/$$n 2>&1 | tail -n 3; \
+	done
 
 clean:
 	rm -rf build build-asan build-fuzz
