@@ -12,10 +12,10 @@ CLANG    ?= clang
 BPFTOOL  ?= bpftool
 SAN      ?=
 
-CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -I. -I$(BUILD)
+OPT      ?= -O2 -g
+override CFLAGS += $(OPT) -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -I. -I$(BUILD)
 ifeq ($(SAN),1)
-CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined
 endif
 LDLIBS   := -lmicrohttpd -ljansson -lcurl -lsqlite3 -lbpf -lelf -lz -luring -lseccomp -lcap -lcrypto -lpthread -lm
@@ -103,8 +103,8 @@ cluster-test: $(BINS)
 check: deps
 	$(MAKE) all
 	$(MAKE) unit
-	$(MAKE) BUILD=build-asan SAN=1 CFLAGS="-O1 -g" all
-	$(MAKE) BUILD=build-asan SAN=1 CFLAGS="-O1 -g" unit
+	$(MAKE) BUILD=build-asan SAN=1 OPT="-O1 -g" all
+	$(MAKE) BUILD=build-asan SAN=1 OPT="-O1 -g" unit
 	$(MAKE) fuzz FUZZ_SECONDS=10
 	PACER_BUILD=$(abspath build-asan) /usr/bin/python3 -m pytest -v tests/cluster
 

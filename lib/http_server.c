@@ -433,7 +433,6 @@ struct http_server *http_server_start(const char *bind_addr, uint16_t port, char
 				       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
 				       MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
 				       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
-				       MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
 				       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				       MHD_OPTION_END);
 	if (!srv->daemon) {

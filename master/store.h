@@ -14,7 +14,7 @@ struct store_ops {
 	/* *out is a new reference, or NULL with return -ENOENT. */
 	int (*get)(struct store *s, const char *kind, const char *key, json_t **out);
 	/* Calls fn for every object of kind, in key order; stops early if fn returns non-zero
-	 * (and returns that value). */
+	 * (and returns that value). value is borrowed: json_incref it to keep it. */
 	int (*scan)(struct store *s, const char *kind,
 		    int (*fn)(const char *key, json_t *value, void *arg), void *arg);
 	/* Group several writes into one durable step (nesting is not supported). */
