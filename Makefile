@@ -46,6 +46,8 @@ UNIT_BINS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 BINS := $(BUILD)/pacer-master $(BUILD)/pacer-agent $(BUILD)/pacer-executor $(BUILD)/pacerctl
 
 .PHONY: all deps check unit cluster-test run bench clean fuzz
+# keep generated skeletons and objects between runs (they are not throwaway intermediates)
+.SECONDARY:
 all: $(BINS) $(UNIT_BINS)
 
 deps:

@@ -84,4 +84,13 @@ int containerizer_cleanup(struct containerizer *c, const char *task_id);
  * restart). Returns a JSON array of strings (new reference). */
 json_t *containerizer_list(struct containerizer *c);
 
+/* Removes everything this agent made on the host: kills and removes every task cgroup
+ * under pacer/<agent-id>/, unpins the BPF links, programs and maps under
+ * <bpffs>/pacer/<agent-id>/. For tests and the demo's Ctrl-C cleanup; afterwards only
+ * containerizer_destroy may be called. */
+int containerizer_purge(struct containerizer *c);
+
+/* The cgroup layout in use: "v2" or "hybrid". */
+const char *containerizer_cgroup_mode(struct containerizer *c);
+
 #endif

@@ -10,9 +10,13 @@
 struct marathon;
 
 /* Loads apps/deployments from the store, registers the app scheduler framework with the
- * master and the /v2/*, /ping routes with srv. Call without master->lock held. */
+ * master and the /v2/... and /ping routes with srv. Call without master->lock held. */
 int marathon_start(struct master *m, struct http_server *srv, struct marathon **out,
 		   char *err, size_t errlen);
 void marathon_stop(struct marathon *mt);
+/* Ends every /v2/events stream now. Call before http_server_stop: the HTTP server waits
+ * for its connection threads, and a stream reader otherwise sleeps until its next
+ * keep-alive. */
+void marathon_close_streams(struct marathon *mt);
 
 #endif

@@ -1,0 +1,211 @@
+/* agent.h - the agent core's private model: configuration, the task table, the status
+ * update outbox, and the calls between its modules (main, api, tasks, monitor, recover,
+ * master_link, checkpoint, outbox, task_info, resources_detect). The containerizer is
+ * reached only through agent/containerizer.h.
+ *
+ * Threads: the main thread waits for SIGTERM/SIGINT; master_link sends register/heartbeat
+ * and status updates; the launcher starts containers one at a time; the monitor polls
+ * running containers every 50 ms; libmicrohttpd runs one thread per API connection.
+ * One mutex (agent->lock) guards the task table and the outbox. It is never held across
+ * a network call or a call into the containerizer (which is thread-safe on its own). */
+#ifndef PACER_AGENT_AGENT_H
+#define PACER_AGENT_AGENT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <jansson.h>
+
+#include "agent/containerizer.h"
+#include "lib/resources.h"
+#include "lib/task_state.h"
+
+#define AGENT_ID_LEN 18          /* "agent-" + 12 hex */
+#define TASK_ID_MAX 200
+#define DEFAULT_KILL_GRACE 3.0
+
+/* ---- outbox.c: checkpointed, ordered status updates awaiting acknowledgement ---- */
+
+struct outbox_entry {
+	struct outbox_entry *next;
+	uint64_t seq;
+	char uuid[37];
+	char *task_id;
+	enum task_state state;
+	json_t *update;              /* STATUS object */
+	double next_attempt;         /* monotonic seconds; 0 = send as soon as possible */
+};
+
+struct outbox {
+	char *dir;                   /* <work-dir>/meta/updates */
+	struct outbox_entry *head, *tail;
+	size_t count;
+	uint64_t next_seq;
+};
+
+/* Loads the updates left in <work-dir>/meta/updates (oldest first). 0 or -errno. */
+int outbox_open(struct outbox *o, const char *work_dir);
+void outbox_close(struct outbox *o);
+/* Writes the update (needs "uuid" and "task_id"; borrowed) to disk, then queues it. */
+int outbox_add(struct outbox *o, json_t *update);
+/* Deletes the acknowledged update; -ENOENT if no such uuid is pending. */
+int outbox_ack(struct outbox *o, const char *uuid);
+struct outbox_entry *outbox_find(struct outbox *o, const char *uuid);
+size_t outbox_count_task(const struct outbox *o, const char *task_id);
+/* The newest pending update of a task, or NULL. */
+const struct outbox_entry *outbox_last_for_task(const struct outbox *o, const char *task_id);
+
+/* ---- checkpoint.c: what survives an agent restart, under <work-dir> ---- */
+
+/* Reads <work-dir>/agent_id or creates it. out gets "agent-<12 hex>". */
+int checkpoint_agent_id(const char *work_dir, char out[AGENT_ID_LEN + 1], char *err, size_t errlen);
+int checkpoint_task_dir(const char *work_dir, const char *task_id, char *out, size_t outlen);
+int checkpoint_run_dir(const char *work_dir, const char *task_id, char *out, size_t outlen);
+int checkpoint_sandbox_dir(const char *work_dir, const char *task_id, char *out, size_t outlen);
+/* Writes <work-dir>/meta/tasks/<id>/task.json atomically (record borrowed). */
+int checkpoint_task_save(const char *work_dir, const char *task_id, json_t *record);
+/* Removes <work-dir>/meta/tasks/<id> (with its run dir). Missing is not an error. */
+int checkpoint_task_remove(const char *work_dir, const char *task_id);
+/* Every checkpointed task: object task_id -> record (new reference, never NULL on 0).
+ * Unreadable records are reported in *bad (array of task ids, new reference). */
+int checkpoint_tasks_load(const char *work_dir, json_t **records, json_t **bad);
+
+/* ---- task_info.c: TASKINFO validation and the container's command and environment ---- */
+
+struct task_info {
+	const char *task_id, *name, *app_id, *user;   /* borrowed from the JSON */
+	bool shell;
+	const char *command;
+	const char **argv;           /* !shell: NULL-terminated, malloc'd array of borrowed strings */
+	double cpus, mem, disk;
+	uint32_t *ports;             /* malloc'd */
+	size_t nports;
+	json_t *env;                 /* borrowed object of strings, may be NULL */
+	double kill_grace;
+};
+
+bool task_id_valid(const char *id);
+/* Validates TASKINFO; on error returns -EINVAL with a message naming the field. */
+int task_info_parse(json_t *info, struct task_info *out, char *err, size_t errlen);
+void task_info_free(struct task_info *ti);
+/* KEY=VALUE list: PATH, PORT0..n, PORT, PORTS, HOST, MESOS_TASK_ID, MARATHON_APP_ID,
+ * MESOS_SANDBOX, then the TASKINFO env (which wins). NULL-terminated; strv_free(). */
+char **task_env_build(const struct task_info *ti, const char *host, const char *sandbox);
+void strv_free(char **v);
+
+/* ---- resources_detect.c ---- */
+
+/* cpus from the affinity mask, mem = MemTotal - 1 GiB headroom, disk = free space of
+ * work_dir, ports [31000-32000]. */
+int resources_detect(const char *work_dir, struct resources *out, char *err, size_t errlen);
+/* The --resources flag: keys given in text override the detected defaults. */
+int resources_from_flag(const char *text, const char *work_dir, struct resources *out,
+			char *err, size_t errlen);
+
+/* ---- the agent ---- */
+
+struct task_usage {
+	uint64_t rx_bytes, tx_bytes, rx_packets, tx_packets;
+};
+
+struct task {
+	struct task *next;
+	char *id;
+	char *framework_id;
+	json_t *info;                /* TASKINFO as launched */
+	enum task_state state;
+	pid_t executor_pid;
+	bool launching;              /* inside containerizer_launch */
+	bool launched;               /* the container exists (cleanup needed) */
+	bool kill_requested;         /* a kill came in; end as TASK_KILLED */
+	bool orphan;                 /* found in the containerizer with no checkpoint */
+	double kill_grace;
+	struct task_usage usage;
+	double usage_at;             /* monotonic time of the last usage refresh */
+};
+
+struct agent_config {
+	const char *master_url;
+	const char *work_dir;        /* absolute */
+	const char *ip;
+	uint16_t port;
+	const char *hostname;
+	const char *executor_path;
+	const char *bpffs;
+};
+
+struct agent {
+	struct agent_config cfg;
+	char agent_id[AGENT_ID_LEN + 1];
+	char address[96];            /* ip:port as advertised */
+	struct resources resources;
+	json_t *attributes;
+
+	struct containerizer *cz;
+
+	pthread_mutex_t lock;        /* everything below */
+	struct task *tasks;          /* in arrival order */
+	struct outbox outbox;
+	bool stopping;
+	bool registered;
+	pthread_cond_t launch_cond;  /* a task waits in TASK_STAGING */
+	pthread_cond_t link_cond;    /* an update was queued */
+	pthread_cond_t monitor_cond; /* stopping */
+
+	pthread_t launcher_thread, monitor_thread, link_thread;
+	bool threads_started;
+	int lock_fd;                 /* flock on <work-dir>/agent.lock */
+	struct http_server *http;
+};
+
+/* agent.c: the agent's life. agent_start takes the work dir lock, loads the agent id and
+ * the outbox, creates the containerizer, recovers the tasks, starts the API and threads.
+ * agent_stop leaves every task running (a restarted agent recovers them). */
+int agent_start(struct agent *a, const struct agent_config *cfg, struct resources *res,
+		json_t *attributes, char *err, size_t errlen);
+void agent_stop(struct agent *a);
+
+/* tasks.c */
+struct task *agent_task_find(struct agent *a, const char *id);
+/* Validated launch (lock not held). 0, -EEXIST, -ESHUTDOWN, or -errno from the checkpoint. */
+int agent_task_accept(struct agent *a, const char *framework_id, json_t *info);
+/* Kill (lock not held). 0, or -ENOENT for an unknown task. grace < 0: the task's own. */
+int agent_task_kill(struct agent *a, const char *task_id, double grace);
+/* With the lock held: records a state change (checkpoint, outbox, wake master_link). */
+int agent_task_update(struct agent *a, struct task *t, enum task_state state,
+		      const char *reason, const char *message, const struct container_exit *ex);
+/* With the lock held: the terminal update for a container that ended. */
+void agent_task_exited(struct agent *a, struct task *t, const struct container_exit *ex);
+int agent_task_checkpoint(struct agent *a, struct task *t);
+struct task *agent_task_new(struct agent *a, const char *id, const char *framework_id, json_t *info);
+void agent_task_free(struct task *t);
+/* With the lock held: unlinks and frees t and removes its checkpoint. */
+void agent_task_forget(struct agent *a, struct task *t);
+/* With the lock held: an update was acknowledged; forgets finished tasks. */
+void agent_update_acked(struct agent *a, const char *uuid);
+json_t *agent_task_ref(struct task *t);         /* TASKREF (lock held) */
+json_t *agent_task_state_json(struct agent *a, struct task *t);
+void *agent_launcher_main(void *arg);
+
+/* containerizer calls (agent->lock must not be held) */
+int agent_cz_launch(struct agent *a, const struct container_spec *spec, pid_t *pid, char *err, size_t errlen);
+int agent_cz_poll(struct agent *a, const char *task_id, struct container_exit *ex);
+int agent_cz_kill(struct agent *a, const char *task_id, double grace);
+int agent_cz_usage(struct agent *a, const char *task_id, struct container_usage *u);
+int agent_cz_cleanup(struct agent *a, const char *task_id);
+
+/* monitor.c */
+void *agent_monitor_main(void *arg);
+
+/* recover.c: rebuilds the task table from the checkpoints (before any thread starts). */
+int agent_recover(struct agent *a);
+
+/* master_link.c */
+void *agent_link_main(void *arg);
+json_t *agent_task_refs(struct agent *a);       /* lock held */
+
+/* api.c */
+int agent_api_start(struct agent *a, char *err, size_t errlen);
+
+#endif

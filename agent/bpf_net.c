@@ -1,0 +1,195 @@
+/* bpf_net.c - loads bpf/net_counters.bpf.c once per agent through its skeleton, with the
+ * counters map pinned by name under the agent's pin folder (libbpf reuses the pinned map on
+ * the next load, so counts survive an agent restart), and attaches it to task cgroups with
+ * pinned bpf_links: the kernel keeps a pinned link attached while the agent is down. */
+#include "agent/bpf_net.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/bpf_common.h"
+#include "bpf/net_counters.skel.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+struct bpf_net {
+	struct net_counters_bpf *skel;
+	int map_fd;
+	char pin_dir[PATH_MAX];
+	char links_dir[PATH_MAX];
+};
+
+/* Programs are pinned too, so `bpftool prog show pinned` finds them; a stale pin from the
+ * previous run is replaced (tasks attached then keep the old program, same map). */
+static int pin_program(struct bpf_program *prog, const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+	int rc = path_join(path, sizeof(path), "%s/%s", dir, name);
+
+	if (rc)
+		return rc;
+	unlink(path);
+	return bpf_program__pin(prog, path);
+}
+
+int bpf_net_open(const char *pin_dir, struct bpf_net **out, char *err, size_t errlen)
+{
+	struct bpf_net *b = calloc(1, sizeof(*b));
+	int rc;
+
+	if (!b)
+		return -ENOMEM;
+	bpf_route_libbpf_logs();
+	snprintf(b->pin_dir, sizeof(b->pin_dir), "%s", pin_dir);
+	rc = path_join(b->links_dir, sizeof(b->links_dir), "%s/links", pin_dir);
+	if (!rc)
+		rc = mkdir_p(b->links_dir, 0700);
+	if (rc) {
+		snprintf(err, errlen, "cannot create %s/links: %s", pin_dir, strerror(-rc));
+		goto err_free;
+	}
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = b->pin_dir);
+	b->skel = net_counters_bpf__open_opts(&opts);
+	if (!b->skel) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot open the net_counters BPF object: %s", strerror(-rc));
+		goto err_free;
+	}
+	rc = net_counters_bpf__load(b->skel);
+	if (rc) {
+		snprintf(err, errlen, "cannot load the net_counters BPF programs (pinned map %s/"
+			 "net_counters incompatible?): %s", pin_dir, strerror(-rc));
+		goto err_destroy;
+	}
+	rc = pin_program(b->skel->progs.net_ingress, pin_dir, "net_ingress");
+	if (!rc)
+		rc = pin_program(b->skel->progs.net_egress, pin_dir, "net_egress");
+	if (rc) {
+		snprintf(err, errlen, "cannot pin the net_counters programs in %s: %s", pin_dir,
+			 strerror(-rc));
+		goto err_destroy;
+	}
+	b->map_fd = bpf_map__fd(b->skel->maps.net_counters);
+	*out = b;
+	return 0;
+err_destroy:
+	net_counters_bpf__destroy(b->skel);
+err_free:
+	free(b);
+	return rc;
+}
+
+void bpf_net_close(struct bpf_net *b)
+{
+	if (!b)
+		return;
+	net_counters_bpf__destroy(b->skel);
+	free(b);
+}
+
+/* bpffs refuses names with a dot (reserved by the kernel), task ids have them: '.' becomes
+ * ':' (task ids never contain ':', so names stay unique): links/<id>:ingress. */
+static int link_pin_path(struct bpf_net *b, const char *task_id, const char *dir, char *out,
+			 size_t outlen)
+{
+	int rc = path_join(out, outlen, "%s/%s:%s", b->links_dir, task_id, dir);
+	char *p = out + strlen(b->links_dir) + 1;
+
+	for (; !rc && *p; p++)
+		if (*p == '.')
+			*p = ':';
+	return rc;
+}
+
+static int attach_one(struct bpf_net *b, struct bpf_program *prog, const char *task_id,
+		      const char *dir, int cg_fd)
+{
+	char pin[PATH_MAX];
+	struct bpf_link *link;
+	int rc = link_pin_path(b, task_id, dir, pin, sizeof(pin));
+
+	if (rc)
+		return rc;
+	if (access(pin, F_OK) == 0)
+		return 0;
+	link = bpf_program__attach_cgroup(prog, cg_fd);
+	if (!link)
+		return -errno;
+	rc = bpf_link__pin(link, pin);
+	/* Closes our fd only: the pin keeps the link (and the attachment) alive. */
+	bpf_link__destroy(link);
+	return rc;
+}
+
+int bpf_net_attach(struct bpf_net *b, const char *task_id, const char *cgroup_dir,
+		   uint64_t cgroup_id, char *err, size_t errlen)
+{
+	struct task_net_counters zero = { 0 };
+	int cg_fd, rc;
+
+	if (bpf_map_update_elem(b->map_fd, &cgroup_id, &zero, BPF_NOEXIST) < 0 && errno != EEXIST) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot add task %s to the net_counters map: %s", task_id,
+			 strerror(-rc));
+		return rc;
+	}
+	cg_fd = open(cgroup_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg_fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot open cgroup %s: %s", cgroup_dir, strerror(-rc));
+		return rc;
+	}
+	rc = attach_one(b, b->skel->progs.net_ingress, task_id, "ingress", cg_fd);
+	if (!rc)
+		rc = attach_one(b, b->skel->progs.net_egress, task_id, "egress", cg_fd);
+	close(cg_fd);
+	if (rc)
+		snprintf(err, errlen, "cannot attach the net_counters programs to %s: %s", cgroup_dir,
+			 strerror(-rc));
+	return rc;
+}
+
+int bpf_net_attached(struct bpf_net *b, const char *task_id)
+{
+	static const char *const dirs[] = { "ingress", "egress" };
+	char pin[PATH_MAX];
+
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		if (link_pin_path(b, task_id, dirs[i], pin, sizeof(pin)) || access(pin, F_OK))
+			return 0;
+	}
+	return 1;
+}
+
+int bpf_net_read(struct bpf_net *b, uint64_t cgroup_id, struct task_net_counters *out)
+{
+	if (bpf_map_lookup_elem(b->map_fd, &cgroup_id, out) < 0)
+		return -errno;
+	return 0;
+}
+
+int bpf_net_detach(struct bpf_net *b, const char *task_id, uint64_t cgroup_id)
+{
+	static const char *const dirs[] = { "ingress", "egress" };
+	char pin[PATH_MAX];
+	int first = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		int rc = link_pin_path(b, task_id, dirs[i], pin, sizeof(pin));
+
+		if (!rc && unlink(pin) < 0 && errno != ENOENT)
+			rc = -errno;
+		if (rc && !first)
+			first = rc;
+	}
+	if (cgroup_id && bpf_map_delete_elem(b->map_fd, &cgroup_id) < 0 && errno != ENOENT && !first)
+		first = -errno;
+	return first;
+}

@@ -1,0 +1,382 @@
+/* agents.c - the agent registry: register / re-register and heartbeat (the protocol in
+ * docs/architecture.md), reconciliation of the tasks an agent reports against the master's
+ * records, agents that fall silent (unreachable), persistence (kind "agents"). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lib/log.h"
+#include "lib/util.h"
+#include "master/master_internal.h"
+
+struct agent *agents_find(struct master *m, const char *id)
+{
+	for (struct agent *a = m->agents; a; a = a->next)
+		if (strcmp(a->id, id) == 0)
+			return a;
+	return NULL;
+}
+
+const char *master_agent_hostname(struct master *m, const char *agent_id)
+{
+	struct agent *a = agents_find(m, agent_id);
+
+	return a ? a->hostname : NULL;
+}
+
+double agents_heartbeat_interval(const struct master *m)
+{
+	double iv = m->cfg.agent_timeout / 3;
+
+	if (iv > 5)
+		iv = 5;
+	if (iv < 0.2)
+		iv = 0.2;
+	return iv;
+}
+
+static json_t *interval_json(const struct master *m)
+{
+	double iv = agents_heartbeat_interval(m);
+
+	/* Whole seconds as an integer, so readers using json_integer_value work too. */
+	return iv == floor(iv) ? json_integer((json_int_t)iv) : json_real(iv);
+}
+
+static struct agent *agent_new(struct master *m, const char *id)
+{
+	struct agent *a = calloc(1, sizeof(*a));
+	struct agent **pp = &m->agents;
+
+	if (!a)
+		return NULL;
+	snprintf(a->id, sizeof(a->id), "%s", id);
+	resources_init(&a->total);
+	resources_init(&a->used);
+	resources_init(&a->offered);
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = a;
+	return a;
+}
+
+static void agent_free(struct agent *a)
+{
+	resources_free(&a->total);
+	resources_free(&a->used);
+	resources_free(&a->offered);
+	json_decref(a->attributes);
+	free(a);
+}
+
+static int agent_persist(struct master *m, struct agent *a)
+{
+	json_t *j = json_pack("{s:s,s:s,s:s,s:o,s:O,s:f}", "agent_id", a->id,
+			      "hostname", a->hostname, "address", a->address,
+			      "resources", resources_to_json(&a->total),
+			      "attributes", a->attributes, "registered_at", a->registered_at);
+	int rc;
+
+	if (!j)
+		return -ENOMEM;
+	rc = store_put(m->store, "agents", a->id, j);
+	json_decref(j);
+	return rc;
+}
+
+/* --- reconciliation --- */
+
+static bool listed(json_t *tasks, const char *task_id)
+{
+	size_t i;
+	json_t *ref;
+
+	json_array_foreach(tasks, i, ref) {
+		const char *id = json_string_value(json_object_get(ref, "task_id"));
+
+		if (id && strcmp(id, task_id) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* One TASKREF from the agent: keep, refresh, or ask the agent to kill it. */
+static void reconcile_ref(struct master *m, struct agent *a, json_t *ref, json_t *kill)
+{
+	const char *id = json_string_value(json_object_get(ref, "task_id"));
+	const char *sname = json_string_value(json_object_get(ref, "state"));
+	int st = sname ? task_state_parse(sname) : -1;
+	bool agent_live = st < 0 || !task_state_is_terminal((enum task_state)st);
+	json_t *stats = json_object_get(ref, "stats");
+	struct task *t;
+
+	if (!id)
+		return;
+	t = tasks_find(m, id);
+	if (!t || strcmp(t->rec.agent_id, a->id) != 0 || task_state_is_terminal(t->rec.state)) {
+		if (agent_live) {
+			log_info("event=reconcile_kill task=%s agent=%s why=%s", id, a->id,
+				 t ? "terminal_or_elsewhere" : "unknown");
+			json_array_append_new(kill, json_string(id));
+		}
+		return;
+	}
+	if (json_is_object(stats)) {
+		json_decref(t->rec.stats);
+		t->rec.stats = json_deep_copy(stats);
+	}
+	if (t->kill_requested && agent_live)
+		json_array_append_new(kill, json_string(id));
+	if (t->rec.state == TASK_UNREACHABLE && agent_live && st >= 0)
+		tasks_transition(m, t, (enum task_state)st, "REASON_RECONCILIATION",
+				 "agent is reachable again");
+}
+
+/* Task ids of agent a's non-terminal tasks that pass keep(). Framework callbacks run by
+ * a transition may expunge any task, so loops that transition work on ids, not pointers. */
+static json_t *task_ids_on(struct master *m, struct agent *a,
+			   bool (*keep)(struct task *t, void *arg), void *arg)
+{
+	json_t *ids = json_array();
+
+	for (struct task *t = m->tasks; t; t = t->next)
+		if (strcmp(t->rec.agent_id, a->id) == 0 && !task_state_is_terminal(t->rec.state) &&
+		    keep(t, arg))
+			json_array_append_new(ids, json_string(t->rec.task_id));
+	return ids;
+}
+
+static bool not_listed(struct task *t, void *arg)
+{
+	return !listed(arg, t->rec.task_id);
+}
+
+static void reconcile(struct master *m, struct agent *a, json_t *tasks, json_t *kill)
+{
+	json_t *ref, *missing, *id;
+	double now = m->clock_wall();
+	size_t i;
+
+	json_array_foreach(tasks, i, ref)
+		reconcile_ref(m, a, ref, kill);
+	/* Tasks the master has there that the agent no longer lists. */
+	missing = task_ids_on(m, a, not_listed, tasks);
+	json_array_foreach(missing, i, id) {
+		struct task *t = tasks_find(m, json_string_value(id));
+
+		if (!t)
+			continue;
+		if (t->kill_requested)
+			tasks_transition(m, t, TASK_KILLED, "REASON_RECONCILIATION",
+					 "task not found on its agent after a kill");
+		else if (now - t->rec.staged_at > RECONCILE_LOST_AFTER)
+			tasks_transition(m, t, TASK_LOST, "REASON_RECONCILIATION",
+					 "task not found on its agent");
+	}
+	json_decref(missing);
+}
+
+/* --- register / heartbeat --- */
+
+static int parse_register(json_t *body, const char **id, const char **hostname,
+			  const char **address, struct resources *res, json_t **tasks,
+			  char *err, size_t errlen)
+{
+	json_t *attrs = json_object_get(body, "attributes");
+
+	if (!json_is_object(body)) {
+		snprintf(err, errlen, "body must be a JSON object");
+		return -EINVAL;
+	}
+	*id = json_string_value(json_object_get(body, "agent_id"));
+	*hostname = json_string_value(json_object_get(body, "hostname"));
+	*address = json_string_value(json_object_get(body, "address"));
+	*tasks = json_object_get(body, "tasks");
+	if (!*address || !**address || !strchr(*address, ':')) {
+		snprintf(err, errlen, "field 'address' (\"ip:port\") is missing or invalid");
+		return -EINVAL;
+	}
+	if (*id && (strlen(*id) >= sizeof(((struct agent *)0)->id) || strchr(*id, '/'))) {
+		snprintf(err, errlen, "field 'agent_id' is too long or contains '/'");
+		return -EINVAL;
+	}
+	if (*tasks && !json_is_array(*tasks)) {
+		snprintf(err, errlen, "field 'tasks' must be an array");
+		return -EINVAL;
+	}
+	if (attrs && !json_is_object(attrs)) {
+		snprintf(err, errlen, "field 'attributes' must be an object");
+		return -EINVAL;
+	}
+	if (!json_object_get(body, "resources")) {
+		snprintf(err, errlen, "field 'resources' is missing");
+		return -EINVAL;
+	}
+	return resources_from_json(json_object_get(body, "resources"), res, err, errlen);
+}
+
+int agents_register(struct master *m, json_t *body, json_t **reply, char *err, size_t errlen)
+{
+	const char *id, *hostname, *address;
+	struct resources res;
+	json_t *tasks, *kill, *attrs;
+	char newid[64];
+	struct agent *a;
+	bool known;
+	int rc;
+
+	*reply = NULL;
+	resources_init(&res);
+	rc = parse_register(body, &id, &hostname, &address, &res, &tasks, err, errlen);
+	if (rc < 0)
+		goto out;
+	if (!id || !*id) {
+		char hex[13];
+
+		random_hex(hex, 12);
+		snprintf(newid, sizeof(newid), "agent-%s", hex);
+		id = newid;
+	}
+	a = agents_find(m, id);
+	known = a != NULL;
+	if (!a && !(a = agent_new(m, id))) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	/* Whatever was offered from it before is void: resources may have changed. */
+	allocator_rescind_agent(m, a);
+	snprintf(a->address, sizeof(a->address), "%s", address);
+	if (hostname && *hostname)
+		snprintf(a->hostname, sizeof(a->hostname), "%s", hostname);
+	else
+		snprintf(a->hostname, sizeof(a->hostname), "%.*s",
+			 (int)(strrchr(address, ':') - address), address);
+	resources_free(&a->total);
+	a->total = res;
+	resources_init(&res);
+	attrs = json_object_get(body, "attributes");
+	json_decref(a->attributes);
+	a->attributes = attrs ? json_deep_copy(attrs) : json_object();
+	a->state = AGENT_ACTIVE;
+	a->last_seen = m->clock_mono();
+	a->registered_at = m->clock_wall();
+	rc = agent_persist(m, a);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot store agent %s: %s", a->id, strerror(-rc));
+		goto out;
+	}
+	kill = json_array();
+	reconcile(m, a, tasks, kill);
+	*reply = json_pack("{s:s,s:o,s:o}", "agent_id", a->id,
+			   "heartbeat_interval_seconds", interval_json(m), "kill_tasks", kill);
+	log_info("event=agent_%s id=%s hostname=%s address=%s cpus=%g mem=%g kill=%zu",
+		 known ? "reregistered" : "registered", a->id, a->hostname, a->address,
+		 a->total.cpus, a->total.mem, json_array_size(kill));
+	master_wake_allocator(m);
+out:
+	resources_free(&res);
+	return rc;
+}
+
+int agents_heartbeat(struct master *m, json_t *body, json_t **reply, char *err, size_t errlen)
+{
+	const char *id = json_string_value(json_object_get(body, "agent_id"));
+	json_t *tasks = json_object_get(body, "tasks");
+	struct agent *a;
+	json_t *kill;
+
+	*reply = NULL;
+	if (!id || (tasks && !json_is_array(tasks))) {
+		snprintf(err, errlen, "heartbeat needs 'agent_id' (string) and 'tasks' (array)");
+		return -EINVAL;
+	}
+	a = agents_find(m, id);
+	/* A recovering or unreachable agent re-registers with its full state first. */
+	if (!a || a->state != AGENT_ACTIVE) {
+		snprintf(err, errlen, "agent %s is not registered", id);
+		return -ENOENT;
+	}
+	a->last_seen = m->clock_mono();
+	kill = json_array();
+	reconcile(m, a, tasks, kill);
+	*reply = json_pack("{s:o}", "kill_tasks", kill);
+	return 0;
+}
+
+static bool reachable_task(struct task *t, void *arg)
+{
+	(void)arg;
+	return t->rec.state != TASK_UNREACHABLE;
+}
+
+void agents_check_timeouts(struct master *m, double now)
+{
+	for (struct agent *a = m->agents; a; a = a->next) {
+		json_t *ids, *id;
+		size_t i;
+
+		if (a->state == AGENT_UNREACHABLE || now - a->last_seen <= m->cfg.agent_timeout)
+			continue;
+		log_warn("event=agent_unreachable id=%s hostname=%s silent_for=%.1f", a->id,
+			 a->hostname, now - a->last_seen);
+		a->state = AGENT_UNREACHABLE;
+		allocator_rescind_agent(m, a);
+		ids = task_ids_on(m, a, reachable_task, NULL);
+		json_array_foreach(ids, i, id) {
+			struct task *t = tasks_find(m, json_string_value(id));
+
+			if (t)
+				tasks_transition(m, t, TASK_UNREACHABLE, "REASON_AGENT_REMOVED",
+						 "agent is unreachable");
+		}
+		json_decref(ids);
+	}
+}
+
+static int load_one(const char *key, json_t *v, void *arg)
+{
+	struct master *m = arg;
+	struct agent *a = agent_new(m, key);
+	const char *s;
+	char err[128];
+	json_t *attrs;
+
+	if (!a)
+		return -ENOMEM;
+	s = json_string_value(json_object_get(v, "hostname"));
+	snprintf(a->hostname, sizeof(a->hostname), "%s", s ? s : "");
+	s = json_string_value(json_object_get(v, "address"));
+	snprintf(a->address, sizeof(a->address), "%s", s ? s : "");
+	if (resources_from_json(json_object_get(v, "resources"), &a->total, err,
+				sizeof(err)) < 0)
+		log_warn("event=agent_load_resources id=%s error=\"%s\"", key, err);
+	attrs = json_object_get(v, "attributes");
+	a->attributes = json_is_object(attrs) ? json_deep_copy(attrs) : json_object();
+	a->registered_at = json_number_value(json_object_get(v, "registered_at"));
+	a->state = AGENT_RECOVERING;
+	a->last_seen = m->clock_mono();
+	return 0;
+}
+
+int agents_load(struct master *m)
+{
+	size_t n = 0;
+	int rc = store_scan(m->store, "agents", load_one, m);
+
+	for (struct agent *a = m->agents; a; a = a->next)
+		n++;
+	log_info("event=agents_loaded count=%zu state=recovering", n);
+	return rc;
+}
+
+void agents_free(struct master *m)
+{
+	while (m->agents) {
+		struct agent *a = m->agents;
+
+		m->agents = a->next;
+		agent_free(a);
+	}
+}

@@ -1,0 +1,108 @@
+/* api_internal.c - the agent-facing routes of the master (docs/architecture.md):
+ * POST /internal/v1/register, /internal/v1/heartbeat, /internal/v1/status. Parses and
+ * checks the JSON at the edge (400 with a message naming the problem), then calls the
+ * registry (agents.c) or the status path (status.c) under master->lock. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "lib/http_server.h"
+#include "lib/log.h"
+#include "master/master_internal.h"
+
+static json_t *object_body(struct http_request *req, struct http_response *resp)
+{
+	json_t *body = http_body_json(req, resp);
+
+	if (body && !json_is_object(body)) {
+		json_decref(body);
+		http_respond_error(resp, 400, "request body must be a JSON object");
+		return NULL;
+	}
+	return body;
+}
+
+static void h_register(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct master *m = ctx;
+	json_t *body = object_body(req, resp), *reply = NULL;
+	char err[256] = "";
+	int rc;
+
+	if (!body)
+		return;
+	master_lock(m);
+	rc = agents_register(m, body, &reply, err, sizeof(err));
+	master_unlock(m);
+	json_decref(body);
+	if (rc == -EINVAL)
+		http_respond_error(resp, 400, "invalid registration: %s", err);
+	else if (rc < 0)
+		http_respond_error(resp, 500, "registration failed: %s", err);
+	else
+		http_respond_json(resp, 200, reply);
+}
+
+static void h_heartbeat(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct master *m = ctx;
+	json_t *body = object_body(req, resp), *reply = NULL;
+	char err[256] = "";
+	int rc;
+
+	if (!body)
+		return;
+	master_lock(m);
+	rc = agents_heartbeat(m, body, &reply, err, sizeof(err));
+	master_unlock(m);
+	json_decref(body);
+	if (rc == -ENOENT)
+		http_respond_error(resp, 404, "%s; register again", err);
+	else if (rc < 0)
+		http_respond_error(resp, 400, "invalid heartbeat: %s", err);
+	else
+		http_respond_json(resp, 200, reply);
+}
+
+static void h_status(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct master *m = ctx;
+	json_t *body = object_body(req, resp), *update;
+	const char *agent_id;
+	char err[256] = "";
+	bool dup = false;
+	int rc;
+
+	if (!body)
+		return;
+	agent_id = json_string_value(json_object_get(body, "agent_id"));
+	update = json_object_get(body, "update");
+	if (!agent_id || !json_is_object(update)) {
+		json_decref(body);
+		http_respond_error(resp, 400,
+				   "invalid status: needs 'agent_id' (string) and 'update' (object)");
+		return;
+	}
+	master_lock(m);
+	struct agent *a = agents_find(m, agent_id);
+	if (a && a->state == AGENT_ACTIVE)
+		a->last_seen = m->clock_mono();
+	rc = tasks_apply_status_json(m, agent_id, update, &dup, err, sizeof(err));
+	master_unlock(m);
+	if (rc < 0)
+		http_respond_error(resp, 400, "invalid status: %s", err);
+	else
+		http_respond_json(resp, 200, json_pack("{s:s}", "acknowledged",
+						       json_string_value(json_object_get(update, "uuid"))));
+	json_decref(body);
+}
+
+int api_internal_register(struct master *m, struct http_server *srv)
+{
+	int rc = http_server_route(srv, "POST", "/internal/v1/register", h_register, m);
+
+	if (rc == 0)
+		rc = http_server_route(srv, "POST", "/internal/v1/heartbeat", h_heartbeat, m);
+	if (rc == 0)
+		rc = http_server_route(srv, "POST", "/internal/v1/status", h_status, m);
+	return rc;
+}

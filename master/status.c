@@ -1,0 +1,153 @@
+/* status.c - applying status updates to task records: from agents (POST
+ * /internal/v1/status, de-duplicated by uuid) and from the master itself (unreachable,
+ * lost, launch failed). An applied update is persisted before the agent gets its ack, then
+ * forwarded to the task's framework. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lib/log.h"
+#include "lib/util.h"
+#include "master/master_internal.h"
+
+static bool uuid_seen(const struct task *t, const char *uuid)
+{
+	for (unsigned i = 0; i < TASK_UUID_MEMORY; i++)
+		if (strcmp(t->uuids[i], uuid) == 0)
+			return true;
+	return false;
+}
+
+static void uuid_remember(struct task *t, const char *uuid)
+{
+	snprintf(t->uuids[t->uuid_next], sizeof(t->uuids[0]), "%s", uuid);
+	t->uuid_next = (t->uuid_next + 1) % TASK_UUID_MEMORY;
+}
+
+struct change {
+	enum task_state state;
+	const char *reason, *message;
+	double timestamp;
+	int exit_code, signal;
+};
+
+/* The framework may expunge the task from inside its callback: hand it copies. */
+static void forward(struct master *m, struct task *t, const struct change *c)
+{
+	struct framework *fw = frameworks_find(m, t->rec.framework_id);
+	char task_id[sizeof(t->rec.task_id)], agent_id[sizeof(t->rec.agent_id)];
+	char framework_id[sizeof(t->rec.framework_id)];
+	struct task_status st = {
+		.task_id = task_id, .agent_id = agent_id, .framework_id = framework_id,
+		.state = c->state, .message = c->message ? c->message : "",
+		.reason = c->reason ? c->reason : "", .timestamp = c->timestamp,
+		.exit_code = c->exit_code, .signal = c->signal,
+	};
+
+	if (!fw || !fw->ops->status_update)
+		return;
+	snprintf(task_id, sizeof(task_id), "%s", t->rec.task_id);
+	snprintf(agent_id, sizeof(agent_id), "%s", t->rec.agent_id);
+	snprintf(framework_id, sizeof(framework_id), "%s", t->rec.framework_id);
+	fw->ops->status_update(fw, &st);
+}
+
+/* Sets the new state, frees resources on the first terminal state, persists, forwards. */
+static void apply(struct master *m, struct task *t, const struct change *c)
+{
+	enum task_state old = t->rec.state;
+
+	t->rec.state = c->state;
+	t->rec.updated_at = m->clock_wall();
+	if (c->state == TASK_RUNNING && t->rec.started_at == 0)
+		t->rec.started_at = c->timestamp > 0 ? c->timestamp : t->rec.updated_at;
+	tasks_account(m, t, old, c->state);
+	if (task_state_is_terminal(c->state) && !task_state_is_terminal(old)) {
+		t->kill_requested = false;
+		master_wake_allocator(m);       /* resources are free again */
+	}
+	tasks_persist(m, t);
+	log_info("event=task_status task=%s state=%s previous=%s reason=%s", t->rec.task_id,
+		 task_state_name(c->state), task_state_name(old),
+		 c->reason && c->reason[0] ? c->reason : "-");
+	forward(m, t, c);       /* last: t may be gone afterwards */
+}
+
+void tasks_transition(struct master *m, struct task *t, enum task_state state,
+		      const char *reason, const char *message)
+{
+	struct change c = {
+		.state = state, .reason = reason, .message = message,
+		.timestamp = m->clock_wall(), .exit_code = -1, .signal = 0,
+	};
+
+	if (task_state_is_terminal(t->rec.state))
+		return;
+	apply(m, t, &c);
+}
+
+static const char *str(json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+
+	return s ? s : "";
+}
+
+int tasks_apply_status_json(struct master *m, const char *agent_id, json_t *update,
+			    bool *dup, char *err, size_t errlen)
+{
+	const char *uuid = json_string_value(json_object_get(update, "uuid"));
+	const char *task_id = json_string_value(json_object_get(update, "task_id"));
+	const char *state_name = json_string_value(json_object_get(update, "state"));
+	json_t *v;
+	struct change c = { .exit_code = -1 };
+	struct task *t;
+	int st;
+
+	*dup = false;
+	if (!json_is_object(update) || !uuid || !uuid[0] || !task_id || !state_name) {
+		snprintf(err, errlen, "update needs string fields uuid, task_id and state");
+		return -EINVAL;
+	}
+	st = task_state_parse(state_name);
+	if (st < 0) {
+		snprintf(err, errlen, "update.state '%s' is not a task state", state_name);
+		return -EINVAL;
+	}
+	t = tasks_find(m, task_id);
+	if (!t) {
+		/* Acknowledged anyway: the agent must stop resending; reconciliation kills it. */
+		log_warn("event=status_unknown_task task=%s agent=%s state=%s", task_id, agent_id,
+			 state_name);
+		return 0;
+	}
+	if (strcmp(t->rec.agent_id, agent_id) != 0) {
+		log_warn("event=status_wrong_agent task=%s agent=%s expected=%s", task_id, agent_id,
+			 t->rec.agent_id);
+		return 0;
+	}
+	if (uuid_seen(t, uuid)) {
+		*dup = true;
+		return 0;
+	}
+	uuid_remember(t, uuid);
+	if (task_state_is_terminal(t->rec.state)) {
+		/* Already final (e.g. LOST by reconciliation): remember the uuid only. */
+		tasks_persist(m, t);
+		return 0;
+	}
+	c.state = (enum task_state)st;
+	c.reason = str(update, "reason");
+	c.message = str(update, "message");
+	c.timestamp = json_number_value(json_object_get(update, "timestamp"));
+	if (c.timestamp <= 0)
+		c.timestamp = m->clock_wall();
+	v = json_object_get(update, "exit_code");
+	if (json_is_integer(v))
+		c.exit_code = (int)json_integer_value(v);
+	v = json_object_get(update, "signal");
+	if (json_is_integer(v))
+		c.signal = (int)json_integer_value(v);
+	apply(m, t, &c);
+	return 0;
+}

@@ -1,0 +1,411 @@
+/* test_marathon_scheduler.c - the app scheduler against the real master core (SQLite
+ * store, allocator, task records; the fixture's fake clock): launches and ports, deployment
+ * completion, scale down newest first, replacement after failure (with backoff), unreachable
+ * tasks replaced and the surplus killed when they return, rolling restart, delete, and a
+ * master restart that launches nothing twice. */
+#include "lib/http_server.h"
+#include "master/marathon/marathon.h"
+#include "master/marathon/marathon_internal.h"
+#include "tests/unit/master_fixture.h"
+
+struct sfx {
+	struct fx *f;
+	struct http_server *srv;
+	struct marathon *mt;
+	double now;
+};
+
+static void start_marathon(struct sfx *s)
+{
+	char err[256] = "";
+
+	s->srv = http_server_start("127.0.0.1", 0, err, sizeof(err));
+	assert_non_null(s->srv);
+	if (marathon_start(s->f->m, s->srv, &s->mt, err, sizeof(err)) != 0)
+		fail_msg("marathon_start: %s", err);
+}
+
+static void stop_marathon(struct sfx *s)
+{
+	marathon_close_streams(s->mt);
+	http_server_stop(s->srv);
+	marathon_stop(s->mt);
+	s->srv = NULL;
+	s->mt = NULL;
+}
+
+static int setup(void **state)
+{
+	struct sfx *s = calloc(1, sizeof(*s));
+
+	s->f = fx_new(5);
+	json_decref(fx_register_agent(s->f, "a1", 4, 4096, "127.0.0.1:1", NULL));
+	start_marathon(s);
+	*state = s;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct sfx *s = *state;
+
+	stop_marathon(s);
+	fx_free(s->f);
+	free(s);
+	return 0;
+}
+
+static void create_app(struct sfx *s, const char *text)
+{
+	json_t *def = json_loads(text, 0, NULL), *clean = NULL, *details = NULL;
+	struct deployment *d = NULL;
+	struct app a;
+
+	assert_non_null(def);
+	assert_int_equal(app_validate(def, NULL, &clean, &details), 0);
+	assert_int_equal(app_from_json(clean, &a), 0);
+	master_lock(s->f->m);
+	assert_int_equal(app_op_create(s->mt, &a, &d), 0);
+	assert_non_null(d);
+	scheduler_reconcile(s->mt, true);
+	master_unlock(s->f->m);
+	app_free(&a);
+	json_decref(clean);
+	json_decref(def);
+}
+
+/* One allocation cycle (offers go to the scheduler, which launches) past refuse filters. */
+static void offer_round(struct sfx *s)
+{
+	s->now += 10;
+	fx_alloc(s->f, s->now);
+}
+
+static void reconcile(struct sfx *s)
+{
+	master_lock(s->f->m);
+	scheduler_reconcile(s->mt, true);
+	master_unlock(s->f->m);
+}
+
+/* Task ids of the app (oldest first) into ids; returns the count. */
+static int app_tasks(struct sfx *s, const char *app, char ids[][160], int max)
+{
+	const struct task_record **v;
+	int n;
+
+	master_lock(s->f->m);
+	n = scheduler_tasks(s->mt, app, &v);
+	for (int i = 0; i < n && i < max; i++)
+		snprintf(ids[i], 160, "%s", v[i]->task_id);
+	master_unlock(s->f->m);
+	free(v);
+	return n;
+}
+
+static void set_state(struct sfx *s, const char *task, const char *state)
+{
+	char uuid[37], err[256];
+	json_t *u;
+	bool dup = false;
+
+	uuid_v4(uuid);
+	u = json_pack("{s:s,s:s,s:s,s:s,s:s,s:f}", "uuid", uuid, "task_id", task, "state", state,
+		      "message", "", "reason", "", "timestamp", fx_wall);
+	master_lock(s->f->m);
+	assert_int_equal(tasks_apply_status_json(s->f->m, "a1", u, &dup, err, sizeof(err)), 0);
+	master_unlock(s->f->m);
+	json_decref(u);
+	reconcile(s);
+}
+
+static bool kill_pending(struct sfx *s, const char *task)
+{
+	bool r;
+
+	master_lock(s->f->m);
+	r = scheduler_kill_pending(s->mt, task);
+	master_unlock(s->f->m);
+	return r;
+}
+
+static bool has_deployment(struct sfx *s, const char *app)
+{
+	bool r;
+
+	master_lock(s->f->m);
+	r = deployment_for_app(s->mt, app) != NULL;
+	master_unlock(s->f->m);
+	return r;
+}
+
+static struct mt_app *find_app(struct sfx *s, const char *id)
+{
+	struct mt_app *ma;
+
+	master_lock(s->f->m);
+	ma = apps_find(s->mt, id);
+	master_unlock(s->f->m);
+	return ma;
+}
+
+static void test_launch_ports_and_deployment(void **state)
+{
+	struct sfx *s = *state;
+	char ids[8][160];
+	uint32_t seen[8];
+	int n;
+
+	create_app(s, "{\"id\":\"/team-a/web\",\"cmd\":\"sleep 100\",\"cpus\":1,\"mem\":128,"
+		      "\"instances\":3,\"portDefinitions\":[{\"port\":0},{\"port\":31009}]}");
+	assert_true(has_deployment(s, "/team-a/web"));
+	offer_round(s);
+	n = app_tasks(s, "/team-a/web", ids, 8);
+	/* The fixed port 31009 exists once on the agent: only one instance fits there. */
+	assert_int_equal(n, 1);
+	assert_int_equal(strncmp(ids[0], "team-a_web.", 11), 0);
+	assert_int_equal(strlen(ids[0]), 11 + 36);
+	master_lock(s->f->m);
+	{
+		const struct task_record *t = master_find_task(s->f->m, ids[0]);
+
+		assert_int_equal(t->port_count, 2);
+		assert_int_equal(t->ports[1], 31009);
+		assert_true(t->ports[0] >= 31000 && t->ports[0] <= 31010 && t->ports[0] != 31009);
+		assert_string_equal(t->version, find_app(s, "/team-a/web")->app.last_config_change_at);
+		seen[0] = t->ports[0];
+	}
+	master_unlock(s->f->m);
+	(void)seen;
+
+	set_state(s, ids[0], "TASK_RUNNING");
+	assert_true(has_deployment(s, "/team-a/web"));   /* 1 of 3 */
+
+	/* Two more agents: the other instances land there and the deployment completes. */
+	json_decref(fx_register_agent(s->f, "a2", 4, 4096, "127.0.0.1:2", NULL));
+	json_decref(fx_register_agent(s->f, "a3", 4, 4096, "127.0.0.1:3", NULL));
+	offer_round(s);
+	n = app_tasks(s, "/team-a/web", ids, 8);
+	assert_int_equal(n, 3);
+	for (int i = 0; i < n; i++)
+		set_state(s, ids[i], "TASK_RUNNING");
+	assert_false(has_deployment(s, "/team-a/web"));
+}
+
+static void test_scale_down_kills_newest(void **state)
+{
+	struct sfx *s = *state;
+	struct deployment *d = NULL;
+	json_t *locked = NULL;
+	char ids[4][160], older[160], newer[160];
+
+	create_app(s, "{\"id\":\"/web\",\"cmd\":\"x\",\"cpus\":0.5,\"mem\":64,\"instances\":1}");
+	offer_round(s);
+	assert_int_equal(app_tasks(s, "/web", ids, 4), 1);
+	snprintf(older, sizeof(older), "%s", ids[0]);
+	set_state(s, older, "TASK_RUNNING");
+	assert_false(has_deployment(s, "/web"));
+
+	fx_wall += 60;   /* the second task is staged later */
+	master_lock(s->f->m);
+	assert_int_equal(app_op_scale(s->mt, apps_find(s->mt, "/web"), 2, false, &d, &locked), 0);
+	scheduler_reconcile(s->mt, true);
+	/* A second change while this one runs is refused without force. */
+	assert_int_equal(app_op_scale(s->mt, apps_find(s->mt, "/web"), 5, false, &d, &locked), -EBUSY);
+	assert_non_null(locked);
+	assert_non_null(strstr(json_string_value(json_object_get(locked, "message")),
+			       "App is locked by one or more deployments"));
+	json_decref(locked);
+	locked = NULL;
+	master_unlock(s->f->m);
+	offer_round(s);
+	assert_int_equal(app_tasks(s, "/web", ids, 4), 2);
+	snprintf(newer, sizeof(newer), "%s", strcmp(ids[0], older) == 0 ? ids[1] : ids[0]);
+	set_state(s, newer, "TASK_RUNNING");
+	assert_false(has_deployment(s, "/web"));
+
+	master_lock(s->f->m);
+	assert_int_equal(app_op_scale(s->mt, apps_find(s->mt, "/web"), 1, false, &d, &locked), 0);
+	scheduler_reconcile(s->mt, true);
+	master_unlock(s->f->m);
+	assert_true(kill_pending(s, newer));
+	assert_false(kill_pending(s, older));
+	assert_true(has_deployment(s, "/web"));       /* until the kill is confirmed */
+	set_state(s, newer, "TASK_KILLED");
+	assert_false(has_deployment(s, "/web"));
+	master_lock(s->f->m);
+	assert_null(master_find_task(s->f->m, newer));   /* expunged */
+	master_unlock(s->f->m);
+}
+
+static void test_failed_task_replaced_after_backoff(void **state)
+{
+	struct sfx *s = *state;
+	char ids[4][160], first[160];
+	struct mt_app *ma;
+
+	create_app(s, "{\"id\":\"/crash\",\"cmd\":\"x\",\"cpus\":0.5,\"mem\":64}");
+	offer_round(s);
+	assert_int_equal(app_tasks(s, "/crash", ids, 4), 1);
+	snprintf(first, sizeof(first), "%s", ids[0]);
+	set_state(s, first, "TASK_FAILED");
+	assert_int_equal(app_tasks(s, "/crash", ids, 4), 0);
+
+	ma = find_app(s, "/crash");
+	assert_int_equal(ma->failures, 1);
+	assert_true(ma->launch_after > now_mono());
+	offer_round(s);                                /* still backing off */
+	assert_int_equal(app_tasks(s, "/crash", ids, 4), 0);
+
+	master_lock(s->f->m);
+	ma->launch_after = now_mono() - 0.001;         /* the 1 s delay has passed */
+	scheduler_reconcile(s->mt, true);
+	master_unlock(s->f->m);
+	offer_round(s);
+	assert_int_equal(app_tasks(s, "/crash", ids, 4), 1);
+	assert_string_not_equal(ids[0], first);
+	set_state(s, ids[0], "TASK_RUNNING");
+	assert_int_equal(find_app(s, "/crash")->failures, 0);   /* reset once running */
+}
+
+static void test_unreachable_replaced_then_surplus_killed(void **state)
+{
+	struct sfx *s = *state;
+	char ids[4][160], a[160], b[160];
+	int killed = 0;
+
+	create_app(s, "{\"id\":\"/svc\",\"cmd\":\"x\",\"cpus\":0.5,\"mem\":64}");
+	offer_round(s);
+	assert_int_equal(app_tasks(s, "/svc", ids, 4), 1);
+	snprintf(a, sizeof(a), "%s", ids[0]);
+	set_state(s, a, "TASK_RUNNING");
+
+	master_lock(s->f->m);
+	tasks_transition(s->f->m, tasks_find(s->f->m, a), TASK_UNREACHABLE, "REASON_AGENT_REMOVED",
+			 "agent is unreachable");
+	scheduler_reconcile(s->mt, true);
+	master_unlock(s->f->m);
+	fx_wall += 60;
+	offer_round(s);
+	assert_int_equal(app_tasks(s, "/svc", ids, 4), 2);   /* the replacement */
+	snprintf(b, sizeof(b), "%s", strcmp(ids[0], a) == 0 ? ids[1] : ids[0]);
+	set_state(s, b, "TASK_RUNNING");
+
+	set_state(s, a, "TASK_RUNNING");                      /* it came back */
+	killed = kill_pending(s, a) + kill_pending(s, b);
+	assert_int_equal(killed, 1);
+	assert_true(kill_pending(s, b));                      /* newest first */
+}
+
+static void test_restart_replaces_old_after_new_run(void **state)
+{
+	struct sfx *s = *state;
+	struct deployment *d = NULL;
+	json_t *locked = NULL;
+	char ids[8][160], old[2][160];
+	int n;
+
+	create_app(s, "{\"id\":\"/r\",\"cmd\":\"x\",\"cpus\":0.5,\"mem\":64,\"instances\":2}");
+	offer_round(s);
+	assert_int_equal(app_tasks(s, "/r", old, 2), 2);
+	set_state(s, old[0], "TASK_RUNNING");
+	set_state(s, old[1], "TASK_RUNNING");
+
+	master_lock(s->f->m);
+	assert_int_equal(app_op_restart(s->mt, apps_find(s->mt, "/r"), false, &d, &locked), 0);
+	scheduler_reconcile(s->mt, true);
+	master_unlock(s->f->m);
+	assert_false(kill_pending(s, old[0]) || kill_pending(s, old[1]));  /* capacity kept */
+	offer_round(s);
+	n = app_tasks(s, "/r", ids, 8);
+	assert_int_equal(n, 4);
+	for (int i = 0; i < n; i++)
+		if (strcmp(ids[i], old[0]) && strcmp(ids[i], old[1]))
+			set_state(s, ids[i], "TASK_RUNNING");
+	assert_true(kill_pending(s, old[0]) && kill_pending(s, old[1]));
+	assert_true(has_deployment(s, "/r"));
+	set_state(s, old[0], "TASK_KILLED");
+	set_state(s, old[1], "TASK_KILLED");
+	assert_false(has_deployment(s, "/r"));
+	assert_int_equal(app_tasks(s, "/r", ids, 8), 2);
+}
+
+static void test_delete_waits_for_tasks(void **state)
+{
+	struct sfx *s = *state;
+	struct deployment *d = NULL;
+	json_t *locked = NULL;
+	char ids[4][160];
+
+	create_app(s, "{\"id\":\"/gone\",\"cmd\":\"x\",\"cpus\":0.5,\"mem\":64,\"instances\":2}");
+	offer_round(s);
+	assert_int_equal(app_tasks(s, "/gone", ids, 4), 2);
+	set_state(s, ids[0], "TASK_RUNNING");
+	/* Locked by the start deployment: delete needs force. */
+	master_lock(s->f->m);
+	assert_int_equal(app_op_delete(s->mt, apps_find(s->mt, "/gone"), false, &d, &locked), -EBUSY);
+	json_decref(locked);
+	assert_int_equal(app_op_delete(s->mt, apps_find(s->mt, "/gone"), true, &d, &locked), 0);
+	scheduler_reconcile(s->mt, true);
+	master_unlock(s->f->m);
+	assert_true(kill_pending(s, ids[0]) && kill_pending(s, ids[1]));
+	assert_non_null(find_app(s, "/gone"));
+	set_state(s, ids[0], "TASK_KILLED");
+	assert_non_null(find_app(s, "/gone"));
+	set_state(s, ids[1], "TASK_KILLED");
+	assert_null(find_app(s, "/gone"));
+	assert_false(has_deployment(s, "/gone"));
+	master_lock(s->f->m);
+	assert_null(apps_version_get(s->mt, "/gone", "x"));
+	assert_int_equal(json_array_size(apps_versions(s->mt, "/gone")), 0);
+	master_unlock(s->f->m);
+}
+
+static void test_master_restart_launches_nothing_twice(void **state)
+{
+	struct sfx *s = *state;
+	char ids[4][160], after[4][160];
+	json_t *refs = json_array();
+	char fw_id[64];
+
+	create_app(s, "{\"id\":\"/keep\",\"cmd\":\"x\",\"cpus\":0.5,\"mem\":64,\"instances\":2}");
+	offer_round(s);
+	assert_int_equal(app_tasks(s, "/keep", ids, 4), 2);
+	set_state(s, ids[0], "TASK_RUNNING");
+	set_state(s, ids[1], "TASK_RUNNING");
+	assert_false(has_deployment(s, "/keep"));
+	snprintf(fw_id, sizeof(fw_id), "%s", s->mt->fw.id);
+
+	stop_marathon(s);
+	fx_close_master(s->f);
+	fx_open_master(s->f, 5);
+	start_marathon(s);
+	assert_string_equal(s->mt->fw.id, fw_id);             /* same framework id */
+	assert_non_null(find_app(s, "/keep"));
+	for (int i = 0; i < 2; i++)
+		json_array_append_new(refs, json_pack("{s:s,s:s,s:s,s:{s:f,s:f}}", "task_id", ids[i],
+						      "framework_id", fw_id, "state", "TASK_RUNNING",
+						      "resources", "cpus", 0.5, "mem", 64.0));
+	json_decref(fx_register_agent(s->f, "a1", 4, 4096, "127.0.0.1:1", refs));
+	reconcile(s);
+	offer_round(s);
+	assert_int_equal(app_tasks(s, "/keep", after, 4), 2);
+	assert_true((strcmp(after[0], ids[0]) == 0 && strcmp(after[1], ids[1]) == 0) ||
+		    (strcmp(after[0], ids[1]) == 0 && strcmp(after[1], ids[0]) == 0));
+	assert_false(kill_pending(s, ids[0]) || kill_pending(s, ids[1]));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_launch_ports_and_deployment, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scale_down_kills_newest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_task_replaced_after_backoff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unreachable_replaced_then_surplus_killed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_replaces_old_after_new_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_waits_for_tasks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_master_restart_launches_nothing_twice, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

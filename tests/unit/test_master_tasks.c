@@ -1,0 +1,578 @@
+/* test_master_tasks.c - task records in the master core: master_accept validation, status
+ * updates (dedup by uuid, persisted), reconciliation on register/heartbeat (kill unknown,
+ * LOST after 30 s, unreachable and back), kills, master restart, and agent_link against a
+ * real HTTP server standing in for the agent. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "lib/http_client.h"
+#include "lib/http_server.h"
+#include "tests/unit/master_fixture.h"
+
+static json_t *g_cmd;
+
+static int launch(struct fx *f, struct rec_fw *r, const char *offer_id, const char *task_id,
+		  double cpus, double mem, uint32_t port, char *err, size_t errlen)
+{
+	struct task_launch l = { .resources.cpus = cpus, .resources.mem = mem };
+	const char *ids[1] = { offer_id };
+	int rc;
+
+	snprintf(l.task_id, sizeof(l.task_id), "%s", task_id);
+	snprintf(l.app_id, sizeof(l.app_id), "/web");
+	l.command = g_cmd;
+	l.env = json_pack("{s:s}", "K", "V");
+	l.extra = json_pack("{s:s}", "version", "v1");
+	if (port) {
+		l.ports[0] = port;
+		l.port_count = 1;
+	}
+	l.kill_grace_period_seconds = 3;
+	master_lock(f->m);
+	rc = master_accept(f->m, &r->fw, ids, 1, &l, 1, 0, err, errlen);
+	master_unlock(f->m);
+	json_decref(l.env);
+	json_decref(l.extra);
+	return rc;
+}
+
+static int status(struct fx *f, const char *agent, const char *task, const char *state,
+		  const char *uuid, bool *dup)
+{
+	json_t *u = json_pack("{s:s,s:s,s:s,s:s,s:s,s:f}", "uuid", uuid, "task_id", task,
+			      "state", state, "message", "", "reason", "", "timestamp", fx_wall);
+	char err[256];
+	int rc;
+
+	master_lock(f->m);
+	rc = tasks_apply_status_json(f->m, agent, u, dup, err, sizeof(err));
+	master_unlock(f->m);
+	json_decref(u);
+	return rc;
+}
+
+static json_t *heartbeat(struct fx *f, const char *agent, json_t *tasks, int *rc)
+{
+	json_t *body = json_pack("{s:s,s:o}", "agent_id", agent, "tasks", tasks), *reply = NULL;
+	char err[256];
+
+	master_lock(f->m);
+	*rc = agents_heartbeat(f->m, body, &reply, err, sizeof(err));
+	master_unlock(f->m);
+	json_decref(body);
+	return reply;
+}
+
+static json_t *taskref(const char *id, const char *state)
+{
+	return json_pack("[{s:s,s:s,s:s,s:{s:i,s:i,s:i,s:i}}]", "task_id", id, "framework_id", "x",
+			 "state", state, "stats", "rx_bytes", 10, "tx_bytes", 20, "rx_packets", 1,
+			 "tx_packets", 2);
+}
+
+static bool kill_list_has(json_t *reply, const char *id)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(json_object_get(reply, "kill_tasks"), i, v)
+		if (strcmp(json_string_value(v), id) == 0)
+			return true;
+	return false;
+}
+
+static enum task_state state_of(struct fx *f, const char *task_id)
+{
+	const struct task_record *t;
+	enum task_state s;
+
+	master_lock(f->m);
+	t = master_find_task(f->m, task_id);
+	assert_non_null(t);
+	s = t->state;
+	master_unlock(f->m);
+	return s;
+}
+
+/* One agent (4 cpus, 4096 MiB, ports 31000-31010), one framework with one offer of it. */
+static struct fx *setup_one(struct rec_fw **r, const char *address)
+{
+	struct fx *f = fx_new(100);
+
+	*r = fx_framework(f, "marathon", 1);
+	json_decref(fx_register_agent(f, "a1", 4, 4096, address, NULL));
+	fx_alloc(f, 1);
+	assert_int_equal((*r)->offer_count, 1);
+	return f;
+}
+
+static void test_accept_rejects_what_does_not_fit(void **state)
+{
+	struct rec_fw *r;
+	struct fx *f = setup_one(&r, "127.0.0.1:1");
+	char err[256];
+	struct agent *a;
+
+	(void)state;
+	assert_int_equal(launch(f, r, r->offers[0], "t1", 5, 10, 0, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "cpus=5"));
+	assert_int_equal(launch(f, r, r->offers[0], "t1", 1, 5000, 0, err, sizeof(err)), -EINVAL);
+	assert_int_equal(launch(f, r, r->offers[0], "t1", 1, 10, 32000, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "port 32000"));
+	assert_int_equal(launch(f, r, "nope", "t1", 1, 10, 0, err, sizeof(err)), -EINVAL);
+	assert_int_equal(launch(f, r, r->offers[0], "", 1, 10, 0, err, sizeof(err)), -EINVAL);
+	master_lock(f->m);
+	assert_null(master_find_task(f->m, "t1"));
+	assert_int_equal(f->m->link_len, 0);
+	master_unlock(f->m);
+
+	/* The rejected accept changed nothing: the offer still works. */
+	assert_int_equal(launch(f, r, r->offers[0], "t1", 1, 512, 31005, err, sizeof(err)), 0);
+	assert_int_equal(state_of(f, "t1"), TASK_STAGING);
+	master_lock(f->m);
+	a = agents_find(f->m, "a1");
+	assert_true(a->used.cpus == 1 && a->used.mem == 512);
+	assert_true(port_ranges_contains_port(&a->used.ports, 31005));
+	assert_true(resources_is_empty(&a->offered));
+	assert_int_equal(f->m->link_len, 1);
+	assert_string_equal(f->m->link_head->url, "http://127.0.0.1:1/v1/launch");
+	json_t *task = json_object_get(f->m->link_head->body, "task");
+	assert_string_equal(json_string_value(json_object_get(task, "task_id")), "t1");
+	assert_int_equal(json_integer_value(json_array_get(json_object_get(task, "ports"), 0)), 31005);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(task, "env"), "K")), "V");
+	assert_string_equal(master_find_task(f->m, "t1")->version, "v1");
+	master_unlock(f->m);
+	/* A task id cannot be used twice. */
+	fx_alloc(f, 2);
+	assert_int_equal(r->offer_count, 2);
+	assert_int_equal(launch(f, r, r->offers[1], "t1", 1, 10, 0, err, sizeof(err)), -EINVAL);
+	/* The rest of the agent is offered again, without the used port. */
+	json_t *stored = NULL;
+	assert_int_equal(store_get(f->st, "tasks", "t1", &stored), 0);
+	assert_string_equal(json_string_value(json_object_get(stored, "state")), "TASK_STAGING");
+	json_decref(stored);
+	fx_free(f);
+	free(r);
+}
+
+static void test_status_dedup_and_resources(void **state)
+{
+	struct rec_fw *r;
+	struct fx *f = setup_one(&r, "127.0.0.1:1");
+	char err[256];
+	bool dup;
+
+	(void)state;
+	assert_int_equal(launch(f, r, r->offers[0], "t1", 1, 512, 0, err, sizeof(err)), 0);
+	assert_int_equal(status(f, "a1", "t1", "TASK_RUNNING", "u1", &dup), 0);
+	assert_false(dup);
+	assert_int_equal(r->update_count, 1);
+	assert_int_equal(r->updates[0].state, TASK_RUNNING);
+	assert_int_equal(state_of(f, "t1"), TASK_RUNNING);
+	/* The same update again: acknowledged, not applied twice. */
+	assert_int_equal(status(f, "a1", "t1", "TASK_RUNNING", "u1", &dup), 0);
+	assert_true(dup);
+	assert_int_equal(r->update_count, 1);
+	/* From the wrong agent: ignored. */
+	assert_int_equal(status(f, "a2", "t1", "TASK_FAILED", "u9", &dup), 0);
+	assert_int_equal(state_of(f, "t1"), TASK_RUNNING);
+	/* Bad input. */
+	assert_int_equal(status(f, "a1", "t1", "TASK_BOGUS", "u3", &dup), -EINVAL);
+	/* Unknown task: acknowledged so the agent stops resending. */
+	assert_int_equal(status(f, "a1", "ghost", "TASK_RUNNING", "u4", &dup), 0);
+
+	assert_int_equal(status(f, "a1", "t1", "TASK_FINISHED", "u2", &dup), 0);
+	assert_int_equal(r->update_count, 2);
+	master_lock(f->m);
+	assert_true(agents_find(f->m, "a1")->used.cpus == 0);
+	assert_true(r->fw.allocated.cpus == 0);
+	master_unlock(f->m);
+
+	/* The applied uuids survive a master restart. */
+	fx_close_master(f);
+	fx_open_master(f, 100);
+	assert_int_equal(state_of(f, "t1"), TASK_FINISHED);
+	assert_int_equal(status(f, "a1", "t1", "TASK_FINISHED", "u2", &dup), 0);
+	assert_true(dup);
+	assert_int_equal(status(f, "a1", "t1", "TASK_RUNNING", "u1", &dup), 0);
+	assert_true(dup);
+	/* Expunge forgets it, in memory and in the store. */
+	json_t *stored = NULL;
+	master_lock(f->m);
+	master_expunge_task(f->m, "t1");
+	assert_null(master_find_task(f->m, "t1"));
+	master_unlock(f->m);
+	assert_int_equal(store_get(f->st, "tasks", "t1", &stored), -ENOENT);
+	fx_free(f);
+	free(r);
+}
+
+static void test_reconcile_unknown_killed_and_missing_lost(void **state)
+{
+	struct rec_fw *r;
+	struct fx *f = setup_one(&r, "127.0.0.1:1");
+	json_t *reply;
+	char err[256];
+	int rc;
+
+	(void)state;
+	/* The agent runs something the master never launched. */
+	reply = fx_register_agent(f, "a1", 4, 4096, "127.0.0.1:1", taskref("ghost", "TASK_RUNNING"));
+	assert_true(kill_list_has(reply, "ghost"));
+	assert_true(json_is_integer(json_object_get(reply, "heartbeat_interval_seconds")));
+	json_decref(reply);
+	/* ...but a terminal one it still lists needs no kill. */
+	reply = heartbeat(f, "a1", taskref("old", "TASK_FINISHED"), &rc);
+	assert_int_equal(rc, 0);
+	assert_false(kill_list_has(reply, "old"));
+	json_decref(reply);
+
+	fx_alloc(f, 2);
+	assert_int_equal(launch(f, r, r->offers[r->offer_count - 1], "t1", 1, 512, 0, err,
+				sizeof(err)), 0);
+	/* Not listed, launched 10 s ago: maybe still on its way. */
+	fx_wall += 10;
+	reply = heartbeat(f, "a1", json_array(), &rc);
+	json_decref(reply);
+	assert_int_equal(state_of(f, "t1"), TASK_STAGING);
+	/* Listed: stats are kept. */
+	reply = heartbeat(f, "a1", taskref("t1", "TASK_RUNNING"), &rc);
+	assert_false(kill_list_has(reply, "t1"));
+	json_decref(reply);
+	master_lock(f->m);
+	assert_int_equal(json_integer_value(json_object_get(master_find_task(f->m, "t1")->stats,
+							      "tx_bytes")), 20);
+	master_unlock(f->m);
+	/* Not listed 31 s after launch: lost. */
+	fx_wall += 21;
+	reply = heartbeat(f, "a1", json_array(), &rc);
+	json_decref(reply);
+	assert_int_equal(state_of(f, "t1"), TASK_LOST);
+	assert_int_equal(r->updates[r->update_count - 1].state, TASK_LOST);
+	assert_string_equal(r->updates[r->update_count - 1].reason, "REASON_RECONCILIATION");
+	/* It shows up after all: the master knows it as terminal, so it is killed. */
+	reply = heartbeat(f, "a1", taskref("t1", "TASK_RUNNING"), &rc);
+	assert_true(kill_list_has(reply, "t1"));
+	json_decref(reply);
+	/* Unknown agent heartbeat: -ENOENT (404, re-register). */
+	reply = heartbeat(f, "zz", json_array(), &rc);
+	assert_int_equal(rc, -ENOENT);
+	assert_null(reply);
+	fx_free(f);
+	free(r);
+}
+
+/* A framework that expunges tasks from inside its status callback must not trip the
+ * master's loops (ASan build catches a use after free here). */
+static void test_expunge_from_callback_during_reconcile(void **state)
+{
+	struct rec_fw *r;
+	struct fx *f = setup_one(&r, "127.0.0.1:1");
+	json_t *reply;
+	char err[256];
+	bool dup;
+	int rc;
+
+	(void)state;
+	assert_int_equal(launch(f, r, r->offers[0], "t1", 1, 512, 0, err, sizeof(err)), 0);
+	fx_alloc(f, 2);
+	assert_int_equal(launch(f, r, r->offers[1], "t2", 1, 512, 0, err, sizeof(err)), 0);
+	fx_alloc(f, 3);
+	assert_int_equal(launch(f, r, r->offers[2], "t3", 1, 512, 0, err, sizeof(err)), 0);
+	assert_int_equal(status(f, "a1", "t2", "TASK_RUNNING", "u2", &dup), 0);
+	r->expunge_terminal = true;
+	fx_wall += 31;
+	reply = heartbeat(f, "a1", taskref("t2", "TASK_RUNNING"), &rc);
+	json_decref(reply);
+	master_lock(f->m);
+	assert_null(master_find_task(f->m, "t1"));
+	assert_null(master_find_task(f->m, "t3"));
+	assert_non_null(master_find_task(f->m, "t2"));
+	assert_true(agents_find(f->m, "a1")->used.cpus == 1);
+	master_unlock(f->m);
+	fx_free(f);
+	free(r);
+}
+
+static void test_unreachable_and_back(void **state)
+{
+	struct rec_fw *r;
+	struct fx *f = setup_one(&r, "127.0.0.1:1");
+	json_t *reply;
+	char err[256];
+	bool dup;
+	int rc;
+
+	(void)state;
+	assert_int_equal(launch(f, r, r->offers[0], "t1", 1, 512, 0, err, sizeof(err)), 0);
+	assert_int_equal(status(f, "a1", "t1", "TASK_RUNNING", "u1", &dup), 0);
+	master_lock(f->m);
+	agents_check_timeouts(f->m, 16);
+	master_unlock(f->m);
+	assert_int_equal(state_of(f, "t1"), TASK_UNREACHABLE);
+	assert_int_equal(r->updates[r->update_count - 1].state, TASK_UNREACHABLE);
+	assert_string_equal(r->updates[r->update_count - 1].reason, "REASON_AGENT_REMOVED");
+	/* Its resources stay booked on the agent (the task may come back), but no longer
+	 * count in the framework's DRF share. */
+	master_lock(f->m);
+	assert_true(agents_find(f->m, "a1")->used.cpus == 1);
+	assert_true(r->fw.allocated.cpus == 0);
+	master_unlock(f->m);
+	/* An unreachable agent's heartbeat is refused: it must re-register. */
+	reply = heartbeat(f, "a1", taskref("t1", "TASK_RUNNING"), &rc);
+	assert_int_equal(rc, -ENOENT);
+	fx_wall += 100;
+	reply = fx_register_agent(f, "a1", 4, 4096, "127.0.0.1:1", taskref("t1", "TASK_RUNNING"));
+	assert_false(kill_list_has(reply, "t1"));
+	json_decref(reply);
+	assert_int_equal(state_of(f, "t1"), TASK_RUNNING);
+	assert_int_equal(r->updates[r->update_count - 1].state, TASK_RUNNING);
+	master_lock(f->m);
+	assert_true(r->fw.allocated.cpus == 1);
+	assert_true(agents_find(f->m, "a1")->used.cpus == 1);
+	master_unlock(f->m);
+	fx_free(f);
+	free(r);
+}
+
+static void test_kill_resent_until_gone(void **state)
+{
+	struct rec_fw *r;
+	struct fx *f = setup_one(&r, "127.0.0.1:1");
+	json_t *reply;
+	char err[256];
+	bool dup;
+	int rc;
+
+	(void)state;
+	assert_int_equal(launch(f, r, r->offers[0], "t1", 1, 512, 0, err, sizeof(err)), 0);
+	assert_int_equal(status(f, "a1", "t1", "TASK_RUNNING", "u1", &dup), 0);
+	master_lock(f->m);
+	assert_int_equal(master_kill_task(f->m, "nope", 1), -ENOENT);
+	assert_int_equal(master_kill_task(f->m, "t1", 7), 0);
+	assert_int_equal(f->m->link_len, 2);     /* launch + kill */
+	assert_string_equal(f->m->link_tail->url, "http://127.0.0.1:1/v1/kill");
+	assert_true(json_number_value(json_object_get(f->m->link_tail->body,
+						      "grace_period_seconds")) == 7);
+	master_unlock(f->m);
+	assert_int_equal(state_of(f, "t1"), TASK_KILLING);
+	/* Still running there: the kill is asked for again on every heartbeat. */
+	for (int i = 0; i < 2; i++) {
+		reply = heartbeat(f, "a1", taskref("t1", "TASK_RUNNING"), &rc);
+		assert_true(kill_list_has(reply, "t1"));
+		json_decref(reply);
+	}
+	/* Gone from the agent without a final update: killed. */
+	reply = heartbeat(f, "a1", json_array(), &rc);
+	json_decref(reply);
+	assert_int_equal(state_of(f, "t1"), TASK_KILLED);
+	master_lock(f->m);
+	assert_int_equal(master_kill_task(f->m, "t1", 1), -ENOENT);
+	master_unlock(f->m);
+	fx_free(f);
+	free(r);
+}
+
+static void test_master_restart_keeps_tasks(void **state)
+{
+	struct rec_fw *r, *r2;
+	struct fx *f = setup_one(&r, "127.0.0.1:1");
+	char fw_id[64], err[256];
+	json_t *reply;
+	bool dup;
+	int rc;
+
+	(void)state;
+	assert_int_equal(launch(f, r, r->offers[0], "t1", 2, 512, 0, err, sizeof(err)), 0);
+	assert_int_equal(status(f, "a1", "t1", "TASK_RUNNING", "u1", &dup), 0);
+	snprintf(fw_id, sizeof(fw_id), "%s", r->fw.id);
+	fx_close_master(f);
+	free(r);
+
+	fx_mono = 100;
+	fx_open_master(f, 100);
+	master_lock(f->m);
+	assert_int_equal(agents_find(f->m, "a1")->state, AGENT_RECOVERING);
+	assert_true(agents_find(f->m, "a1")->used.cpus == 2);
+	master_unlock(f->m);
+	assert_int_equal(state_of(f, "t1"), TASK_RUNNING);
+	/* The framework gets its old id back by name, and its allocation. */
+	r2 = fx_framework(f, "marathon", 1);
+	assert_string_equal(r2->fw.id, fw_id);
+	assert_true(r2->fw.allocated.cpus == 2);
+	/* Recovering agents get no offers and must re-register, not heartbeat. */
+	fx_alloc(f, 101);
+	assert_int_equal(r2->offer_count, 0);
+	reply = heartbeat(f, "a1", taskref("t1", "TASK_RUNNING"), &rc);
+	assert_int_equal(rc, -ENOENT);
+	fx_wall += 100;
+	reply = fx_register_agent(f, "a1", 4, 4096, "127.0.0.1:1", taskref("t1", "TASK_RUNNING"));
+	assert_int_equal(json_array_size(json_object_get(reply, "kill_tasks")), 0);
+	json_decref(reply);
+	assert_int_equal(state_of(f, "t1"), TASK_RUNNING);
+	fx_alloc(f, 102);
+	assert_int_equal(r2->offer_count, 1);   /* 2 cpus left */
+	fx_free(f);
+	free(r2);
+}
+
+static void test_recovering_agent_that_never_returns(void **state)
+{
+	struct rec_fw *r;
+	struct fx *f = setup_one(&r, "127.0.0.1:1");
+	char err[256];
+	bool dup;
+
+	(void)state;
+	assert_int_equal(launch(f, r, r->offers[0], "t1", 1, 512, 0, err, sizeof(err)), 0);
+	assert_int_equal(status(f, "a1", "t1", "TASK_RUNNING", "u1", &dup), 0);
+	fx_close_master(f);
+	free(r);
+	fx_mono = 50;
+	fx_open_master(f, 100);
+	r = fx_framework(f, "marathon", 1);
+	master_lock(f->m);
+	agents_check_timeouts(f->m, 64);
+	assert_int_equal(agents_find(f->m, "a1")->state, AGENT_RECOVERING);
+	agents_check_timeouts(f->m, 66);
+	assert_int_equal(agents_find(f->m, "a1")->state, AGENT_UNREACHABLE);
+	master_unlock(f->m);
+	assert_int_equal(state_of(f, "t1"), TASK_UNREACHABLE);
+	assert_int_equal(r->update_count, 1);
+	fx_free(f);
+	free(r);
+}
+
+/* --- agent_link against a real HTTP server playing the agent --- */
+
+struct fake_agent {
+	pthread_mutex_t mu;
+	json_t *launched;
+	int status;
+};
+
+static void fake_launch(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct fake_agent *fa = ctx;
+	json_t *body = http_body_json(req, resp);
+
+	if (!body)
+		return;
+	pthread_mutex_lock(&fa->mu);
+	json_decref(fa->launched);
+	fa->launched = body;
+	pthread_mutex_unlock(&fa->mu);
+	http_respond_json(resp, fa->status, json_object());
+}
+
+static uint16_t closed_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+static bool wait_state(struct fx *f, const char *task_id, enum task_state want, double secs)
+{
+	double deadline = now_mono() + secs;
+
+	while (now_mono() < deadline) {
+		if (state_of(f, task_id) == want)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static void test_agent_link_launch_delivered_and_failed(void **state)
+{
+	struct fake_agent fa = { .mu = PTHREAD_MUTEX_INITIALIZER, .status = 202 };
+	struct http_server *srv;
+	struct rec_fw *r;
+	struct fx *f;
+	char addr[64], bad[64], err[256];
+	double deadline;
+	bool got = false;
+
+	(void)state;
+	http_client_global_init();
+	srv = http_server_start("127.0.0.1", 0, err, sizeof(err));
+	assert_non_null(srv);
+	assert_int_equal(http_server_route(srv, "POST", "/v1/launch", fake_launch, &fa), 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", http_server_port(srv));
+	snprintf(bad, sizeof(bad), "127.0.0.1:%u", closed_port());
+
+	f = setup_one(&r, addr);
+	json_decref(fx_register_agent(f, "a2", 4, 4096, bad, NULL));
+	assert_int_equal(agent_link_start(f->m), 0);
+	assert_int_equal(launch(f, r, r->offers[0], "good", 1, 512, 0, err, sizeof(err)), 0);
+	deadline = now_mono() + 10;
+	while (!got && now_mono() < deadline) {
+		pthread_mutex_lock(&fa.mu);
+		got = fa.launched != NULL;
+		pthread_mutex_unlock(&fa.mu);
+		if (!got)
+			usleep(10000);
+	}
+	assert_true(got);
+	assert_string_equal(json_string_value(json_object_get(fa.launched, "framework_id")),
+			    r->fw.id);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(fa.launched, "task"),
+							      "task_id")), "good");
+	assert_int_equal(state_of(f, "good"), TASK_STAGING);
+
+	/* An agent nobody listens for: the launch fails and the framework hears of it. */
+	fx_alloc(f, 2);
+	assert_string_equal(r->offer_agents[r->offer_count - 1], "a2");
+	assert_int_equal(launch(f, r, r->offers[r->offer_count - 1], "bad", 1, 512, 0, err,
+				sizeof(err)), 0);
+	assert_true(wait_state(f, "bad", TASK_FAILED, 10));
+	master_lock(f->m);
+	assert_string_equal(r->updates[r->update_count - 1].reason, "REASON_CONTAINER_LAUNCH_FAILED");
+	assert_true(agents_find(f->m, "a2")->used.cpus == 0);
+	master_unlock(f->m);
+
+	fx_free(f);             /* stops agent_link first */
+	http_server_stop(srv);
+	json_decref(fa.launched);
+	free(r);
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	g_cmd = json_pack("{s:b,s:s}", "shell", 1, "value", "sleep 100");
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	json_decref(g_cmd);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_accept_rejects_what_does_not_fit),
+		cmocka_unit_test(test_status_dedup_and_resources),
+		cmocka_unit_test(test_reconcile_unknown_killed_and_missing_lost),
+		cmocka_unit_test(test_expunge_from_callback_during_reconcile),
+		cmocka_unit_test(test_unreachable_and_back),
+		cmocka_unit_test(test_kill_resent_until_gone),
+		cmocka_unit_test(test_master_restart_keeps_tasks),
+		cmocka_unit_test(test_recovering_agent_that_never_returns),
+		cmocka_unit_test(test_agent_link_launch_delivered_and_failed),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
