@@ -18,6 +18,7 @@ ifeq ($(SAN),1)
 override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined
 endif
+LDFLAGS  += -Wl,--as-needed
 LDLIBS   := -lmicrohttpd -ljansson -lcurl -lsqlite3 -lbpf -lelf -lz -luring -lseccomp -lcap -lcrypto -lpthread -lm
 
 DEB_PACKAGES := build-essential clang llvm bpftool pkg-config libbpf-dev libelf-dev zlib1g-dev \
@@ -98,7 +99,7 @@ unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
 
 cluster-test: $(BINS)
-	PACER_BUILD=$(abspath $(BUILD)) python3 -m pytest -q -x tests/cluster
+	PACER_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -v tests/cluster
 
 # check: the normal build's unit tests, then everything again under ASan/UBSan, then the
 # cluster tests against the sanitized daemons.

@@ -3,19 +3,22 @@
  * command has been exec'd), so Pacer's POST->TASK_RUNNING latency can be read as a
  * multiple of it.
  *
- *   floor [-w] fork N OUT cmd [args...]  plain fork + exec, N times
- *   floor [-w] ns N OUT cmd [args...]    per launch: a cgroup (v1 cpu + memory and a v2 dir
- *                                        on a hybrid host; cpu + memory controllers on pure
- *                                        v2) with cpu and memory limits, then clone into new
- *                                        PID, mount, UTS and IPC namespaces, private mounts,
- *                                        a fresh /proc, a hostname, join the cgroups, exec
+ *   floor [-w] [-p MS] fork N OUT cmd [args...]
+ *       plain fork + exec, N times
+ *   floor [-w] [-p MS] ns N OUT cmd [args...]
+ *       per launch: a cgroup (v1 cpu + memory and a v2 dir on a hybrid host; cpu + memory
+ *       controllers on pure v2) with cpu and memory limits, then clone into new PID, mount,
+ *       UTS and IPC namespaces, private mounts, a fresh /proc, a hostname, join the
+ *       cgroups, exec
  *
  * After WARMUP uncounted launches, one sample per line (nanoseconds) goes to OUT. "Exec'd"
  * is observed as EOF on a close-on-exec pipe held by the child, so nothing the command
  * does afterwards counts. After each sample the command's process tree is killed and its
  * cgroups removed (not timed); with -w the command is instead left to exit by itself (to
- * check what it sees: its cgroups, PID namespace, hostname). Needs root for the ns mode.
- * Exit status 0 only if every launch succeeded. */
+ * check what it sees: its cgroups, PID namespace, hostname). -p MS idles MS milliseconds
+ * between launches: moving a task into a cgroup can wait for an RCU grace period when no
+ * other move happened just before, which back-to-back launches never show. Needs root for
+ * the ns mode. Exit status 0 only if every launch succeeded. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>

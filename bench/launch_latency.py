@@ -53,11 +53,13 @@ def free_port():
         return s.getsockname()[1]
 
 
-def vmrss_kib(pid):
+def vmrss_kib(pid, field="VmRSS"):
+    """A size in KiB from /proc/<pid>/status: VmRSS, or RssAnon (the process's own pages,
+    without the shared libraries' resident text)."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
@@ -497,11 +499,14 @@ def measure_pacer(args, cluster, events, api, run_id):
         log(f"warm-up launch {i}: {ms:.2f} ms")
         delete_app(api, events, cluster, app, args.timeout)
     rss = {"agent_idle_kib": vmrss_kib(cluster.agent.pid),
+           "agent_idle_anon_kib": vmrss_kib(cluster.agent.pid, "RssAnon"),
            "master_idle_kib": vmrss_kib(cluster.master.pid)}
     for i in range(args.n):
         app = f"/bench/{run_id}-{i:03d}"
         samples.append(launch_once(api, events, cluster, app, args.cmd, args.timeout))
         delete_app(api, events, cluster, app, args.timeout)
+        if args.gap_ms > 0:
+            time.sleep(args.gap_ms / 1000.0)      # idle time between launches, not timed
         if (i + 1) % 50 == 0:
             log(f"{i + 1}/{args.n} launches, p50 so far {percentile(samples, 50):.2f} ms")
     rss["agent_idle_after_kib"] = vmrss_kib(cluster.agent.pid)
@@ -532,6 +537,7 @@ def measure_rss_under_load(args, cluster, events, api, run_id, rss):
                 f"{args.tasks} tasks of {app} to run")
     rss["tasks_running_s"] = time.perf_counter() - t0
     rss["agent_tasks_kib"] = vmrss_kib(cluster.agent.pid)
+    rss["agent_tasks_anon_kib"] = vmrss_kib(cluster.agent.pid, "RssAnon")
     rss["master_tasks_kib"] = vmrss_kib(cluster.master.pid)
     ex = cluster.executors()
     sizes = [s for s in (vmrss_kib(p) for p in ex) if s is not None]
@@ -595,8 +601,10 @@ def report(args, fork, ns, ns_spaced, pacer, rss, out_dir):
         verdicts.append(f"p99 {p99:.2f} ms vs target 50 ms: {'ok' if p99 <= 50 else 'MISSED'}")
     if rss:
         mem = [("agent RSS idle (after warm-up)", rss.get("agent_idle_kib")),
+               ("  of which RssAnon (own memory)", rss.get("agent_idle_anon_kib")),
                ("agent RSS idle (after the launches)", rss.get("agent_idle_after_kib")),
                (f"agent RSS, {args.tasks} tasks running", rss.get("agent_tasks_kib")),
+               ("  of which RssAnon (own memory)", rss.get("agent_tasks_anon_kib")),
                (f"agent RSS after the {args.tasks} ended", rss.get("agent_after_tasks_kib")),
                ("master RSS idle", rss.get("master_idle_kib")),
                (f"master RSS, {args.tasks} tasks running", rss.get("master_tasks_kib")),
@@ -605,7 +613,7 @@ def report(args, fork, ns, ns_spaced, pacer, rss, out_dir):
         lines.append("")
         md += ["", "| memory | VmRSS |", "|---|---|"]
         for name, kib in mem:
-            if name.startswith("agent RSS, ") or kib is not None:
+            if kib is not None or (name.startswith("agent RSS, ") and args.tasks > 0):
                 lines.append(f"{name:<40} {mib(kib)}")
                 md.append(f"| {name} | {mib(kib)} |")
         ph = rss.get("phases") or {}
@@ -626,7 +634,8 @@ def report(args, fork, ns, ns_spaced, pacer, rss, out_dir):
                             f"{'ok' if a <= 10240 else 'MISSED'}")
     notes = (f"command: {args.cmd!r} (floor: /bin/sh -c {args.cmd!r}); "
              f"allocation interval {args.alloc_interval:g} s; warm-up launches {args.warmup} "
-             f"(not counted); app: 0.1 cpus, 32 MiB, no ports; cgroup2 mounts: "
+             f"(not counted); {args.gap_ms:g} ms idle between launches; "
+             f"app: 0.1 cpus, 32 MiB, no ports; cgroup2 mounts: "
              f"{'; '.join(cgroup2_options()) or 'none'}"
              + ("; NOTE favordynmods was enabled earlier since boot (per-threadgroup rwsem "
                 "stays on: cgroup moves skip the RCU grace period)" if favordynmods_sticky()
@@ -651,6 +660,8 @@ def main():
                     help="master --allocation-interval seconds")
     ap.add_argument("--cmd", default="sleep 3600", help="the task command (a shell string)")
     ap.add_argument("--timeout", type=float, default=30, help="seconds per launch")
+    ap.add_argument("--gap-ms", type=float, default=0,
+                    help="idle ms after one app's tasks ended before the next POST")
     ap.add_argument("--floor-pause-ms", type=int, default=50,
                     help="idle time between launches of the spaced floor case (0: skip it)")
     ap.add_argument("--floor-only", action="store_true", help="skip the cluster")

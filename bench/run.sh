@@ -22,4 +22,5 @@ if ! "$here/selftest.sh" "$build" >"$build/bench/selftest.log" 2>&1; then
 fi
 
 # The driver has a deadline on every wait; this is the backstop. SIGINT lets it clean up.
-exec timeout --signal=INT --kill-after=60 1800 /usr/bin/python3 "$here/launch_latency.py" --build "$build" "$@"
+exec timeout --signal=INT --kill-after=60 1800 \
+	/usr/bin/python3 "$here/launch_latency.py" --build "$build" "$@"

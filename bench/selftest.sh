@@ -19,15 +19,21 @@ check() { # check NAME CONDITION-STATUS
 }
 leftovers() { find /sys/fs/cgroup -maxdepth 3 -name pacer-bench-floor 2>/dev/null | wc -l; }
 
-"$floor" fork 20 "$out/f" /bin/true; check "fork: 20 samples" $([ "$(wc -l <"$out/f")" -eq 20 ]; echo $?)
-"$floor" ns 20 "$out/n" /bin/true >/dev/null; check "ns: 20 samples" $([ "$(wc -l <"$out/n")" -eq 20 ]; echo $?)
+lines() { wc -l <"$1"; }
+"$floor" fork 20 "$out/f" /bin/true
+check "fork: 20 samples" $([ "$(lines "$out/f")" -eq 20 ]; echo $?)
+"$floor" ns 20 "$out/n" /bin/true >/dev/null
+check "ns: 20 samples" $([ "$(lines "$out/n")" -eq 20 ]; echo $?)
+"$floor" -p 5 ns 3 "$out/p" /bin/true >/dev/null
+check "ns with -p 5: 3 samples" $([ "$(lines "$out/p")" -eq 3 ]; echo $?)
 check "samples are positive and below 1 s" \
 	$(awk '$1 <= 0 || $1 >= 1e9 {bad=1} END {exit bad}' "$out/f" "$out/n"; echo $?)
 
 # What the child sees (-w: it runs to the end; the warm-up launches print too).
 host_pidns=$(readlink /proc/self/ns/pid) host_ipcns=$(readlink /proc/self/ns/ipc)
 "$floor" -w ns 1 "$out/x" /bin/sh -c "
-	echo pid=\$\$ host=\$(hostname) pidns=\$(readlink /proc/self/ns/pid) ipcns=\$(readlink /proc/self/ns/ipc)
+	echo pid=\$\$ host=\$(hostname) pidns=\$(readlink /proc/self/ns/pid) \
+		ipcns=\$(readlink /proc/self/ns/ipc)
 	echo procs=\$(ls /proc | grep -c '^[0-9]')
 	cat /proc/self/cgroup
 	cg=\$(sed -n 's/^0:://p' /proc/self/cgroup)
@@ -57,8 +63,10 @@ check "ns: 0.1 cpu quota" $(grep -q '^quota=10000$' <<<"$seen"; echo $?)
 set +e
 "$floor" fork 1 "$out/e" /nonexistent 2>/dev/null; rc=$?
 "$floor" ns 1 "$out/e" /nonexistent >/dev/null 2>&1; rc2=$?
+"$floor" -x ns 1 "$out/e" /bin/true 2>/dev/null; rc3=$?
 set -e
 check "a failed exec is an error (fork, ns)" $([ $rc -eq 1 ] && [ $rc2 -eq 1 ]; echo $?)
+check "an unknown option is a usage error" $([ $rc3 -eq 2 ]; echo $?)
 check "no cgroup left behind" $([ "$(leftovers)" -eq 0 ]; echo $?)
 [ $fails -eq 0 ] || { echo "$fails check(s) failed" >&2; cat "$out/seen" >&2; exit 1; }
 echo "floor selftest: all checks passed"

@@ -150,7 +150,7 @@ static void set_body(struct http_response *resp, int status, const char *content
 
 void http_respond_json(struct http_response *resp, int status, json_t *json)
 {
-	char *text = json ? json_dumps(json, JSON_COMPACT) : NULL;
+	char *text = json ? json_dumps(json, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
 
 	json_decref(json);
 	if (!text) {

@@ -179,11 +179,17 @@ main() {
 	trap 'exit 143' TERM
 	trap 'exit 129' HUP
 
+	if [ -f "$DIR/demo.pid" ] && kill -0 "$(cat "$DIR/demo.pid")" 2>/dev/null &&
+	   grep -q demo-cluster "/proc/$(cat "$DIR/demo.pid")/cmdline" 2>/dev/null; then
+		trap - EXIT
+		die "another demo cluster is running (pid $(cat "$DIR/demo.pid")); stop it first"
+	fi
 	if ip link show $BRIDGE >/dev/null 2>&1 || [ -e /run/netns/pacer-demo-1 ] || [ -d "$DIR" ]; then
 		say "removing what an earlier demo left behind"
 		(cleanup) || true
 	fi
 	mkdir -p "$DIR"
+	echo $$ >"$DIR/demo.pid"
 	make_network
 
 	say "starting pacer-master on $MASTER_URL"

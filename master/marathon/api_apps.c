@@ -468,7 +468,7 @@ static void apps_route(struct http_request *req, struct http_response *resp, voi
 	char raw[1024], id[APP_ID_MAX + 1], err[512];
 	enum { R_APP, R_RESTART, R_TASKS, R_TASK, R_VERSIONS, R_VERSION } kind = R_APP;
 
-	if (!sub[0] || strcmp(sub, "/") == 0) {
+	if (strspn(sub, "/") == strlen(sub)) {      /* "", "/", "//": the collection */
 		if (strcmp(method, "GET") == 0)
 			list_apps(req, resp, mt);
 		else if (strcmp(method, "POST") == 0)

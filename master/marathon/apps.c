@@ -2,7 +2,6 @@
  * persistence: kind "apps" holds the current definition under the app id, kind
  * "app_versions" every definition under "<id>@<version>" (ISO versions sort in time). */
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -190,13 +189,13 @@ int apps_load(struct marathon *mt)
 
 		if (sscanf(ma->app.version, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon,
 			   &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) == 7) {
-			double t;
+			long long t;
 
 			tm.tm_year -= 1900;
 			tm.tm_mon -= 1;
-			t = (double)timegm(&tm) + ms / 1000.0;
-			if (t > mt->last_version)
-				mt->last_version = t;
+			t = (long long)timegm(&tm) * 1000 + ms;
+			if (t > mt->last_version_ms)
+				mt->last_version_ms = t;
 		}
 	}
 	return rc < 0 ? rc : 0;
@@ -204,12 +203,21 @@ int apps_load(struct marathon *mt)
 
 void marathon_new_version(struct marathon *mt, char out[APP_VERSION_LEN])
 {
-	double t = floor(now_wall() * 1000.0) / 1000.0;
+	/* Whole milliseconds, kept as an integer: versions must differ and sort in time. */
+	long long ms = (long long)(now_wall() * 1000.0);
+	time_t sec;
+	struct tm tm;
 
-	if (t <= mt->last_version)
-		t = mt->last_version + 0.001;
-	mt->last_version = t;
-	format_iso8601(t, out);
+	if (ms <= mt->last_version_ms)
+		ms = mt->last_version_ms + 1;
+	mt->last_version_ms = ms;
+	sec = (time_t)(ms / 1000);
+	gmtime_r(&sec, &tm);
+	char buf[96];
+
+	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	snprintf(out, APP_VERSION_LEN, "%.*s", APP_VERSION_LEN - 1, buf);
 }
 
 const char *apps_group_conflict(struct marathon *mt, const char *id)

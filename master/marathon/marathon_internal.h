@@ -65,7 +65,7 @@ struct marathon {
 	struct kill_entry *kills;
 	struct expunge_entry *expunge;
 	json_t *agent_ips;              /* agent id -> "ip", learnt from offers */
-	double last_version;            /* wall seconds of the newest version handed out */
+	long long last_version_ms;      /* wall ms of the newest version handed out */
 	bool waiting;                   /* some app waits for offers */
 };
 

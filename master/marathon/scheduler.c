@@ -332,19 +332,37 @@ static bool reconcile_app(struct marathon *mt, struct mt_app *ma)
 	return false;
 }
 
-/* Tasks of this framework whose app no longer exists are killed. */
-static void kill_orphans(struct marathon *mt)
+/* Tasks of this framework whose app no longer exists are killed; unreachable ones are
+ * forgotten (safe context only): a deleted app leaves nothing listed behind, and if the
+ * agent comes back the master kills what it no longer knows. */
+static void kill_orphans(struct marathon *mt, bool safe)
 {
 	const struct task_record **v;
 	int n = scheduler_tasks(mt, NULL, &v);
+	char (*forget)[160] = n > 0 ? calloc((size_t)n, sizeof(*forget)) : NULL;
+	int nforget = 0;
 
 	for (int i = 0; i < n; i++) {
-		if (apps_find(mt, v[i]->app_id) || !counts_towards_app(mt, v[i]))
+		if (apps_find(mt, v[i]->app_id))
+			continue;
+		if (v[i]->state == TASK_UNREACHABLE) {
+			if (safe && forget)
+				scopy(forget[nforget++], sizeof(forget[0]), v[i]->task_id);
+			continue;
+		}
+		if (!counts_towards_app(mt, v[i]))
 			continue;
 		log_warn("event=marathon_orphan_task task=%s app=%s", v[i]->task_id, v[i]->app_id);
 		scheduler_kill(mt, v[i]->task_id, APP_DEFAULT_KILL_GRACE);
 	}
 	free(v);
+	/* Expunge after the walk: the records v[] pointed to are freed by it. */
+	for (int i = 0; i < nforget; i++) {
+		log_info("event=marathon_forget_unreachable task=%s", forget[i]);
+		master_expunge_task(mt->m, forget[i]);
+		kill_forget(mt, forget[i]);
+	}
+	free(forget);
 }
 
 void scheduler_reconcile(struct marathon *mt, bool safe)
@@ -360,7 +378,7 @@ void scheduler_reconcile(struct marathon *mt, bool safe)
 		next = ma->next;
 		reconcile_app(mt, ma);
 	}
-	kill_orphans(mt);
+	kill_orphans(mt, safe);
 	if (mt->waiting && mt->fw.suppressed)
 		master_revive_offers(mt->m, &mt->fw);
 	else if (!mt->waiting && !mt->fw.suppressed)
@@ -374,7 +392,22 @@ struct pending_app {
 	int waiting;
 };
 
-/* Chooses ports for the app from free (modified: chosen ports removed). */
+/* Removes one port from a set. */
+static int take_port(struct port_ranges *set, uint32_t port)
+{
+	struct port_ranges one;
+	int rc;
+
+	port_ranges_init(&one);
+	rc = port_ranges_add_range(&one, port, port);
+	if (!rc)
+		rc = port_ranges_subtract(set, &one);
+	port_ranges_free(&one);
+	return rc;
+}
+
+/* Chooses the app's host ports from free_ports (chosen ones are removed): fixed ports
+ * first, then the lowest free port for each "port 0". */
 static int pick_ports(const struct app *a, struct port_ranges *free_ports, uint32_t *out)
 {
 	int rc;
@@ -387,29 +420,16 @@ static int pick_ports(const struct app *a, struct port_ranges *free_ports, uint3
 		if (!port_ranges_contains_port(free_ports, p))
 			return -ENOSPC;
 		out[i] = p;
-		struct port_ranges one;
-
-		port_ranges_init(&one);
-		rc = port_ranges_add_range(&one, p, p);
-		if (!rc)
-			rc = port_ranges_subtract(free_ports, &one);
-		port_ranges_free(&one);
+		rc = take_port(free_ports, p);
 		if (rc)
 			return rc;
 	}
 	for (size_t i = 0; i < a->port_count; i++) {
-		struct port_ranges one;
-
 		if (a->ports[i].port != 0)
 			continue;
 		rc = port_ranges_pick(free_ports, 1, &out[i]);
-		if (rc)
-			return rc;
-		port_ranges_init(&one);
-		rc = port_ranges_add_range(&one, out[i], out[i]);
 		if (!rc)
-			rc = port_ranges_subtract(free_ports, &one);
-		port_ranges_free(&one);
+			rc = take_port(free_ports, out[i]);
 		if (rc)
 			return rc;
 	}
@@ -478,17 +498,26 @@ static void free_launches(struct task_launch *ls, size_t n)
 	}
 }
 
+#define META_AGENT_IPS_KEY "marathon_agent_ips"
+
+/* Agent id -> ip, from offers; stored so that task JSON keeps its ipAddresses across a
+ * master restart (before the first offers arrive). */
 static void remember_agent_ip(struct marathon *mt, const struct offer *o)
 {
 	char ip[128];
 	char *colon;
+	const char *known;
 
 	snprintf(ip, sizeof(ip), "%s", o->agent_address);
 	colon = strrchr(ip, ':');
 	if (colon)
 		*colon = '\0';
-	if (ip[0])
-		json_object_set_new(mt->agent_ips, o->agent_id, json_string(ip));
+	known = json_string_value(json_object_get(mt->agent_ips, o->agent_id));
+	if (!ip[0] || (known && strcmp(known, ip) == 0))
+		return;
+	json_object_set_new(mt->agent_ips, o->agent_id, json_string(ip));
+	if (store_put(mt->store, KIND_META, META_AGENT_IPS_KEY, mt->agent_ips))
+		log_warn("event=marathon_agent_ips_not_stored agent=%s", o->agent_id);
 }
 
 /* Launches what fits of the pending apps on one offer; returns launches made. */
@@ -700,7 +729,10 @@ int scheduler_start(struct marathon *mt, char *err, size_t errlen)
 {
 	int rc;
 
-	mt->agent_ips = json_object();
+	if (store_get(mt->store, KIND_META, META_AGENT_IPS_KEY, &mt->agent_ips) || !json_is_object(mt->agent_ips)) {
+		json_decref(mt->agent_ips);
+		mt->agent_ips = json_object();
+	}
 	if (!mt->agent_ips)
 		return -ENOMEM;
 	rc = framework_id(mt, mt->fw.id, sizeof(mt->fw.id));

@@ -597,9 +597,30 @@ class Cluster:
         for link in reversed(self.links_made):
             run("ip", "link", "del", link, check=False)  # veths go with their netns
         attempt("bpffs", self._maybe_unmount_bpffs)
+        problems += self.sanitizer_reports()
         attempt("temp dir", shutil.rmtree, self.tmp)
         problems += self.leftovers()
         return problems
+
+    SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+    def sanitizer_reports(self):
+        """ASan/LSan/UBSan reports in the daemons' logs (the check build is sanitized):
+        each one is a bug, reported with the lines that follow it."""
+        found = []
+        logs = [self.master_log] + [a.log_path for a in self.agents]
+        for path in logs:
+            try:
+                with open(path, errors="replace") as f:
+                    lines = f.read().splitlines()
+            except OSError:
+                continue
+            for i, line in enumerate(lines):
+                if any(m in line for m in self.SANITIZER_MARKS):
+                    found.append("sanitizer report in %s:\n%s" % (
+                        os.path.basename(path), "\n".join(lines[i:i + 25])))
+                    break
+        return found
 
     def leftovers(self):
         """Whatever of this cluster is still on the host (should be nothing)."""

@@ -11,7 +11,9 @@ pacerctl (default: build/ beside this repo). On a failed test the last lines of 
 master's and agents' logs are attached to the report.
 """
 
+import atexit
 import os
+import signal
 import sys
 import uuid
 
@@ -22,6 +24,21 @@ from cluster import Cluster, wait_until  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 _live_clusters = []
+
+
+def _on_sigterm(signum, frame):
+    # Turn a SIGTERM (CI time-out, kill) into the same unwinding as Ctrl-C, so the
+    # fixtures' finalisers remove namespaces, cgroups and processes.
+    raise KeyboardInterrupt("SIGTERM")
+
+
+signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+@atexit.register
+def _destroy_leftover_clusters():
+    for c in list(_live_clusters):
+        c.destroy()
 
 
 def build_dir():

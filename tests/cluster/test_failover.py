@@ -131,9 +131,15 @@ def test_lost_agent_tasks_are_replaced_after_timeout(make_cluster, apps):
 
     # Deleting the app forgets its unreachable tasks too.
     assert c.api.delete(app_path(app_id)).status == 200
-    wait_until(lambda: not [t for t in c.api.get("/v2/tasks").json["tasks"]
-                            if t["appId"] == app_id], 20,
-               what="/v2/tasks to drop every task of the deleted app %s" % app_id)
+
+    def left():
+        return [(t["id"], t["state"]) for t in c.api.get("/v2/tasks").json["tasks"]
+                if t["appId"] == app_id]
+    try:
+        wait_until(lambda: not left(), 20, what="tasks of the deleted app to go")
+    except AssertionError:
+        raise AssertionError("GET /v2/tasks still lists tasks of the deleted app %s: %s"
+                             % (app_id, left()))
 
 
 def _without_stats(app):

@@ -105,15 +105,21 @@ static int app_tasks(struct sfx *s, const char *app, char ids[][160], int max)
 
 static void set_state(struct sfx *s, const char *task, const char *state)
 {
-	char uuid[37], err[256];
+	char uuid[37], err[256], agent[64];
+	const struct task_record *t;
 	json_t *u;
 	bool dup = false;
 
+	master_lock(s->f->m);
+	t = master_find_task(s->f->m, task);
+	assert_non_null(t);
+	snprintf(agent, sizeof(agent), "%s", t->agent_id);
+	master_unlock(s->f->m);
 	uuid_v4(uuid);
 	u = json_pack("{s:s,s:s,s:s,s:s,s:s,s:f}", "uuid", uuid, "task_id", task, "state", state,
 		      "message", "", "reason", "", "timestamp", fx_wall);
 	master_lock(s->f->m);
-	assert_int_equal(tasks_apply_status_json(s->f->m, "a1", u, &dup, err, sizeof(err)), 0);
+	assert_int_equal(tasks_apply_status_json(s->f->m, agent, u, &dup, err, sizeof(err)), 0);
 	master_unlock(s->f->m);
 	json_decref(u);
 	reconcile(s);
@@ -152,8 +158,9 @@ static struct mt_app *find_app(struct sfx *s, const char *id)
 static void test_launch_ports_and_deployment(void **state)
 {
 	struct sfx *s = *state;
+	const struct task_record *t;
+	struct mt_app *ma;
 	char ids[8][160];
-	uint32_t seen[8];
 	int n;
 
 	create_app(s, "{\"id\":\"/team-a/web\",\"cmd\":\"sleep 100\",\"cpus\":1,\"mem\":128,"
@@ -165,18 +172,14 @@ static void test_launch_ports_and_deployment(void **state)
 	assert_int_equal(n, 1);
 	assert_int_equal(strncmp(ids[0], "team-a_web.", 11), 0);
 	assert_int_equal(strlen(ids[0]), 11 + 36);
+	ma = find_app(s, "/team-a/web");
 	master_lock(s->f->m);
-	{
-		const struct task_record *t = master_find_task(s->f->m, ids[0]);
-
-		assert_int_equal(t->port_count, 2);
-		assert_int_equal(t->ports[1], 31009);
-		assert_true(t->ports[0] >= 31000 && t->ports[0] <= 31010 && t->ports[0] != 31009);
-		assert_string_equal(t->version, find_app(s, "/team-a/web")->app.last_config_change_at);
-		seen[0] = t->ports[0];
-	}
+	t = master_find_task(s->f->m, ids[0]);
+	assert_int_equal(t->port_count, 2);
+	assert_int_equal(t->ports[1], 31009);
+	assert_true(t->ports[0] >= 31000 && t->ports[0] <= 31010 && t->ports[0] != 31009);
+	assert_string_equal(t->version, ma->app.last_config_change_at);
 	master_unlock(s->f->m);
-	(void)seen;
 
 	set_state(s, ids[0], "TASK_RUNNING");
 	assert_true(has_deployment(s, "/team-a/web"));   /* 1 of 3 */
@@ -334,7 +337,7 @@ static void test_delete_waits_for_tasks(void **state)
 {
 	struct sfx *s = *state;
 	struct deployment *d = NULL;
-	json_t *locked = NULL;
+	json_t *locked = NULL, *versions;
 	char ids[4][160];
 
 	create_app(s, "{\"id\":\"/gone\",\"cmd\":\"x\",\"cpus\":0.5,\"mem\":64,\"instances\":2}");
@@ -357,7 +360,45 @@ static void test_delete_waits_for_tasks(void **state)
 	assert_false(has_deployment(s, "/gone"));
 	master_lock(s->f->m);
 	assert_null(apps_version_get(s->mt, "/gone", "x"));
-	assert_int_equal(json_array_size(apps_versions(s->mt, "/gone")), 0);
+	versions = apps_versions(s->mt, "/gone");
+	master_unlock(s->f->m);
+	assert_int_equal(json_array_size(versions), 0);
+	json_decref(versions);
+}
+
+/* Deleting an app also forgets its unreachable tasks. */
+static void test_delete_forgets_unreachable(void **state)
+{
+	struct sfx *s = *state;
+	struct deployment *d = NULL;
+	json_t *locked = NULL;
+	char ids[4][160], lost[160], repl[160];
+
+	create_app(s, "{\"id\":\"/lost\",\"cmd\":\"x\",\"cpus\":0.5,\"mem\":64}");
+	offer_round(s);
+	assert_int_equal(app_tasks(s, "/lost", ids, 4), 1);
+	snprintf(lost, sizeof(lost), "%s", ids[0]);
+	set_state(s, lost, "TASK_RUNNING");
+	master_lock(s->f->m);
+	tasks_transition(s->f->m, tasks_find(s->f->m, lost), TASK_UNREACHABLE, "REASON_AGENT_REMOVED",
+			 "agent is unreachable");
+	scheduler_reconcile(s->mt, true);
+	master_unlock(s->f->m);
+	offer_round(s);
+	assert_int_equal(app_tasks(s, "/lost", ids, 4), 2);
+	snprintf(repl, sizeof(repl), "%s", strcmp(ids[0], lost) == 0 ? ids[1] : ids[0]);
+	set_state(s, repl, "TASK_RUNNING");
+
+	master_lock(s->f->m);
+	assert_int_equal(app_op_delete(s->mt, apps_find(s->mt, "/lost"), false, &d, &locked), 0);
+	scheduler_reconcile(s->mt, true);
+	master_unlock(s->f->m);
+	assert_true(kill_pending(s, repl));
+	set_state(s, repl, "TASK_KILLED");
+	assert_null(find_app(s, "/lost"));
+	reconcile(s);
+	master_lock(s->f->m);
+	assert_null(master_find_task(s->f->m, lost));
 	master_unlock(s->f->m);
 }
 
@@ -404,6 +445,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unreachable_replaced_then_surplus_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_replaces_old_after_new_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_waits_for_tasks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_forgets_unreachable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_master_restart_launches_nothing_twice, setup, teardown),
 	};
 
