@@ -390,6 +390,8 @@ void scheduler_reconcile(struct marathon *mt, bool safe)
 struct pending_app {
 	struct mt_app *ma;
 	int waiting;
+	int per_offer;      /* spread: at most this many instances of the app per offer */
+	int on_this_offer;  /* launched on the offer being used */
 };
 
 /* Removes one port from a set. */
@@ -532,6 +534,8 @@ static size_t use_offer(struct marathon *mt, struct offer *o, struct pending_app
 	char err[256], agent_id[64], offer_id[48];
 	int rc;
 
+	for (size_t i = 0; i < npend; i++)
+		pend[i].on_this_offer = 0;
 	resources_init(&remaining);
 	if (resources_copy(&remaining, &o->resources)) {
 		resources_free(&remaining);
@@ -543,7 +547,7 @@ static size_t use_offer(struct marathon *mt, struct offer *o, struct pending_app
 		for (size_t i = 0; i < npend; i++) {
 			struct task_launch l;
 
-			if (pend[i].waiting <= 0)
+			if (pend[i].waiting <= 0 || pend[i].on_this_offer >= pend[i].per_offer)
 				continue;
 			memset(&l, 0, sizeof(l));
 			if (fit_task(&pend[i].ma->app, &remaining, &l))
@@ -563,6 +567,7 @@ static size_t use_offer(struct marathon *mt, struct offer *o, struct pending_app
 			fill_launch(&pend[i].ma->app, &l);
 			ls[n++] = l;
 			pend[i].waiting--;
+			pend[i].on_this_offer++;
 			progress = true;
 		}
 	}
@@ -614,6 +619,10 @@ static void on_offers(struct framework *fw, struct offer **offers, size_t count)
 			npend++;
 		}
 	}
+	/* Spread each app over the agents offered together: an even share per offer now;
+	 * what did not fit waits for the next cycle (which a revive starts at once). */
+	for (size_t i = 0; i < npend; i++)
+		pend[i].per_offer = count ? (int)((pend[i].waiting + count - 1) / count) : 0;
 	for (size_t i = 0; i < count; i++) {
 		remember_agent_ip(mt, offers[i]);
 		use_offer(mt, offers[i], pend, npend, &waiting);

@@ -27,6 +27,8 @@ def test_deploy_three_instances(cluster, apps):
         assert t["id"].startswith(app_id[1:].replace("/", "_") + "."), t["id"]
         assert t["host"] in hosts, t
         assert len(t["ports"]) == 1 and 31000 <= t["ports"][0] <= 32000, t
+    # Offered together, the three agents each get one instance.
+    assert len({t["slaveId"] for t in tasks}) == 3, [(t["id"], t["host"]) for t in tasks]
 
     # The deployment finishes and the app's counters agree with the task list.
     def settled():
