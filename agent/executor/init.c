@@ -144,11 +144,39 @@ err:
 	return -1;
 }
 
+/* When the agent runs chrooted, "/" is not a mount point and cannot be made a slave (and a
+ * mount under a shared parent we cannot see would leak back to the host). In this private
+ * mount namespace only, step out to the real root, make everything a slave there, and come
+ * back: chroot into a subdirectory while the cwd stays outside it, walk up, chroot("."). */
+static int make_real_root_slave(void)
+{
+	int old_root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = 0;
+
+	if (old_root < 0)
+		return -errno;
+	if (chdir("/") < 0 || chroot("/proc") < 0) {
+		rc = -errno;
+		goto out;
+	}
+	for (int depth = 0; depth < 256; depth++)
+		if (chdir("..") < 0)
+			break;
+	if (chroot(".") < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		rc = -errno;
+	if (fchdir(old_root) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		rc = -EPERM; /* not back in the agent's root: the launch must fail */
+out:
+	close(old_root);
+	return rc;
+}
+
 static int setup_mounts(const struct exec_spec *s, int ready_fd)
 {
 	if (s->clone_flags & CLONE_NEWNS) {
 		/* Host mounts still propagate in; nothing mounted here leaks out. */
-		if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
+		if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0 &&
+		    (errno != EINVAL || make_real_root_slave() < 0)) {
 			exec_report_error(ready_fd, errno, "cannot make / a slave mount: %s", strerror(errno));
 			return -1;
 		}
