@@ -31,6 +31,7 @@ MASTER_SRCS   := $(sort $(filter-out master/main.c,$(wildcard master/*.c master/
 AGENT_SRCS    := $(sort $(filter-out agent/main.c,$(wildcard agent/*.c)))
 EXECUTOR_SRCS := $(sort $(wildcard agent/executor/*.c))
 PACERCTL_SRCS := $(sort $(wildcard tools/pacerctl/*.c))
+PACERBPF_SRCS := $(sort $(wildcard tools/pacer-bpf/*.c))
 BPF_SRCS      := $(sort $(wildcard bpf/*.bpf.c))
 UNIT_SRCS     := $(sort $(wildcard tests/unit/test_*.c))
 
@@ -40,11 +41,15 @@ MASTER_OBJS   := $(call obj,$(MASTER_SRCS))
 AGENT_OBJS    := $(call obj,$(AGENT_SRCS))
 EXECUTOR_OBJS := $(call obj,$(EXECUTOR_SRCS))
 PACERCTL_OBJS := $(call obj,$(PACERCTL_SRCS))
+PACERBPF_OBJS := $(call obj,$(PACERBPF_SRCS))
 BPF_OBJS      := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 BPF_SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
 UNIT_BINS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
 BINS := $(BUILD)/pacer-master $(BUILD)/pacer-agent $(BUILD)/pacer-executor $(BUILD)/pacerctl
+ifneq ($(PACERBPF_SRCS),)
+BINS += $(BUILD)/pacer-bpf
+endif
 
 .PHONY: all deps check unit cluster-test run bench clean fuzz
 # keep generated skeletons and objects between runs (they are not throwaway intermediates)
@@ -89,6 +94,9 @@ $(BUILD)/pacer-agent: $(BUILD)/obj/agent/main.o $(BUILD)/libagent.a $(BUILD)/lib
 $(BUILD)/pacer-executor: $(EXECUTOR_OBJS) $(BUILD)/libpacer.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/pacerctl: $(PACERCTL_OBJS) $(BUILD)/libpacer.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/pacer-bpf: $(PACERBPF_OBJS) $(BUILD)/libpacer.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libmaster.a $(BUILD)/libagent.a $(BUILD)/libpacer.a
