@@ -148,6 +148,12 @@ int tasks_apply_status_json(struct master *m, const char *agent_id, json_t *upda
 	v = json_object_get(update, "signal");
 	if (json_is_integer(v))
 		c.signal = (int)json_integer_value(v);
+	if (c.state == t->rec.state) {
+		/* A repeat of the state the task is in (a restarted agent re-reporting it): no
+		 * transition, so frameworks and event subscribers hear nothing new. */
+		tasks_persist(m, t);
+		return 0;
+	}
 	apply(m, t, &c);
 	return 0;
 }

@@ -54,6 +54,22 @@ static void check_nonneg(json_t *v, const char *path, json_t *details)
 		validation_add(details, path, "got %.1f, expected 0.0 or more", d);
 }
 
+/* cpus and mem become the task's cgroup limits: zero would mean no limit at all, so
+ * (unlike Marathon) Pacer asks for a positive value. */
+static void check_positive(json_t *v, const char *path, json_t *details)
+{
+	double d;
+
+	if (!json_is_number(v)) {
+		validation_add(details, path, "error.expected.jsnumber");
+		return;
+	}
+	d = json_number_value(v);
+	if (!isfinite(d) || d <= 0)
+		validation_add(details, path,
+			       "got %.1f, expected more than 0.0 (it is the task's cgroup limit)", d);
+}
+
 static void check_string_map(json_t *v, const char *path, json_t *details)
 {
 	const char *k;
@@ -436,9 +452,9 @@ static void check_supported(json_t *clean, json_t *details)
 		validation_add(details, "/", "AppDefinition must contain either 'cmd' or 'args', not both.");
 
 	if ((v = json_object_get(clean, "cpus")))
-		check_nonneg(v, "/cpus", details);
+		check_positive(v, "/cpus", details);
 	if ((v = json_object_get(clean, "mem")))
-		check_nonneg(v, "/mem", details);
+		check_positive(v, "/mem", details);
 	if ((v = json_object_get(clean, "disk")))
 		check_nonneg(v, "/disk", details);
 	if ((v = json_object_get(clean, "instances")))

@@ -54,7 +54,13 @@ int marathon_start(struct master *m, struct http_server *srv, struct marathon **
 		*out = mt;
 		return rc;
 	}
-	log_info("event=marathon_started apps_loaded=%d", (int)(mt->apps != NULL));
+	{
+		int apps_loaded = 0;
+
+		for (struct mt_app *ma = mt->apps; ma; ma = ma->next)
+			apps_loaded++;
+		log_info("event=marathon_started apps_loaded=%d", apps_loaded);
+	}
 	*out = mt;
 	return 0;
 

@@ -92,9 +92,11 @@ static void test_each_bad_field_names_its_path(void **state)
 	expect_error("{\"id\":\"w\",\"cmd\":\"\"}", "/cmd", "must not be empty");
 	expect_error("{\"id\":\"w\",\"args\":[]}", "/args", "must not be empty");
 	expect_error("{\"id\":\"w\",\"args\":[1]}", "/args(0)", "error.expected.jsstring");
-	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"cpus\":-1}", "/cpus", "got -1.0, expected 0.0 or more");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"cpus\":-1}", "/cpus", "got -1.0, expected more than 0.0 (it is the task's cgroup limit)");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"cpus\":0}", "/cpus", "got 0.0, expected more than 0.0 (it is the task's cgroup limit)");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"mem\":0}", "/mem", "got 0.0, expected more than 0.0 (it is the task's cgroup limit)");
 	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"cpus\":\"1\"}", "/cpus", "error.expected.jsnumber");
-	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"mem\":-5}", "/mem", "expected 0.0 or more");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"mem\":-5}", "/mem", "expected more than 0.0 (it is the task's cgroup limit)");
 	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"disk\":-5}", "/disk", "expected 0.0 or more");
 	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"instances\":-1}", "/instances", "expected 0 or more");
 	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"instances\":1.5}", "/instances", "error.expected.jsnumber");

@@ -175,6 +175,11 @@ static void test_status_dedup_and_resources(void **state)
 	assert_int_equal(status(f, "a1", "t1", "TASK_RUNNING", "u1", &dup), 0);
 	assert_true(dup);
 	assert_int_equal(r->update_count, 1);
+	/* The same state under a new uuid (a restarted agent re-reporting): acknowledged,
+	 * not a transition, so the framework hears nothing. */
+	assert_int_equal(status(f, "a1", "t1", "TASK_RUNNING", "u1b", &dup), 0);
+	assert_false(dup);
+	assert_int_equal(r->update_count, 1);
 	/* From the wrong agent: ignored. */
 	assert_int_equal(status(f, "a2", "t1", "TASK_FAILED", "u9", &dup), 0);
 	assert_int_equal(state_of(f, "t1"), TASK_RUNNING);
