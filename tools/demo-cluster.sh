@@ -129,10 +129,10 @@ make_network() {
 		ip link set pacer-d$i master $BRIDGE
 		ip link set pacer-d$i up
 		ip link set pacer-d${i}n netns $ns
-		ip -n $ns link set pacer-d${i}n name eth0
-		ip -n $ns addr add $ip/24 dev eth0
-		ip -n $ns link set eth0 up
-		ip -n $ns link set lo up
+		nsenter --net=/run/netns/$ns ip link set pacer-d${i}n name eth0
+		nsenter --net=/run/netns/$ns ip addr add $ip/24 dev eth0
+		nsenter --net=/run/netns/$ns ip link set eth0 up
+		nsenter --net=/run/netns/$ns ip link set lo up
 	done
 }
 

@@ -436,11 +436,12 @@ class Cluster:
             run("ip", "link", "set", host_if, "up")
             run("ip", "link", "set", ns_if, "netns", ns)
             ip = str(self.subnet.network_address + i + 2)
-            run("ip", "-n", ns, "link", "set", ns_if, "name", "eth0")
-            run("ip", "-n", ns, "addr", "add", "%s/%d" % (ip, self.subnet.prefixlen),
-                "dev", "eth0")
-            run("ip", "-n", ns, "link", "set", "eth0", "up")
-            run("ip", "-n", ns, "link", "set", "lo", "up")
+            # nsenter only joins the netns; `ip -n` also remounts /sys, which fails in a chroot.
+            ns_ip = ("nsenter", "--net=/run/netns/" + ns, "ip")
+            run(*ns_ip, "link", "set", ns_if, "name", "eth0")
+            run(*ns_ip, "addr", "add", "%s/%d" % (ip, self.subnet.prefixlen), "dev", "eth0")
+            run(*ns_ip, "link", "set", "eth0", "up")
+            run(*ns_ip, "link", "set", "lo", "up")
 
     # ---- master ---------------------------------------------------------------
     @property
