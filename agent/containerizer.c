@@ -411,6 +411,9 @@ static int wait_ready(int fd, const char *run_dir, pid_t *init_pid, char *err, s
 	return -ECHILD;
 }
 
+/* spec.json is the executor's input, read once when it starts; recovery never reads it
+ * (it only looks for its path in an executor's command line). No fsync then: after a
+ * host crash no executor is left to read it. */
 static int prepare_run_dir(const struct container_spec *spec, json_t *launch, char *err, size_t errlen)
 {
 	static const char *const stale[] = { "exit.json", "executor.json" };
@@ -422,7 +425,7 @@ static int prepare_run_dir(const struct container_spec *spec, json_t *launch, ch
 			unlink(path);
 	rc = path_join(path, sizeof(path), "%s/spec.json", spec->run_dir);
 	if (!rc)
-		rc = json_write_file_atomic(path, launch);
+		rc = json_replace_file(path, launch);
 	if (rc)
 		snprintf(err, errlen, "cannot write %s/spec.json: %s", spec->run_dir, strerror(-rc));
 	return rc;

@@ -576,6 +576,28 @@ def favordynmods_sticky():
     return "per threadgroup rwsem mechanism can't be disabled" in r.stdout
 
 
+def grace_period_note(ns_spaced):
+    """What the spaced floor says about cgroup moves on this boot. The kernel log line that
+    favordynmods_sticky() looks for can be gone from the ring buffer, so measure: a spaced
+    move that waits for an RCU grace period takes ~10 ms, one that does not well under 5."""
+    if not ns_spaced:
+        return ""
+    p50 = percentile(ns_spaced, 50)
+    if p50 < 5:
+        return (f"; spaced floor p50 {p50:.1f} ms: cgroup moves do NOT wait for an RCU grace "
+                "period on this boot (favordynmods on, now or earlier)")
+    return (f"; spaced floor p50 {p50:.1f} ms: cgroup moves wait for an RCU grace period "
+            "(default kernel behaviour)")
+
+
+def load_average():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "n/a"
+
+
 def report(args, fork, ns, ns_spaced, pacer, rss, out_dir):
     f50 = percentile(fork, 50)
     n50 = percentile(ns, 50)
@@ -639,7 +661,10 @@ def report(args, fork, ns, ns_spaced, pacer, rss, out_dir):
              f"{'; '.join(cgroup2_options()) or 'none'}"
              + ("; NOTE favordynmods was enabled earlier since boot (per-threadgroup rwsem "
                 "stays on: cgroup moves skip the RCU grace period)" if favordynmods_sticky()
-                else ""))
+                else "")
+             + grace_period_note(ns_spaced)
+             + f"; load average at the end {load_average()} (other work on the machine "
+               "inflates the tails)")
     text = "\n".join(lines + [""] + verdicts + [notes])
     print(text, flush=True)
     with open(os.path.join(out_dir, "results.md"), "w") as f:

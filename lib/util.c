@@ -158,7 +158,7 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t len)
+static int replace_file(const char *path, const void *data, size_t len, bool sync)
 {
 	char tmp[4096];
 	int fd, rc;
@@ -169,7 +169,7 @@ int write_file_atomic(const char *path, const void *data, size_t len)
 	if (fd < 0)
 		return -errno;
 	rc = write_all(fd, data, len);
-	if (rc == 0 && fsync(fd) < 0)
+	if (rc == 0 && sync && fsync(fd) < 0)
 		rc = -errno;
 	if (close(fd) < 0 && rc == 0)
 		rc = -errno;
@@ -180,16 +180,36 @@ int write_file_atomic(const char *path, const void *data, size_t len)
 	return rc;
 }
 
-int json_write_file_atomic(const char *path, json_t *value)
+int write_file_atomic(const char *path, const void *data, size_t len)
+{
+	return replace_file(path, data, len, true);
+}
+
+int write_file_replace(const char *path, const void *data, size_t len)
+{
+	return replace_file(path, data, len, false);
+}
+
+static int json_to_file(const char *path, json_t *value, bool sync)
 {
 	char *text = json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS);
 	int rc;
 
 	if (!text)
 		return -ENOMEM;
-	rc = write_file_atomic(path, text, strlen(text));
+	rc = replace_file(path, text, strlen(text), sync);
 	free(text);
 	return rc;
+}
+
+int json_write_file_atomic(const char *path, json_t *value)
+{
+	return json_to_file(path, value, true);
+}
+
+int json_replace_file(const char *path, json_t *value)
+{
+	return json_to_file(path, value, false);
 }
 
 int mkdir_p(const char *path, mode_t mode)

@@ -25,6 +25,10 @@ char *read_file(const char *path, size_t *len);
 /* Write via a temp file + fsync + rename, so readers see the old or the new content. */
 int write_file_atomic(const char *path, const void *data, size_t len);
 int json_write_file_atomic(const char *path, json_t *value);
+/* The same all-or-nothing replace (temp file + rename) without fsync: for files that only
+ * matter while the writer's processes live (they are meaningless after a host crash). */
+int write_file_replace(const char *path, const void *data, size_t len);
+int json_replace_file(const char *path, json_t *value);
 /* mkdir -p; returns 0 or -errno. */
 int mkdir_p(const char *path, mode_t mode);
 /* rm -rf that stays on one file system; returns 0 or -errno. */

@@ -1,23 +1,45 @@
 /* tick.c - the master's clock: every --allocation-interval, with the lock held, agent
  * timeouts, offer expiry, an allocation cycle, then each framework's tick. A revive (or a
- * new agent, or freed resources) asks for an extra allocation cycle right away, so a new
- * app does not wait a whole interval for its first offer. */
+ * new agent, or freed resources) asks for an extra allocation cycle, which runs as soon as
+ * the tick thread gets the lock: requests made meanwhile are coalesced into that one cycle,
+ * not delayed. Only a request made from inside an allocation cycle (a framework reviving in
+ * its offer callback) waits ALLOC_ECHO_GAP, so such a framework cannot spin the allocator. */
 #include <errno.h>
 #include <time.h>
 #include "lib/log.h"
 #include "lib/util.h"
 #include "master/master_internal.h"
 
-#define ALLOC_MIN_GAP 0.005
+#define ALLOC_ECHO_GAP 0.005
 
-void master_tick(struct master *m, double now)
+/* One allocation cycle. Clears the pending request first (this cycle serves it) and says
+ * whether a new one was made from inside the cycle: with the lock held all along, only
+ * the framework callbacks run by allocator_run can have made it. */
+static bool allocation_cycle(struct master *m, double now)
 {
+	m->allocate_now = false;
+	allocator_run(m, now);
+	return m->allocate_now;
+}
+
+/* The periodic tick; returns whether its allocation cycle echoed a request (see above).
+ * A request from a framework's tick (after the cycle) is a new one and runs at once. */
+static bool periodic_tick(struct master *m, double now)
+{
+	bool echo;
+
 	agents_check_timeouts(m, now);
 	allocator_expire_offers(m, now);
-	allocator_run(m, now);
+	echo = allocation_cycle(m, now);
 	for (struct framework_entry *e = m->frameworks; e; e = e->next)
 		if (e->fw->ops->tick)
 			e->fw->ops->tick(e->fw, now);
+	return echo;
+}
+
+void master_tick(struct master *m, double now)
+{
+	periodic_tick(m, now);
 }
 
 static struct timespec mono_deadline(double at)
@@ -37,29 +59,28 @@ static void *tick_main(void *arg)
 {
 	struct master *m = arg;
 	double interval = m->cfg.allocation_interval > 0 ? m->cfg.allocation_interval : 1;
-	double next = now_mono() + interval, last_alloc = 0;
+	double next = now_mono() + interval;
+	double not_before = 0;          /* an echoed request waits until then */
 
 	master_lock(m);
 	while (!m->tick_stop) {
 		double now = now_mono();
+		bool echo;
 
 		if (now >= next) {
-			master_tick(m, now);
+			echo = periodic_tick(m, now);
 			next = now + interval;
-			m->allocate_now = false;
+		} else if (m->allocate_now && now >= not_before) {
+			echo = allocation_cycle(m, now);
+		} else {
+			double wake = m->allocate_now && not_before < next ? not_before : next;
+			struct timespec ts = mono_deadline(wake);
+
+			/* tick_cond is signalled (lock held) with every request. */
+			pthread_cond_timedwait(&m->tick_cond, &m->lock, &ts);
 			continue;
 		}
-		/* Extra cycles at most every ALLOC_MIN_GAP, so a framework that revives from
-		 * inside its offer callback cannot spin the allocator. */
-		if (m->allocate_now && now - last_alloc >= ALLOC_MIN_GAP) {
-			m->allocate_now = false;
-			last_alloc = now;
-			allocator_run(m, now);
-			continue;
-		}
-		double wake = m->allocate_now ? last_alloc + ALLOC_MIN_GAP : next;
-		struct timespec ts = mono_deadline(wake < next ? wake : next);
-		pthread_cond_timedwait(&m->tick_cond, &m->lock, &ts);
+		not_before = echo ? now + ALLOC_ECHO_GAP : 0;
 	}
 	master_unlock(m);
 	return NULL;

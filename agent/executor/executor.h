@@ -43,9 +43,9 @@ void exec_spec_free(struct exec_spec *s);
 void exec_report_error(int ready_fd, int errnum, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* The container init, in the child of clone(): waits for sync_fd, sets up the mounts and
- * hostname, runs the command as its child, forwards signals, writes the command's wait
- * status to status_fd, and exits. Never returns. */
+/* The container init, in the child of clone(): sets up the mounts and hostname, waits for
+ * sync_fd (it is then in all its cgroups), runs the command as its child, forwards
+ * signals, writes the command's wait status to status_fd, and exits. Never returns. */
 void container_init(const struct exec_spec *s, int sync_fd, int status_fd, int ready_fd)
 	__attribute__((noreturn));
 

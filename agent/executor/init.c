@@ -204,12 +204,14 @@ void container_init(const struct exec_spec *s, int sync_fd, int status_fd, int r
 	pid_t pid;
 	int status;
 
-	/* The executor writes one byte once this process is in the task's cgroups. */
+	/* The mounts are private to this namespace: set them up while the executor moves
+	 * this process into the rest of the task's cgroups. It writes one byte once this
+	 * process is in all of them; the command is forked only after that. */
+	if (setup_mounts(s, ready_fd))
+		_exit(125);
 	if (read(sync_fd, &go, 1) != 1)
 		_exit(125);
 	close(sync_fd);
-	if (setup_mounts(s, ready_fd))
-		_exit(125);
 	set_oom_score_adj("-1000");
 
 	sigfillset(&all);

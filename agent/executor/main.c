@@ -1,16 +1,26 @@
 /* main.c - pacer-executor: the per-task supervisor. Starts the container init in new
  * namespaces, puts it into the task's cgroups before the command runs, waits for it, and
  * records how the command ended (exit code, signal, OOM kill) in <run_dir>/exit.json.
- * Single-threaded, in its own session, no parent-death signal: it outlives the agent. */
+ * Single-threaded, in its own session, no parent-death signal: it outlives the agent.
+ *
+ * The init is born in its cgroup2 cgroup (clone3 with CLONE_INTO_CGROUP): moving a process
+ * between cgroups takes the kernel's global cgroup_threadgroup_rwsem for writing, which
+ * waits for an RCU grace period (~10 ms) unless a move happened just before. On a pure
+ * cgroup v2 host that is the only cgroup, so a launch makes no move at all; on a hybrid
+ * host the v1 cpu/memory/pids hierarchies still need one (the flag is cgroup2-only). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <linux/magic.h>
+#include <linux/sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -82,12 +92,57 @@ static int read_oom_count(const struct exec_spec *s, uint64_t *count)
 	return rc;
 }
 
-static int join_cgroups(const struct exec_spec *s, pid_t pid, int ready_fd)
+/* Index of the first cgroup2 directory in s->cgroups, or -1. */
+static int cgroup2_index(const struct exec_spec *s)
+{
+	struct statfs st;
+
+	for (int i = 0; s->cgroups[i]; i++)
+		if (statfs(s->cgroups[i], &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC)
+			return i;
+	return -1;
+}
+
+/* Starts the init in new namespaces; *born_in is the index of the cgroup it was born in
+ * (-1: none, the kernel or the cgroup refused CLONE_INTO_CGROUP; it is then moved). */
+static pid_t clone_init(const struct exec_spec *s, int *born_in)
+{
+	int idx = cgroup2_index(s), fd = -1;
+	pid_t pid;
+
+	*born_in = -1;
+	if (idx >= 0)
+		fd = open(s->cgroups[idx], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		struct clone_args args = {
+			.flags = (uint64_t)s->clone_flags | CLONE_INTO_CGROUP,
+			.exit_signal = SIGCHLD,
+			.cgroup = (uint64_t)fd,
+		};
+
+		pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+		if (pid >= 0) {
+			if (pid > 0) {
+				close(fd);
+				*born_in = idx;
+			}
+			return pid;
+		}
+		log_warn("event=clone_into_cgroup_failed cgroup=%s error=\"%s\" fallback=move",
+			 s->cgroups[idx], strerror(errno));
+		close(fd);
+	}
+	return (pid_t)syscall(SYS_clone, (unsigned long)s->clone_flags | SIGCHLD, NULL, NULL, NULL, 0);
+}
+
+static int join_cgroups(const struct exec_spec *s, pid_t pid, int born_in, int ready_fd)
 {
 	char path[4096], value[32];
 
 	snprintf(value, sizeof(value), "%d", (int)pid);
-	for (size_t i = 0; s->cgroups[i]; i++) {
+	for (int i = 0; s->cgroups[i]; i++) {
+		if (i == born_in)
+			continue;
 		int rc = path_join(path, sizeof(path), "%s/cgroup.procs", s->cgroups[i]);
 
 		if (!rc)
@@ -132,6 +187,9 @@ static int write_exit(const char *run_dir, int status, bool oom, const char *why
 	return rc;
 }
 
+/* executor.json tells a restarted agent which process supervises the task. It is only
+ * true while this process lives, so it needs no fsync: after a host crash it names a
+ * process that is gone either way (and a reused pid fails the start_time check). */
 static int write_executor_info(const struct exec_spec *s, pid_t child)
 {
 	char path[4096];
@@ -143,7 +201,7 @@ static int write_executor_info(const struct exec_spec *s, pid_t child)
 		return -ENOMEM;
 	rc = path_join(path, sizeof(path), "%s/executor.json", s->run_dir);
 	if (!rc)
-		rc = json_write_file_atomic(path, j);
+		rc = json_replace_file(path, j);
 	json_decref(j);
 	return rc;
 }
@@ -151,7 +209,7 @@ static int write_executor_info(const struct exec_spec *s, pid_t child)
 static int supervise(const struct exec_spec *s, int ready_fd)
 {
 	struct sigaction sa = { .sa_handler = forward_signal };
-	int sync_fds[2], status_fds[2], status = 0, cmd_status;
+	int sync_fds[2], status_fds[2], status = 0, cmd_status, born_in;
 	uint64_t oom_before = 0, oom_after = 0;
 	pid_t pid;
 
@@ -160,7 +218,7 @@ static int supervise(const struct exec_spec *s, int ready_fd)
 		exec_report_error(ready_fd, errno, "cannot create pipes: %s", strerror(errno));
 		return 1;
 	}
-	pid = (pid_t)syscall(SYS_clone, (unsigned long)s->clone_flags | SIGCHLD, NULL, NULL, NULL, 0);
+	pid = clone_init(s, &born_in);
 	if (pid < 0) {
 		exec_report_error(ready_fd, errno, "cannot create the container namespaces: %s",
 				  strerror(errno));
@@ -176,7 +234,7 @@ static int supervise(const struct exec_spec *s, int ready_fd)
 	init_pid = pid;
 	/* An agent that died before reading the ready pipe must not take the task with it. */
 	signal(SIGPIPE, SIG_IGN);
-	if (join_cgroups(s, pid, ready_fd)) {
+	if (join_cgroups(s, pid, born_in, ready_fd)) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
 		write_exit(s->run_dir, status, false, "the container could not join its cgroups");

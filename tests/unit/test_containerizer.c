@@ -362,6 +362,53 @@ static void test_namespaces(void **state)
 	cleanup_task(&d);
 }
 
+/* The command runs in the task's cgroup in every hierarchy, and the init was born in its
+ * cgroup2 cgroup (clone3 CLONE_INTO_CGROUP) instead of being moved there. */
+static void test_born_in_its_cgroups(void **state)
+{
+	struct container_spec spec;
+	struct container_exit e;
+	struct task_dirs d;
+	char want[PATH_MAX], path[PATH_MAX], *out, *log, *line, *save = NULL;
+	int v2 = 0, v1 = 0;
+
+	(void)state;
+	make_dirs(&d, "cg");
+	spec = shell_spec(&d, "cat /proc/self/cgroup");
+	launch(&spec);
+	wait_exit(d.id, 10, &e);
+	assert_true(e.exited);
+	assert_int_equal(e.exit_code, 0);
+	snprintf(want, sizeof(want), "/pacer/%s/%s", agent_id, d.id);
+	out = sandbox_file(&d, "stdout");
+	assert_non_null(out);
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		const char *cg = strchr(strchr(line, ':') + 1, ':') + 1;
+		bool in_task = !strcmp(cg, want);
+
+		if (!strncmp(line, "0::", 3)) {
+			v2++;
+			if (!in_task)
+				fail_msg("cgroup2: %s, want %s", cg, want);
+		} else if (strstr(line, ":memory:") || strstr(line, ":cpu,") || strstr(line, ":cpu:") ||
+			   strstr(line, ":pids:")) {
+			v1++;
+			if (!in_task)
+				fail_msg("v1 %s, want %s", line, want);
+		}
+	}
+	assert_int_equal(v2, 1);
+	assert_true(v1 == 0 || v1 >= 3);        /* hybrid: cpu, memory, pids */
+	free(out);
+	assert_int_equal(path_join(path, sizeof(path), "%s/executor.log", d.run), 0);
+	log = read_file(path, NULL);
+	assert_non_null(log);
+	if (strstr(log, "clone_into_cgroup_failed"))
+		fail_msg("the init was moved, not born in its cgroup: %s", log);
+	free(log);
+	cleanup_task(&d);
+}
+
 static void test_kill_sigterm(void **state)
 {
 	struct container_spec spec;
@@ -632,6 +679,7 @@ int main(void)
 		cmocka_unit_test_setup(test_exec_failure_is_reported, ensure_containerizer),
 		cmocka_unit_test_setup(test_bad_task_id_rejected, ensure_containerizer),
 		cmocka_unit_test_setup(test_namespaces, ensure_containerizer),
+		cmocka_unit_test_setup(test_born_in_its_cgroups, ensure_containerizer),
 		cmocka_unit_test_setup(test_kill_sigterm, ensure_containerizer),
 		cmocka_unit_test_setup(test_kill_after_grace, ensure_containerizer),
 		cmocka_unit_test_setup(test_memory_hog_is_oom_killed, ensure_containerizer),
