@@ -327,10 +327,11 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 		if (!p)
 			return MHD_NO;
 		*con_cls = p;
+		/* Too large: the body is still read (and dropped) before the 413 goes out, so
+		 * that a client busy sending sees the answer instead of a reset connection. */
 		if (cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY)
 			p->too_large = true;
-		if (!p->too_large)
-			return MHD_YES;
+		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
