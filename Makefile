@@ -6,6 +6,7 @@
 #   make bench      deps + build + benchmarks (results: docs/benchmarks.md)
 # Any new .c file in a program's folder is picked up by the wildcards below.
 
+SHELL    := /bin/bash
 BUILD    ?= build
 CC       ?= gcc
 CLANG    ?= clang
@@ -130,10 +131,11 @@ bench: deps all
 # the sources it needs beyond lib/ in a comment line: / * fuzz-links: a.c b.c * /
 FUZZ_SECONDS ?= 15
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -Ibuild-fuzz -fsanitize=fuzzer,address,undefined
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -Ibuild-fuzz -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined
 fuzz:
 	@mkdir -p build-fuzz
-	@set -e; for f in $(FUZZ_SRCS); do \
+	@set -e -o pipefail; shopt -s nullglob; for f in $(FUZZ_SRCS); do \
 	  n=$$(basename $$f .c); \
 	  extra=$$(sed -n 's|^/\* fuzz-links: \(.*\) \*/$$|\1|p' $$f); \
 	  $(CLANG) $(FUZZ_CFLAGS) -o build-fuzz/$$n $$f $(LIB_SRCS) $$extra $(LDLIBS); \

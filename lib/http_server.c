@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/util.h"
 
 #define MAX_ROUTES 128
 
@@ -169,6 +170,7 @@ void http_respond_error(struct http_response *resp, int status, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	utf8_sanitize(msg);     /* messages quote request paths: keep the 4xx a 4xx */
 	http_respond_json(resp, status, json_pack("{s:s}", "message", msg));
 }
 

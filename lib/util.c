@@ -302,3 +302,29 @@ int path_join(char *out, size_t outlen, const char *fmt, ...)
 		return -ENAMETOOLONG;
 	return 0;
 }
+
+void utf8_sanitize(char *s)
+{
+	json_t *probe;
+
+	for (unsigned char *p = (unsigned char *)s; *p;) {
+		size_t n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 :
+			   (*p & 0xf8) == 0xf0 ? 4 : 0;
+		size_t k = 1;
+
+		while (n && k < n && (p[k] & 0xc0) == 0x80)
+			k++;
+		if (n && k == n)
+			p += n;
+		else if (n && !p[k])
+			*p = '\0';                    /* cut in the middle of a character */
+		else
+			*p++ = '?';
+	}
+	probe = json_string(s);                 /* overlong forms, surrogates: ASCII only */
+	if (!probe)
+		for (char *p = s; *p; p++)
+			if ((unsigned char)*p >= 0x80)
+				*p = '?';
+	json_decref(probe);
+}

@@ -36,6 +36,11 @@ int remove_tree(const char *path);
 /* Writes a short string to a file (cgroup/proc knobs). Returns 0 or -errno. */
 int write_string_file(const char *path, const char *s);
 
+/* Makes s valid UTF-8 in place: a sequence cut at the end (by truncation) is dropped, other
+ * invalid bytes become '?'. For messages that quote user input into JSON (jansson refuses
+ * strings that are not UTF-8, and the message would be lost). */
+void utf8_sanitize(char *s);
+
 /* snprintf that reports truncation: returns 0 or -ENAMETOOLONG. */
 int path_join(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

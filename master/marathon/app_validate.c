@@ -10,14 +10,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/util.h"
 #include "master/marathon/app.h"
 #include "master/marathon/app_validate.h"
 
 #define MAX_INSTANCES 10000
 
-void validation_add(json_t *details, const char *path, const char *fmt, ...)
+void validation_add(json_t *details, const char *path_in, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[512], path[512];
 	va_list ap;
 	size_t i;
 	json_t *d;
@@ -25,6 +26,11 @@ void validation_add(json_t *details, const char *path, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* Paths and messages quote the user's keys and ids, cut to size: without this a cut
+	 * character would make jansson drop the error and a bad definition would pass. */
+	snprintf(path, sizeof(path), "%s", path_in);
+	utf8_sanitize(msg);
+	utf8_sanitize(path);
 	json_array_foreach(details, i, d) {
 		if (strcmp(json_string_value(json_object_get(d, "path")), path) == 0) {
 			json_array_append_new(json_object_get(d, "errors"), json_string(msg));

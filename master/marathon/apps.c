@@ -162,10 +162,31 @@ json_t *apps_version_get(struct marathon *mt, const char *id, const char *versio
 	return j;
 }
 
+/* A stored app is checked like a new one before app_from_json trusts it: a damaged or
+ * hand-edited store must not load impossible values (instances 1e300, 70 ports...). The
+ * stored form is the served one, which always validates. Skipped apps stay in the store. */
 static int load_one(const char *key, json_t *value, void *arg)
 {
 	struct marathon *mt = arg;
+	json_t *clean = NULL, *details = NULL;
 	struct app a;
+	int rc = app_validate(value, NULL, &clean, &details);
+
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc == 0 && strcmp(json_string_value(json_object_get(clean, "id")), key) != 0)
+		rc = -EINVAL;
+	json_decref(clean);
+	if (rc) {
+		json_t *d = json_array_get(details, 0);
+
+		log_error("event=app_load_failed app=%s path=%s error=\"%s\"", key,
+			  d ? json_string_value(json_object_get(d, "path")) : "/id",
+			  d ? json_string_value(json_array_get(json_object_get(d, "errors"), 0))
+			    : "the stored id differs from its key");
+		json_decref(details);
+		return 0;
+	}
 
 	if (app_from_json(value, &a)) {
 		log_error("event=app_load_failed app=%s", key);
