@@ -1,7 +1,8 @@
-/* bpf_net.c - loads bpf/net_counters.bpf.c once per agent through its skeleton, with the
- * counters map pinned by name under the agent's pin folder (libbpf reuses the pinned map on
- * the next load, so counts survive an agent restart), and attaches it to task cgroups with
- * pinned bpf_links: the kernel keeps a pinned link attached while the agent is down. */
+/* bpf_net.c - loads bpf/task_acct.bpf.c once per agent through its skeleton, with its maps
+ * pinned by name under the agent's pin folder (libbpf reuses pinned maps on the next load,
+ * so counts survive an agent restart), attaches the tracing programs once (pinned links,
+ * kept across restarts so nothing is counted twice or missed) and the cgroup_skb programs
+ * per task cgroup (pinned links). */
 #include "agent/bpf_net.h"
 
 #include <bpf/bpf.h>
@@ -15,19 +16,22 @@
 #include <unistd.h>
 
 #include "agent/bpf_common.h"
-#include "bpf/net_counters.skel.h"
+#include "bpf/task_acct.skel.h"
+#include "bpf/task_acct_read.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
 struct bpf_net {
-	struct net_counters_bpf *skel;
-	int map_fd;
+	struct task_acct_bpf *skel;
+	int acct_fd;
+	int tracked_fd;
+	bool percpu;
 	char pin_dir[PATH_MAX];
 	char links_dir[PATH_MAX];
 };
 
 /* Programs are pinned too, so `bpftool prog show pinned` finds them; a stale pin from the
- * previous run is replaced (tasks attached then keep the old program, same map). */
+ * previous run is replaced (tasks attached then keep the old program, same maps). */
 static int pin_program(struct bpf_program *prog, const char *dir, const char *name)
 {
 	char path[PATH_MAX];
@@ -39,7 +43,48 @@ static int pin_program(struct bpf_program *prog, const char *dir, const char *na
 	return bpf_program__pin(prog, path);
 }
 
-int bpf_net_open(const char *pin_dir, struct bpf_net **out, char *err, size_t errlen)
+/* A tracing link already pinned (previous run of this agent) keeps counting into the same
+ * maps: it is kept, not doubled. */
+static int attach_tracing(struct bpf_net *b, struct bpf_program *prog)
+{
+	char pin[PATH_MAX];
+	struct bpf_link *link;
+	int rc = path_join(pin, sizeof(pin), "%s/trace:%s", b->links_dir, bpf_program__name(prog));
+
+	if (rc)
+		return rc;
+	if (access(pin, F_OK) == 0)
+		return 0;
+	link = bpf_program__attach(prog);
+	if (!link)
+		return -errno;
+	rc = bpf_link__pin(link, pin);
+	bpf_link__destroy(link);
+	return rc;
+}
+
+static int attach_all_tracing(struct bpf_net *b, char *err, size_t errlen)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, b->skel->obj) {
+		enum bpf_prog_type t = bpf_program__type(prog);
+		int rc;
+
+		if (t != BPF_PROG_TYPE_TRACING)
+			continue;
+		rc = attach_tracing(b, prog);
+		if (rc) {
+			snprintf(err, errlen, "cannot attach BPF program %s: %s",
+				 bpf_program__name(prog), strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int bpf_net_open(const char *pin_dir, const struct bpf_net_opts *opts, struct bpf_net **out,
+		 char *err, size_t errlen)
 {
 	struct bpf_net *b = calloc(1, sizeof(*b));
 	int rc;
@@ -55,32 +100,41 @@ int bpf_net_open(const char *pin_dir, struct bpf_net **out, char *err, size_t er
 		snprintf(err, errlen, "cannot create %s/links: %s", pin_dir, strerror(-rc));
 		goto err_free;
 	}
-	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = b->pin_dir);
-	b->skel = net_counters_bpf__open_opts(&opts);
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = b->pin_dir);
+	b->skel = task_acct_bpf__open_opts(&oo);
 	if (!b->skel) {
 		rc = -errno;
-		snprintf(err, errlen, "cannot open the net_counters BPF object: %s", strerror(-rc));
+		snprintf(err, errlen, "cannot open the task_acct BPF object: %s", strerror(-rc));
 		goto err_free;
 	}
-	rc = net_counters_bpf__load(b->skel);
+	b->percpu = !(opts && opts->shared_map);
+	b->skel->rodata->percpu = b->percpu;
+	b->skel->rodata->task_level = opts ? opts->task_level : 0;
+	if (!b->percpu)
+		bpf_map__set_type(b->skel->maps.task_acct, BPF_MAP_TYPE_HASH);
+	rc = task_acct_bpf__load(b->skel);
 	if (rc) {
-		snprintf(err, errlen, "cannot load the net_counters BPF programs (pinned map %s/"
-			 "net_counters incompatible?): %s", pin_dir, strerror(-rc));
+		snprintf(err, errlen, "cannot load the task_acct BPF programs (pinned maps in %s "
+			 "incompatible?): %s", pin_dir, strerror(-rc));
 		goto err_destroy;
 	}
 	rc = pin_program(b->skel->progs.net_ingress, pin_dir, "net_ingress");
 	if (!rc)
 		rc = pin_program(b->skel->progs.net_egress, pin_dir, "net_egress");
 	if (rc) {
-		snprintf(err, errlen, "cannot pin the net_counters programs in %s: %s", pin_dir,
+		snprintf(err, errlen, "cannot pin the task_acct programs in %s: %s", pin_dir,
 			 strerror(-rc));
 		goto err_destroy;
 	}
-	b->map_fd = bpf_map__fd(b->skel->maps.net_counters);
+	rc = attach_all_tracing(b, err, errlen);
+	if (rc)
+		goto err_destroy;
+	b->acct_fd = bpf_map__fd(b->skel->maps.task_acct);
+	b->tracked_fd = bpf_map__fd(b->skel->maps.tracked);
 	*out = b;
 	return 0;
 err_destroy:
-	net_counters_bpf__destroy(b->skel);
+	task_acct_bpf__destroy(b->skel);
 err_free:
 	free(b);
 	return rc;
@@ -90,7 +144,7 @@ void bpf_net_close(struct bpf_net *b)
 {
 	if (!b)
 		return;
-	net_counters_bpf__destroy(b->skel);
+	task_acct_bpf__destroy(b->skel);
 	free(b);
 }
 
@@ -131,12 +185,19 @@ static int attach_one(struct bpf_net *b, struct bpf_program *prog, const char *t
 int bpf_net_attach(struct bpf_net *b, const char *task_id, const char *cgroup_dir,
 		   uint64_t cgroup_id, char *err, size_t errlen)
 {
-	struct task_net_counters zero = { 0 };
+	struct tracked_task name = { 0 };
 	int cg_fd, rc;
 
-	if (bpf_map_update_elem(b->map_fd, &cgroup_id, &zero, BPF_NOEXIST) < 0 && errno != EEXIST) {
+	if (strlen(task_id) >= sizeof(name.task_id)) {
+		snprintf(err, errlen, "task id %s is too long for the BPF maps", task_id);
+		return -ENAMETOOLONG;
+	}
+	memcpy(name.task_id, task_id, strlen(task_id));
+	rc = task_acct_track(b->acct_fd, b->percpu, cgroup_id);
+	if (!rc && bpf_map_update_elem(b->tracked_fd, &cgroup_id, &name, BPF_ANY) < 0)
 		rc = -errno;
-		snprintf(err, errlen, "cannot add task %s to the net_counters map: %s", task_id,
+	if (rc) {
+		snprintf(err, errlen, "cannot add task %s to the task_acct maps: %s", task_id,
 			 strerror(-rc));
 		return rc;
 	}
@@ -151,7 +212,7 @@ int bpf_net_attach(struct bpf_net *b, const char *task_id, const char *cgroup_di
 		rc = attach_one(b, b->skel->progs.net_egress, task_id, "egress", cg_fd);
 	close(cg_fd);
 	if (rc)
-		snprintf(err, errlen, "cannot attach the net_counters programs to %s: %s", cgroup_dir,
+		snprintf(err, errlen, "cannot attach the task_acct programs to %s: %s", cgroup_dir,
 			 strerror(-rc));
 	return rc;
 }
@@ -168,11 +229,9 @@ int bpf_net_attached(struct bpf_net *b, const char *task_id)
 	return 1;
 }
 
-int bpf_net_read(struct bpf_net *b, uint64_t cgroup_id, struct task_net_counters *out)
+int bpf_net_read(struct bpf_net *b, uint64_t cgroup_id, struct task_acct *out)
 {
-	if (bpf_map_lookup_elem(b->map_fd, &cgroup_id, out) < 0)
-		return -errno;
-	return 0;
+	return task_acct_lookup(b->acct_fd, b->percpu, cgroup_id, out);
 }
 
 int bpf_net_detach(struct bpf_net *b, const char *task_id, uint64_t cgroup_id)
@@ -189,7 +248,11 @@ int bpf_net_detach(struct bpf_net *b, const char *task_id, uint64_t cgroup_id)
 		if (rc && !first)
 			first = rc;
 	}
-	if (cgroup_id && bpf_map_delete_elem(b->map_fd, &cgroup_id) < 0 && errno != ENOENT && !first)
+	if (!cgroup_id)
+		return first;
+	if (bpf_map_delete_elem(b->acct_fd, &cgroup_id) < 0 && errno != ENOENT && !first)
+		first = -errno;
+	if (bpf_map_delete_elem(b->tracked_fd, &cgroup_id) < 0 && errno != ENOENT && !first)
 		first = -errno;
 	return first;
 }

@@ -1,29 +1,40 @@
-/* bpf_net.h - the agent side of bpf/net_counters.bpf.c: one loaded copy per agent, the
- * counters map pinned at <pin_dir>/net_counters (reused after a restart, so counts
- * continue), and per-task cgroup attachments as bpf_links pinned at
- * <pin_dir>/links/<task-id, '.' as ':'>:{ingress,egress} (they survive the agent's restart). */
+/* bpf_net.h - the agent side of bpf/task_acct.bpf.c (exact per-task accounting): one
+ * loaded copy per agent with its maps pinned under <pin_dir>/ (reused after a restart, so
+ * counts continue); the tracing programs (CPU, TCP connections, VFS bytes) attached once
+ * per agent as bpf_links pinned at <pin_dir>/links/trace:<program>; the cgroup_skb
+ * programs attached per task as links pinned at <pin_dir>/links/<task-id, '.' as ':'>:
+ * {ingress,egress}. Pinned links stay attached while the agent is down. */
 #ifndef PACER_AGENT_BPF_NET_H
 #define PACER_AGENT_BPF_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bpf/net_counters.h"
+#include "bpf/task_acct.h"
 
 struct bpf_net;
 
-int bpf_net_open(const char *pin_dir, struct bpf_net **out, char *err, size_t errlen);
-/* Frees the in-memory objects; pins (map, programs, links) stay. */
+struct bpf_net_opts {
+	bool shared_map;        /* one shared hash with atomic adds instead of per-CPU (bench) */
+	uint32_t task_level;    /* cgroup2 level of the task cgroups, 0 = unknown */
+};
+
+/* opts may be NULL (per-CPU, no ancestor lookup in the tracing programs). */
+int bpf_net_open(const char *pin_dir, const struct bpf_net_opts *opts, struct bpf_net **out,
+		 char *err, size_t errlen);
+/* Frees the in-memory objects; pins (maps, programs, links) stay. */
 void bpf_net_close(struct bpf_net *b);
 
-/* Zeroes the task's counters and attaches both programs to the cgroup dir (pinned links).
- * Idempotent: existing link pins are kept. */
+/* Tracks the task (a zeroed entry unless one exists, its id in `tracked`) and attaches the
+ * skb programs to the cgroup dir (pinned links). Idempotent: existing pins are kept. */
 int bpf_net_attach(struct bpf_net *b, const char *task_id, const char *cgroup_dir,
 		   uint64_t cgroup_id, char *err, size_t errlen);
 /* True if both link pins of the task exist. */
 int bpf_net_attached(struct bpf_net *b, const char *task_id);
-int bpf_net_read(struct bpf_net *b, uint64_t cgroup_id, struct task_net_counters *out);
-/* Unpins the task's links (detaching them) and deletes its counters. */
+/* The task's counters, summed over CPUs. -ENOENT: not tracked. */
+int bpf_net_read(struct bpf_net *b, uint64_t cgroup_id, struct task_acct *out);
+/* Unpins the task's links (detaching them) and forgets its counters and id. */
 int bpf_net_detach(struct bpf_net *b, const char *task_id, uint64_t cgroup_id);
 
 #endif

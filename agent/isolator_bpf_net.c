@@ -1,6 +1,6 @@
-/* isolator_bpf_net.c - per-task network counters: attaches bpf/net_counters.bpf.c to the
- * task's cgroup2 directory before any task process exists (so the first packet counts) and
- * reads the task's entry of the pinned map for usage. */
+/* isolator_bpf_net.c - exact per-task accounting (bpf/task_acct.bpf.c): tracks the task's
+ * cgroup2 id and attaches the skb programs to its directory before any task process exists
+ * (so the first packet, byte and nanosecond count) and reads the task's entry for usage. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -17,15 +17,29 @@ struct bpf_net_iso {
 	struct bpf_net *net;
 };
 
+/* Task cgroups are <agent_cgroup>/<task-id>; with the unified hierarchy mounted at its
+ * root (no cgroup namespace) their level is the agent cgroup's depth + 1. A wrong guess
+ * only makes threads in sub-cgroups of a task uncounted by the tracing programs. */
+static uint32_t task_level(const char *agent_cgroup)
+{
+	uint32_t level = 1;
+
+	for (const char *p = agent_cgroup; p && *p; p++)
+		if (*p == '/' && p[1] && p[1] != '/')
+			level++;
+	return agent_cgroup && *agent_cgroup ? level + 1 : 0;
+}
+
 static int bn_create(const struct isolator_env *env, void **state, char *err, size_t errlen)
 {
+	struct bpf_net_opts opts = { .task_level = task_level(env->agent_cgroup) };
 	struct bpf_net_iso *s = calloc(1, sizeof(*s));
 	int rc;
 
 	if (!s)
 		return -ENOMEM;
 	s->env = env;
-	rc = bpf_net_open(env->bpf_dir, &s->net, err, errlen);
+	rc = bpf_net_open(env->bpf_dir, &opts, &s->net, err, errlen);
 	if (rc) {
 		free(s);
 		return rc;
@@ -85,7 +99,7 @@ static int bn_recover(void *state, const struct isolator_task *t)
 static int bn_usage(void *state, const struct isolator_task *t, struct container_usage *u)
 {
 	struct bpf_net_iso *s = state;
-	struct task_net_counters c;
+	struct task_acct c;
 	uint64_t id;
 	int rc = cgroup_id(s->env->cgroups, t->cgroup_rel, &id);
 
