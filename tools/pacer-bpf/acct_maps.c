@@ -80,7 +80,25 @@ static int open_pinned(const char *dir, const char *name, char *err, size_t errl
 	return fd;
 }
 
-/* "/tenant/app" -> app "/tenant/app", tenant "tenant"; no record: tenant "-". */
+/* Without the agent's checkpoint, a Marathon task id still names its app: the app path
+ * with '/' turned into '_' (app ids never contain '_'), a dot, a uuid. */
+static void name_app_from_task_id(struct task_row *r)
+{
+	size_t n = strcspn(r->task_id, ".");
+	char *p;
+
+	if (r->task_id[n] != '.' || n == 0 || n + 2 > sizeof(r->app_id))
+		return;
+	snprintf(r->app_id, sizeof(r->app_id), "/%.*s", (int)n, r->task_id);
+	for (p = r->app_id; *p; p++)
+		if (*p == '_')
+			*p = '/';
+	snprintf(r->tenant, sizeof(r->tenant), "%.*s", (int)strcspn(r->app_id + 1, "/"),
+		 r->app_id + 1);
+}
+
+/* "/tenant/app" -> app "/tenant/app", tenant "tenant"; from the agent's checkpoint if it
+ * is there, else from the task id; neither: tenant "-". */
 static void name_app(const struct opts *o, struct task_row *r)
 {
 	char path[PATH_MAX];
@@ -88,6 +106,7 @@ static void name_app(const struct opts *o, struct task_row *r)
 	json_t *j;
 
 	snprintf(r->tenant, sizeof(r->tenant), "-");
+	name_app_from_task_id(r);
 	if (path_join(path, sizeof(path), "%s/meta/tasks/%s/task.json", o->work_dir, r->task_id))
 		return;
 	j = json_load_file(path, 0, NULL);
