@@ -131,17 +131,3 @@ int http_call_json(const char *method, const char *url, json_t *body, long timeo
 	free(text);
 	return rc;
 }
-
-json_t *http_result_json(const struct http_result *r)
-{
-	if (!r->body || r->body_len == 0)
-		return NULL;
-	return json_loadb(r->body, r->body_len, 0, NULL);
-}
-
-void http_result_free(struct http_result *r)
-{
-	free(r->body);
-	r->body = NULL;
-	r->body_len = 0;
-}
