@@ -234,6 +234,8 @@ static void rollback_to_version(struct http_request *req, struct http_response *
 		return;
 	}
 	rc = parse_app(stored, NULL, &a, resp);
+	if (!rc)
+		app_restore_config_version(&a, stored);
 	json_decref(stored);
 	if (rc)
 		return;

@@ -77,6 +77,33 @@ static int parse_ports(json_t *def, struct app *a)
 	return 0;
 }
 
+/* constraints, backoff, upgradeStrategy, killSelection, unreachableStrategy. */
+static int parse_behaviour(json_t *def, struct app *a)
+{
+	json_t *us = json_object_get(def, "upgradeStrategy");
+	json_t *ur = json_object_get(def, "unreachableStrategy");
+	const char *ks = json_string_value(json_object_get(def, "killSelection"));
+	json_t *c = json_object_get(def, "constraints");
+
+	a->constraints = json_is_array(c) ? json_deep_copy(c) : json_array();
+	if (!a->constraints)
+		return -ENOMEM;
+	if (constraints_compile(a->constraints, &a->cs))
+		return -EINVAL;
+	a->backoff_seconds = num_or(def, "backoffSeconds", APP_DEFAULT_BACKOFF);
+	a->backoff_factor = num_or(def, "backoffFactor", APP_DEFAULT_BACKOFF_FACTOR);
+	a->max_launch_delay = num_or(def, "maxLaunchDelaySeconds", APP_DEFAULT_MAX_LAUNCH_DELAY);
+	a->min_health = num_or(us, "minimumHealthCapacity", APP_DEFAULT_MIN_HEALTH);
+	a->max_over = num_or(us, "maximumOverCapacity", APP_DEFAULT_MAX_OVER);
+	a->kill_selection = ks && strcmp(ks, "OLDEST_FIRST") == 0 ? KILL_OLDEST_FIRST
+								   : KILL_YOUNGEST_FIRST;
+	a->unreachable_disabled = json_is_string(ur) &&
+				  strcmp(json_string_value(ur), "disabled") == 0;
+	a->inactive_after = num_or(ur, "inactiveAfterSeconds", APP_DEFAULT_INACTIVE_AFTER);
+	a->expunge_after = num_or(ur, "expungeAfterSeconds", APP_DEFAULT_EXPUNGE_AFTER);
+	return 0;
+}
+
 int app_from_json(json_t *def, struct app *a)
 {
 	json_t *vi = json_object_get(def, "versionInfo");
@@ -115,6 +142,9 @@ int app_from_json(json_t *def, struct app *a)
 			goto nomem;
 	}
 	a->kill_grace = num_or(def, "taskKillGracePeriodSeconds", -1);
+	rc = parse_behaviour(def, a);
+	if (rc)
+		goto fail;
 	copy_str(a->version, sizeof(a->version), json_string_value(json_object_get(def, "version")));
 	copy_str(a->last_scaling_at, sizeof(a->last_scaling_at),
 		 json_string_value(json_object_get(vi, "lastScalingAt")));
@@ -138,6 +168,8 @@ void app_free(struct app *a)
 	for (size_t i = 0; i < a->port_count; i++)
 		json_decref(a->ports[i].labels);
 	free(a->user);
+	json_decref(a->constraints);
+	constraints_free(&a->cs);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -187,6 +219,22 @@ static json_t *config_json(const struct app *a)
 	json_object_set_new(o, "user", a->user ? json_string(a->user) : json_null());
 	json_object_set_new(o, "taskKillGracePeriodSeconds",
 			    a->kill_grace >= 0 ? json_real(a->kill_grace) : json_null());
+	json_object_set_new(o, "constraints",
+			    a->constraints ? json_deep_copy(a->constraints) : json_array());
+	json_object_set_new(o, "backoffSeconds", json_real(a->backoff_seconds));
+	json_object_set_new(o, "backoffFactor", json_real(a->backoff_factor));
+	json_object_set_new(o, "maxLaunchDelaySeconds", json_real(a->max_launch_delay));
+	json_object_set_new(o, "upgradeStrategy",
+			    json_pack("{s:f, s:f}", "minimumHealthCapacity", a->min_health,
+				      "maximumOverCapacity", a->max_over));
+	json_object_set_new(o, "killSelection",
+			    json_string(a->kill_selection == KILL_OLDEST_FIRST ? "OLDEST_FIRST"
+									: "YOUNGEST_FIRST"));
+	json_object_set_new(o, "unreachableStrategy",
+			    a->unreachable_disabled
+				    ? json_string("disabled")
+				    : json_pack("{s:f, s:f}", "inactiveAfterSeconds", a->inactive_after,
+						"expungeAfterSeconds", a->expunge_after));
 	return o;
 }
 

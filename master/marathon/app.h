@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <jansson.h>
 #include "master/marathon/app_id.h"
+#include "master/marathon/constraints.h"
 
 #define APP_MAX_PORTS 64
 #define APP_VERSION_LEN 32
@@ -20,6 +21,17 @@
 #define APP_DEFAULT_INSTANCES 1
 /* Used for kills when taskKillGracePeriodSeconds is not set (Mesos's default). */
 #define APP_DEFAULT_KILL_GRACE 3.0
+#define APP_DEFAULT_BACKOFF 1.0
+#define APP_DEFAULT_BACKOFF_FACTOR 1.15
+#define APP_DEFAULT_MAX_LAUNCH_DELAY 3600.0
+#define APP_DEFAULT_MIN_HEALTH 1.0
+#define APP_DEFAULT_MAX_OVER 1.0
+/* Marathon's are 300 / 600 s; Pacer replaces a silent agent's tasks at once by default
+ * (as it did before unreachableStrategy existed) and forgets them after 600 s. */
+#define APP_DEFAULT_INACTIVE_AFTER 0.0
+#define APP_DEFAULT_EXPUNGE_AFTER 600.0
+
+enum kill_selection { KILL_YOUNGEST_FIRST, KILL_OLDEST_FIRST };
 
 struct port_def {
 	uint32_t port;                  /* 0: any free port */
@@ -40,6 +52,13 @@ struct app {
 	size_t port_count;
 	char *user;                     /* NULL if not set */
 	double kill_grace;              /* < 0: not set */
+	json_t *constraints;            /* [[field, op, value?]...], owned (validated) */
+	struct constraint_set cs;       /* compiled from constraints */
+	double backoff_seconds, backoff_factor, max_launch_delay;
+	double min_health, max_over;    /* upgradeStrategy */
+	enum kill_selection kill_selection;
+	bool unreachable_disabled;      /* unreachableStrategy "disabled": never replaced */
+	double inactive_after, expunge_after;
 	/* Versions (ISO-8601 text, as Marathon prints them). */
 	char version[APP_VERSION_LEN];
 	char last_scaling_at[APP_VERSION_LEN];

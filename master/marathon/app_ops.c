@@ -77,7 +77,9 @@ int app_op_update(struct marathon *mt, struct mt_app *ma, struct app *a, bool fo
 	/* Marathon restarts tasks only when the configuration (not the count) changed. */
 	if (app_config_differs(&ma->app, a)) {
 		act = ACT_RESTART;
-		memcpy(a->last_config_change_at, version, sizeof(version));
+		/* A restored version keeps its lastConfigChangeAt: its tasks are current again. */
+		if (!a->last_config_change_at[0])
+			memcpy(a->last_config_change_at, version, sizeof(version));
 	} else {
 		act = ACT_SCALE;
 		memcpy(a->last_config_change_at, ma->app.last_config_change_at, sizeof(version));
@@ -174,6 +176,14 @@ int app_op_delete(struct marathon *mt, struct mt_app *ma, bool force,
 	return 0;
 }
 
+void app_restore_config_version(struct app *a, json_t *stored)
+{
+	const char *v = json_string_value(json_object_get(json_object_get(stored, "versionInfo"),
+							  "lastConfigChangeAt"));
+
+	snprintf(a->last_config_change_at, sizeof(a->last_config_change_at), "%s", v ? v : "");
+}
+
 int app_op_rollback(struct marathon *mt, struct deployment *d, struct deployment **out)
 {
 	struct mt_app *ma = apps_find(mt, d->app_id);
@@ -193,6 +203,7 @@ int app_op_rollback(struct marathon *mt, struct deployment *d, struct deployment
 	json_decref(clean);
 	if (rc)
 		return rc;
+	app_restore_config_version(&a, d->original);
 	rc = app_op_update(mt, ma, &a, true, out, &locked);
 	app_free(&a);
 	json_decref(locked);

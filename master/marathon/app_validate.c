@@ -13,6 +13,7 @@
 #include "lib/util.h"
 #include "master/marathon/app.h"
 #include "master/marathon/app_validate.h"
+#include "master/marathon/constraints.h"
 
 #define MAX_INSTANCES 10000
 
@@ -265,19 +266,6 @@ static bool num_is(json_t *v, double want)
 	return json_is_number(v) && fabs(json_number_value(v) - want) < 1e-9;
 }
 
-static bool default_upgrade_strategy(json_t *v)
-{
-	json_t *mh = json_object_get(v, "minimumHealthCapacity");
-	json_t *mo = json_object_get(v, "maximumOverCapacity");
-
-	if (json_is_null(v))
-		return true;
-	if (!json_is_object(v) || json_object_size(v) > 2)
-		return false;
-	return (!mh || num_is(mh, 1)) && (!mo || num_is(mo, 1)) &&
-	       json_object_size(v) == (size_t)(!!mh + !!mo);
-}
-
 static bool default_roles(json_t *v)
 {
 	json_t *r = json_array_get(v, 0);
@@ -313,12 +301,8 @@ struct field_rule {
 };
 
 static bool d_empty(json_t *v) { return is_empty_container(v); }
-static bool d_backoff(json_t *v) { return json_is_null(v) || num_is(v, 1); }
-static bool d_backoff_factor(json_t *v) { return json_is_null(v) || num_is(v, 1.15); }
-static bool d_max_launch_delay(json_t *v) { return json_is_null(v) || num_is(v, 3600); }
 static bool d_zero(json_t *v) { return json_is_null(v) || num_is(v, 0); }
 static bool d_executor(json_t *v) { return default_str(v, ""); }
-static bool d_kill_selection(json_t *v) { return default_str(v, "YOUNGEST_FIRST"); }
 
 static const struct field_rule field_rules[] = {
 	{ "version", F_READONLY, NULL },
@@ -332,7 +316,6 @@ static const struct field_rule field_rules[] = {
 	{ "lastTaskFailure", F_READONLY, NULL },
 	{ "taskStats", F_READONLY, NULL },
 	{ "readinessCheckResults", F_READONLY, NULL },
-	{ "constraints", F_UNSUPPORTED, d_empty },
 	{ "healthChecks", F_UNSUPPORTED, d_empty },
 	{ "readinessChecks", F_UNSUPPORTED, d_empty },
 	{ "dependencies", F_UNSUPPORTED, d_empty },
@@ -343,16 +326,10 @@ static const struct field_rule field_rules[] = {
 	{ "container", F_UNSUPPORTED, d_empty },
 	{ "ipAddress", F_UNSUPPORTED, d_empty },
 	{ "residency", F_UNSUPPORTED, d_empty },
-	{ "unreachableStrategy", F_UNSUPPORTED, d_empty },
-	{ "upgradeStrategy", F_UNSUPPORTED, default_upgrade_strategy },
 	{ "acceptedResourceRoles", F_UNSUPPORTED, default_roles },
 	{ "networks", F_UNSUPPORTED, default_networks },
-	{ "backoffSeconds", F_UNSUPPORTED, d_backoff },
-	{ "backoffFactor", F_UNSUPPORTED, d_backoff_factor },
-	{ "maxLaunchDelaySeconds", F_UNSUPPORTED, d_max_launch_delay },
 	{ "gpus", F_UNSUPPORTED, d_zero },
 	{ "executor", F_UNSUPPORTED, d_executor },
-	{ "killSelection", F_UNSUPPORTED, d_kill_selection },
 	{ "role", F_UNSUPPORTED, NULL },
 	{ "executorResources", F_UNSUPPORTED, NULL },
 	{ "portMappings", F_UNSUPPORTED, NULL },
@@ -363,6 +340,8 @@ static const struct field_rule field_rules[] = {
 static const char *const supported_fields[] = {
 	"id", "cmd", "args", "cpus", "mem", "disk", "instances", "env", "labels",
 	"portDefinitions", "ports", "requirePorts", "user", "taskKillGracePeriodSeconds",
+	"constraints", "backoffSeconds", "backoffFactor", "maxLaunchDelaySeconds",
+	"upgradeStrategy", "killSelection", "unreachableStrategy",
 };
 
 static const struct field_rule *find_rule(const char *name)
@@ -413,7 +392,10 @@ static void drop_nulls(json_t *clean)
 {
 	static const char *const nullable[] = { "cmd", "args", "user", "taskKillGracePeriodSeconds",
 						"env", "labels", "portDefinitions", "ports",
-						"requirePorts" };
+						"requirePorts", "constraints", "backoffSeconds",
+						"backoffFactor", "maxLaunchDelaySeconds",
+						"upgradeStrategy", "killSelection",
+						"unreachableStrategy" };
 
 	for (size_t i = 0; i < sizeof(nullable) / sizeof(nullable[0]); i++)
 		if (json_is_null(json_object_get(clean, nullable[i])))
@@ -495,6 +477,105 @@ static void check_supported(json_t *clean, json_t *details)
 	}
 }
 
+/* A number in [lo, hi] (hi < 0: no upper bound); false (and a detail) otherwise. */
+static bool check_range(json_t *v, const char *path, double lo, double hi, json_t *details)
+{
+	double d;
+
+	if (!json_is_number(v)) {
+		validation_add(details, path, "error.expected.jsnumber");
+		return false;
+	}
+	d = json_number_value(v);
+	if (!isfinite(d) || d < lo || (hi >= 0 && d > hi)) {
+		if (hi >= 0)
+			validation_add(details, path, "got %g, expected between %g and %g", d, lo, hi);
+		else
+			validation_add(details, path, "got %g, expected %g or more", d, lo);
+		return false;
+	}
+	return true;
+}
+
+/* Rejects keys of an object that are not in known[]. */
+static void check_keys(json_t *obj, const char *base, const char *const *known, size_t n,
+		       json_t *details)
+{
+	const char *k;
+	json_t *v;
+	char p[128];
+
+	json_object_foreach(obj, k, v) {
+		bool ok = false;
+
+		for (size_t i = 0; i < n; i++)
+			ok = ok || strcmp(known[i], k) == 0;
+		if (!ok) {
+			snprintf(p, sizeof(p), "%s/%s", base, k);
+			validation_add(details, p, "unknown field");
+		}
+	}
+}
+
+/* constraints, backoff*, upgradeStrategy, killSelection, unreachableStrategy. */
+static void check_behaviour(json_t *clean, json_t *details)
+{
+	static const char *const us_keys[] = { "minimumHealthCapacity", "maximumOverCapacity" };
+	static const char *const ur_keys[] = { "inactiveAfterSeconds", "expungeAfterSeconds" };
+	json_t *v, *f;
+
+	if ((v = json_object_get(clean, "constraints")))
+		constraints_validate(v, details);
+	if ((v = json_object_get(clean, "backoffSeconds")))
+		check_range(v, "/backoffSeconds", 0, 86400, details);
+	if ((v = json_object_get(clean, "backoffFactor")))
+		check_range(v, "/backoffFactor", 1, 100, details);
+	if ((v = json_object_get(clean, "maxLaunchDelaySeconds")))
+		check_range(v, "/maxLaunchDelaySeconds", 0, 86400, details);
+	if ((v = json_object_get(clean, "upgradeStrategy"))) {
+		if (!json_is_object(v)) {
+			validation_add(details, "/upgradeStrategy", "error.expected.jsobject");
+		} else {
+			check_keys(v, "/upgradeStrategy", us_keys, 2, details);
+			if ((f = json_object_get(v, "minimumHealthCapacity")))
+				check_range(f, "/upgradeStrategy/minimumHealthCapacity", 0, 1, details);
+			if ((f = json_object_get(v, "maximumOverCapacity")))
+				check_range(f, "/upgradeStrategy/maximumOverCapacity", 0, 1, details);
+		}
+	}
+	if ((v = json_object_get(clean, "killSelection"))) {
+		if (!json_is_string(v) || (strcmp(json_string_value(v), "YOUNGEST_FIRST") != 0 &&
+					   strcmp(json_string_value(v), "OLDEST_FIRST") != 0))
+			validation_add(details, "/killSelection",
+				       "is not one of (YOUNGEST_FIRST, OLDEST_FIRST)");
+	}
+	if ((v = json_object_get(clean, "unreachableStrategy"))) {
+		json_t *ia, *ea;
+		bool ok = true;
+
+		if (json_is_string(v)) {
+			if (strcmp(json_string_value(v), "disabled") != 0)
+				validation_add(details, "/unreachableStrategy",
+					       "must be \"disabled\" or an object");
+			return;
+		}
+		if (!json_is_object(v)) {
+			validation_add(details, "/unreachableStrategy", "error.expected.jsobject");
+			return;
+		}
+		check_keys(v, "/unreachableStrategy", ur_keys, 2, details);
+		ia = json_object_get(v, "inactiveAfterSeconds");
+		ea = json_object_get(v, "expungeAfterSeconds");
+		if (ia)
+			ok = check_range(ia, "/unreachableStrategy/inactiveAfterSeconds", 0, -1, details);
+		if (ea)
+			ok = check_range(ea, "/unreachableStrategy/expungeAfterSeconds", 0, -1, details) && ok;
+		if (ok && json_number_value(ia) > (ea ? json_number_value(ea) : APP_DEFAULT_EXPUNGE_AFTER))
+			validation_add(details, "/unreachableStrategy/expungeAfterSeconds",
+				       "must be greater than or equal to inactiveAfterSeconds");
+	}
+}
+
 /* requirePorts=false with fixed ports means "service ports" in Marathon (host ports picked
  * at random): Pacer always uses the fixed ports as host ports, so say so. */
 static void check_require_ports(json_t *clean, json_t *details)
@@ -545,6 +626,7 @@ int app_validate(json_t *def, const char *base_id, json_t **out, json_t **detail
 	check_id(clean, base_id, d);
 	check_supported(clean, d);
 	check_require_ports(clean, d);
+	check_behaviour(clean, d);
 	if (json_array_size(d) > 0)
 		goto invalid;
 	json_decref(d);

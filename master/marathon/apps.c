@@ -39,6 +39,7 @@ void apps_remove(struct marathon *mt, struct mt_app *ma)
 	for (struct mt_app **pp = &mt->apps; *pp; pp = &(*pp)->next) {
 		if (*pp == ma) {
 			*pp = ma->next;
+			constraint_counts_free(&ma->cc);
 			app_free(&ma->app);
 			free(ma);
 			return;

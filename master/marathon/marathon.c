@@ -48,6 +48,8 @@ int marathon_start(struct master *m, struct http_server *srv, struct marathon **
 		rc = api_deployments_register(mt, srv);
 	if (!rc)
 		rc = api_misc_register(mt, srv);
+	if (!rc)
+		rc = api_queue_register(mt, srv);
 	if (rc) {
 		snprintf(err, errlen, "cannot register the Marathon routes: %s", strerror(-rc));
 		/* The framework stays registered with the master: keep mt alive for it. */

@@ -24,12 +24,46 @@
 
 enum deploy_action { ACT_START, ACT_SCALE, ACT_RESTART, ACT_STOP };
 
+/* Why an offer was not used for an app (GET /v2/queue), in Marathon's check order. */
+enum offer_reason {
+	REASON_CONSTRAINT = 1 << 0,     /* UnfulfilledConstraint */
+	REASON_CPUS = 1 << 1,           /* InsufficientCpus */
+	REASON_MEM = 1 << 2,            /* InsufficientMemory */
+	REASON_DISK = 1 << 3,           /* InsufficientDisk */
+	REASON_PORTS = 1 << 4,          /* InsufficientPorts */
+};
+#define OFFER_REASON_COUNT 5
+#define QUEUE_LAST_OFFERS 10
+
+struct unused_offer {
+	char agent_id[64];
+	char hostname[256];
+	unsigned reasons;               /* enum offer_reason bits */
+	double at;                      /* wall */
+};
+
+/* Offers seen while the app waits in the queue (reset when it starts waiting). */
+struct queue_stats {
+	long processed, unused;
+	double last_unused_at, last_used_at;    /* wall, 0 = never */
+	struct unused_offer last[QUEUE_LAST_OFFERS];
+	int next, count;
+};
+
 struct mt_app {
 	struct app app;
 	bool deleting;                  /* a StopApplication deployment is running */
-	/* Launch backoff (Marathon's defaults: 1 s, x1.15 per failure, at most 3600 s). */
+	/* Launch backoff: backoffSeconds x backoffFactor^(failures-1), at most
+	 * maxLaunchDelaySeconds; reset by a successful run (scheduler.c). */
 	int failures;
+	double delay;                   /* the delay set by the last failure, seconds */
 	double launch_after;            /* monotonic seconds; 0 = now */
+	/* Set by each reconcile (scheduler.c): */
+	int missing;                    /* instances of the current version not launched */
+	int to_launch;                  /* launches the upgrade strategy allows now */
+	double queued_since;            /* wall; 0 = not in the queue */
+	struct constraint_counts cc;    /* placed tasks per constraint value */
+	struct queue_stats qs;
 	struct mt_app *next;
 };
 
@@ -40,12 +74,6 @@ struct deployment {
 	enum deploy_action action;
 	json_t *original;               /* the app before the change, NULL for a start */
 	struct deployment *next;
-};
-
-/* A kill this scheduler asked for (the task no longer counts towards its app). */
-struct kill_entry {
-	char task_id[160];
-	struct kill_entry *next;
 };
 
 /* Terminal tasks to expunge from the master outside of its callbacks. */
@@ -62,9 +90,13 @@ struct marathon {
 	bool registered;
 	struct mt_app *apps;            /* sorted by id */
 	struct deployment *deployments; /* oldest first */
-	struct kill_entry *kills;
+	json_t *kills;                  /* task ids this scheduler asked to kill (a set) */
 	struct expunge_entry *expunge;
 	json_t *agent_ips;              /* agent id -> "ip", learnt from offers */
+	json_t *agent_info;             /* agent id -> {"hostname","attributes"}, from offers */
+	/* Clocks (tests replace them). */
+	double (*clock_mono)(void);
+	double (*clock_wall)(void);
 	long long last_version_ms;      /* wall ms of the newest version handed out */
 	bool waiting;                   /* some app waits for offers */
 };
@@ -116,8 +148,13 @@ void scheduler_reconcile(struct marathon *mt, bool safe);
 /* Asks the master to kill a task and remembers it. Returns 0 or -ENOENT. */
 int scheduler_kill(struct marathon *mt, const char *task_id, double grace);
 bool scheduler_kill_pending(struct marathon *mt, const char *task_id);
-/* A new configuration starts without launch backoff. */
+/* A new configuration (or DELETE /v2/queue/{id}/delay) starts without launch backoff. */
 void scheduler_reset_backoff(struct mt_app *ma);
+/* Seconds until the app may launch again (0: now). */
+double scheduler_delay_left(struct marathon *mt, const struct mt_app *ma);
+/* A task that stays TASK_RUNNING this long is a successful run: the backoff resets. */
+double scheduler_min_successful_run(const struct app *a);
+const char *offer_reason_name(unsigned reason_bit);
 
 struct app_counts { int staged, running, healthy, unhealthy; };
 void scheduler_counts(struct marathon *mt, const char *app_id, struct app_counts *out);
@@ -139,6 +176,9 @@ int app_op_restart(struct marathon *mt, struct mt_app *ma, bool force,
 		   struct deployment **out, json_t **locked);
 int app_op_delete(struct marathon *mt, struct mt_app *ma, bool force,
 		  struct deployment **out, json_t **locked);
+/* a (parsed from a stored version, which validation strips of versionInfo) takes that
+ * version's lastConfigChangeAt, so app_op_update treats its tasks as current. */
+void app_restore_config_version(struct app *a, json_t *stored);
 /* Undo a running deployment (DELETE /v2/deployments/{id} without force). */
 int app_op_rollback(struct marathon *mt, struct deployment *d, struct deployment **out);
 /* {"deploymentId","version"} (new reference). */
@@ -159,5 +199,6 @@ int api_apps_register(struct marathon *mt, struct http_server *srv);
 int api_tasks_register(struct marathon *mt, struct http_server *srv);
 int api_deployments_register(struct marathon *mt, struct http_server *srv);
 int api_misc_register(struct marathon *mt, struct http_server *srv);
+int api_queue_register(struct marathon *mt, struct http_server *srv);
 
 #endif

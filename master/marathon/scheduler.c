@@ -4,11 +4,18 @@
  * its view for free); it only remembers which kills it asked for and which terminal
  * records still need expunging.
  *
- * Per app: tasks of the current config version are "new", others "old". Waiting
- * instances = wanted - new active. Old tasks are killed as new ones reach TASK_RUNNING
- * (Marathon's default upgradeStrategy: capacity never drops below `instances`).
- * Surplus tasks are killed newest first. TASK_UNREACHABLE tasks do not count (they are
- * replaced); if one comes back, the surplus is killed. */
+ * A reconcile takes one snapshot of the framework's tasks, sorted by app, and walks it
+ * beside the (sorted) app list, so each app sees only its own tasks. Per app: tasks of the
+ * current config version are "new", others "old"; the upgrade planner (upgrade_plan.h)
+ * says how many new tasks may be launched and which old or surplus ones killed, within
+ * upgradeStrategy. Kills follow killSelection, tasks that are not running first.
+ *
+ * Unreachable tasks keep counting towards their app for inactiveAfterSeconds, are then
+ * replaced, and forgotten after expungeAfterSeconds (the master kills one that comes back
+ * after that). A task that ends without being asked to delays the app's next launch
+ * (backoff); the delay resets once a task of the app has run for
+ * scheduler_min_successful_run seconds, on a config change, or by DELETE
+ * /v2/queue/{id}/delay. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +24,10 @@
 #include "lib/util.h"
 #include "master/marathon/app_id.h"
 #include "master/marathon/marathon_internal.h"
+#include "master/marathon/upgrade_plan.h"
 
 #define REFUSE_IDLE_SECONDS 5.0
-#define BACKOFF_SECONDS 1.0
-#define BACKOFF_FACTOR 1.15
-#define MAX_LAUNCH_DELAY_SECONDS 3600.0
+#define MIN_SUCCESSFUL_RUN 5.0
 #define RES_EPSILON 1e-6
 
 /* Bounded copy that truncates silently (ids are validated to fit before they get here). */
@@ -37,42 +43,24 @@ static void scopy(char *dst, size_t n, const char *src)
 
 bool scheduler_kill_pending(struct marathon *mt, const char *task_id)
 {
-	for (struct kill_entry *k = mt->kills; k; k = k->next)
-		if (strcmp(k->task_id, task_id) == 0)
-			return true;
-	return false;
+	return json_object_get(mt->kills, task_id) != NULL;
 }
 
 static void kill_forget(struct marathon *mt, const char *task_id)
 {
-	for (struct kill_entry **pp = &mt->kills; *pp; pp = &(*pp)->next) {
-		if (strcmp((*pp)->task_id, task_id) == 0) {
-			struct kill_entry *k = *pp;
-
-			*pp = k->next;
-			free(k);
-			return;
-		}
-	}
+	json_object_del(mt->kills, task_id);
 }
 
 int scheduler_kill(struct marathon *mt, const char *task_id, double grace)
 {
-	struct kill_entry *k;
 	int rc;
 
 	rc = master_kill_task(mt->m, task_id, grace);
 	if (rc)
 		return rc;
 	log_info("event=marathon_kill task=%s", task_id);
-	if (scheduler_kill_pending(mt, task_id))
-		return 0;
-	k = calloc(1, sizeof(*k));
-	if (!k)
-		return 0;   /* the kill was sent; only the bookkeeping is lost */
-	snprintf(k->task_id, sizeof(k->task_id), "%s", task_id);
-	k->next = mt->kills;
-	mt->kills = k;
+	/* On ENOMEM only the bookkeeping is lost; the kill was sent. */
+	json_object_set_new(mt->kills, task_id, json_true());
 	return 0;
 }
 
@@ -142,7 +130,17 @@ static int by_staged_at(const void *a, const void *b)
 	return strcmp(x->task_id, y->task_id);
 }
 
-int scheduler_tasks(struct marathon *mt, const char *app_id, const struct task_record ***out)
+static int by_app_then_staged(const void *a, const void *b)
+{
+	const struct task_record *x = *(const struct task_record *const *)a;
+	const struct task_record *y = *(const struct task_record *const *)b;
+	int c = strcmp(x->app_id, y->app_id);
+
+	return c ? c : by_staged_at(a, b);
+}
+
+static int collect(struct marathon *mt, const char *app_id, const struct task_record ***out,
+		   int (*cmp)(const void *, const void *))
 {
 	struct task_list l = { .app_id = app_id };
 
@@ -153,9 +151,14 @@ int scheduler_tasks(struct marathon *mt, const char *app_id, const struct task_r
 		return -ENOMEM;
 	}
 	if (l.n)
-		qsort(l.v, l.n, sizeof(*l.v), by_staged_at);
+		qsort(l.v, l.n, sizeof(*l.v), cmp);
 	*out = l.v;
 	return (int)l.n;
+}
+
+int scheduler_tasks(struct marathon *mt, const char *app_id, const struct task_record ***out)
+{
+	return collect(mt, app_id, out, by_staged_at);
 }
 
 void scheduler_counts(struct marathon *mt, const char *app_id, struct app_counts *out)
@@ -173,102 +176,170 @@ void scheduler_counts(struct marathon *mt, const char *app_id, struct app_counts
 	free(v);
 }
 
-/* How an app's tasks stand against its definition. */
-struct app_view {
-	int active_new, running_new, active_old, killing;
-	int wanted;
-};
+/* ---- backoff ---- */
 
-static bool counts_towards_app(struct marathon *mt, const struct task_record *t)
+void scheduler_reset_backoff(struct mt_app *ma)
 {
-	return t->state != TASK_UNREACHABLE && t->state != TASK_UNKNOWN &&
-	       t->state != TASK_KILLING && !scheduler_kill_pending(mt, t->task_id);
+	ma->failures = 0;
+	ma->delay = 0;
+	ma->launch_after = 0;
 }
+
+double scheduler_min_successful_run(const struct app *a)
+{
+	return a->backoff_seconds > MIN_SUCCESSFUL_RUN ? a->backoff_seconds : MIN_SUCCESSFUL_RUN;
+}
+
+double scheduler_delay_left(struct marathon *mt, const struct mt_app *ma)
+{
+	double left = ma->launch_after - mt->clock_mono();
+
+	return ma->launch_after > 0 && left > 0 ? left : 0;
+}
+
+static bool in_backoff(struct marathon *mt, const struct mt_app *ma)
+{
+	return scheduler_delay_left(mt, ma) > 0;
+}
+
+/* A task of the app ended without being asked to: delay the next launch. */
+static void backoff(struct marathon *mt, struct mt_app *ma)
+{
+	const struct app *a = &ma->app;
+	double delay = a->backoff_seconds;
+
+	for (int i = 0; i < ma->failures && delay < a->max_launch_delay; i++)
+		delay *= a->backoff_factor;
+	if (delay > a->max_launch_delay)
+		delay = a->max_launch_delay;
+	ma->failures++;
+	ma->delay = delay;
+	ma->launch_after = mt->clock_mono() + delay;
+	log_info("event=marathon_backoff app=%s failures=%d delay=%.2f", ma->app.id, ma->failures,
+		 delay);
+}
+
+/* ---- one app against its tasks ---- */
+
+enum task_class { TC_IGNORED, TC_KILLING, TC_OLD_RUNNING, TC_OLD_OTHER, TC_NEW_RUNNING,
+		  TC_NEW_OTHER };
 
 static bool is_new(const struct mt_app *ma, const struct task_record *t)
 {
 	return strcmp(t->version, ma->app.last_config_change_at) == 0;
 }
 
+/* Seconds a TASK_UNREACHABLE task has been so (its last update is the transition). */
+static double unreachable_for(struct marathon *mt, const struct task_record *t)
+{
+	return mt->clock_wall() - t->updated_at;
+}
+
+static enum task_class classify(struct marathon *mt, const struct mt_app *ma,
+				const struct task_record *t)
+{
+	bool fresh = is_new(ma, t);
+
+	if (t->state == TASK_UNKNOWN)
+		return TC_IGNORED;
+	if (t->state == TASK_UNREACHABLE) {
+		if (scheduler_kill_pending(mt, t->task_id))
+			return TC_IGNORED;
+		if (!ma->app.unreachable_disabled &&
+		    unreachable_for(mt, t) >= ma->app.inactive_after)
+			return TC_IGNORED;      /* inactive: replaced */
+		return fresh ? TC_NEW_OTHER : TC_OLD_OTHER;
+	}
+	if (t->state == TASK_KILLING || scheduler_kill_pending(mt, t->task_id))
+		return TC_KILLING;
+	if (t->state == TASK_RUNNING)
+		return fresh ? TC_NEW_RUNNING : TC_OLD_RUNNING;
+	return fresh ? TC_NEW_OTHER : TC_OLD_OTHER;
+}
+
+/* Kill order: not running before running, then killSelection by staging time. */
+static int kill_order(const void *a, const void *b, void *arg)
+{
+	enum kill_selection sel = *(const enum kill_selection *)arg;
+	const struct task_record *x = *(const struct task_record *const *)a;
+	const struct task_record *y = *(const struct task_record *const *)b;
+	int rx = x->state == TASK_RUNNING, ry = y->state == TASK_RUNNING;
+
+	if (rx != ry)
+		return rx - ry;
+	if (x->staged_at != y->staged_at) {
+		bool younger_first = sel == KILL_YOUNGEST_FIRST;
+
+		return (x->staged_at > y->staged_at) == younger_first ? -1 : 1;
+	}
+	return strcmp(x->task_id, y->task_id);
+}
+
+/* Kills up to count tasks of v[] whose class is c1 or c2, in kill order. */
+static int kill_some(struct marathon *mt, const struct mt_app *ma,
+		     const struct task_record **v, int n, enum task_class c1,
+		     enum task_class c2, int count)
+{
+	const struct task_record **cand;
+	int m = 0, killed = 0;
+
+	if (count <= 0)
+		return 0;
+	cand = malloc((size_t)n * sizeof(*cand));
+	if (!cand)
+		return 0;
+	for (int i = 0; i < n; i++) {
+		enum task_class c = classify(mt, ma, v[i]);
+
+		if (c == c1 || c == c2)
+			cand[m++] = v[i];
+	}
+	qsort_r(cand, (size_t)m, sizeof(*cand), kill_order, (void *)&ma->app.kill_selection);
+	for (int i = 0; i < m && killed < count; i++)
+		if (scheduler_kill(mt, cand[i]->task_id, app_kill_grace(&ma->app)) == 0)
+			killed++;
+	free(cand);
+	return killed;
+}
+
+struct app_view {
+	int counts[TC_NEW_OTHER + 1];
+	bool successful_run;            /* a task ran long enough to end the backoff */
+};
+
 static void view_app(struct marathon *mt, const struct mt_app *ma,
 		     const struct task_record **v, int n, struct app_view *out)
 {
+	double min_run = scheduler_min_successful_run(&ma->app), now = mt->clock_wall();
+
 	memset(out, 0, sizeof(*out));
-	out->wanted = ma->deleting ? 0 : ma->app.instances;
 	for (int i = 0; i < n; i++) {
-		const struct task_record *t = v[i];
+		enum task_class c = classify(mt, ma, v[i]);
 
-		if (!counts_towards_app(mt, t)) {
-			if (t->state != TASK_UNREACHABLE)
-				out->killing++;
-			continue;
-		}
-		if (is_new(ma, t)) {
-			out->active_new++;
-			if (t->state == TASK_RUNNING)
-				out->running_new++;
-		} else {
-			out->active_old++;
-		}
+		out->counts[c]++;
+		if (v[i]->state == TASK_RUNNING && v[i]->started_at > 0 &&
+		    now - v[i]->started_at >= min_run)
+			out->successful_run = true;
 	}
 }
 
-void scheduler_reset_backoff(struct mt_app *ma)
+/* The app's placed tasks per constraint value, for the next offers. */
+static void count_placed(struct marathon *mt, struct mt_app *ma,
+			 const struct task_record **v, int n)
 {
-	ma->failures = 0;
-	ma->launch_after = 0;
-}
+	constraint_counts_free(&ma->cc);
+	if (ma->app.cs.n == 0 || constraint_counts_init(&ma->cc, &ma->app.cs))
+		return;
+	for (int i = 0; i < n; i++) {
+		enum task_class c = classify(mt, ma, v[i]);
+		json_t *info;
 
-static bool in_backoff(const struct mt_app *ma)
-{
-	return ma->launch_after > 0 && now_mono() < ma->launch_after;
-}
-
-/* A task of the app ended without being asked to: delay the next launch. */
-static void backoff(struct mt_app *ma)
-{
-	double delay = BACKOFF_SECONDS;
-
-	for (int i = 0; i < ma->failures && delay < MAX_LAUNCH_DELAY_SECONDS; i++)
-		delay *= BACKOFF_FACTOR;
-	if (delay > MAX_LAUNCH_DELAY_SECONDS)
-		delay = MAX_LAUNCH_DELAY_SECONDS;
-	ma->failures++;
-	ma->launch_after = now_mono() + delay;
-	log_info("event=marathon_backoff app=%s failures=%d delay=%.2f", ma->app.id, ma->failures,
-		 delay);
-}
-
-static int app_waiting(struct marathon *mt, const struct mt_app *ma)
-{
-	const struct task_record **v;
-	struct app_view av;
-	int n;
-
-	if (in_backoff(ma))
-		return 0;
-	n = scheduler_tasks(mt, ma->app.id, &v);
-	if (n < 0)
-		return 0;
-	view_app(mt, ma, v, n, &av);
-	free(v);
-	return av.wanted > av.active_new ? av.wanted - av.active_new : 0;
-}
-
-/* Kills up to count tasks (newest first) among v[] that count and match want_new.
- * Returns how many kills were sent. */
-static int kill_newest(struct marathon *mt, const struct mt_app *ma,
-		       const struct task_record **v, int n, bool want_new, int count)
-{
-	int killed = 0;
-
-	for (int i = n - 1; i >= 0 && killed < count; i--) {
-		if (!counts_towards_app(mt, v[i]) || is_new(ma, v[i]) != want_new)
+		if (c == TC_IGNORED || c == TC_KILLING)
 			continue;
-		if (scheduler_kill(mt, v[i]->task_id, app_kill_grace(&ma->app)) == 0)
-			killed++;
+		info = json_object_get(mt->agent_info, v[i]->agent_id);
+		constraint_counts_add(&ma->cc, &ma->app.cs, v[i]->hostname,
+				      json_object_get(info, "attributes"));
 	}
-	return killed;
 }
 
 static void app_terminated(struct marathon *mt, struct mt_app *ma)
@@ -282,107 +353,149 @@ static void app_terminated(struct marathon *mt, struct mt_app *ma)
 	events_publish(mt->events, "app_terminated_event", json_pack("{s:s}", "appId", id));
 }
 
+/* The queue entry: an app waits while instances of its version are missing. */
+static void update_queue(struct marathon *mt, struct mt_app *ma)
+{
+	if (ma->missing > 0 && ma->queued_since == 0) {
+		ma->queued_since = mt->clock_wall();
+		memset(&ma->qs, 0, sizeof(ma->qs));
+	} else if (ma->missing == 0) {
+		ma->queued_since = 0;
+	}
+}
+
+/* Unreachable tasks of the app past expungeAfterSeconds are to be forgotten. */
+static void find_expunged(struct marathon *mt, const struct mt_app *ma,
+			  const struct task_record **v, int n, json_t *forget)
+{
+	for (int i = 0; forget && i < n; i++) {
+		if (v[i]->state != TASK_UNREACHABLE || ma->app.unreachable_disabled)
+			continue;
+		if (unreachable_for(mt, v[i]) >= ma->app.expunge_after)
+			json_array_append_new(forget, json_string(v[i]->task_id));
+	}
+}
+
 /* Returns true if the app was removed (deleted and all its tasks gone). */
-static bool reconcile_app(struct marathon *mt, struct mt_app *ma)
+static bool reconcile_app(struct marathon *mt, struct mt_app *ma,
+			  const struct task_record **v, int n, json_t *forget)
 {
 	struct deployment *d = deployment_for_app(mt, ma->app.id);
-	const struct task_record **v;
+	struct upgrade_state us;
+	struct upgrade_step step;
 	struct app_view av;
-	int n = scheduler_tasks(mt, ma->app.id, &v);
+	int wanted = ma->deleting ? 0 : ma->app.instances;
 
-	if (n < 0)
-		return false;
 	view_app(mt, ma, v, n, &av);
-	if (av.active_new > av.wanted) {
-		int k = kill_newest(mt, ma, v, n, true, av.active_new - av.wanted);
-
-		av.active_new -= k;
-		av.killing += k;
-		if (av.running_new > av.active_new)
-			av.running_new = av.active_new;
+	if (ma->failures > 0 && av.successful_run) {
+		log_info("event=marathon_backoff_reset app=%s reason=successful_run", ma->app.id);
+		scheduler_reset_backoff(ma);
 	}
-	if (av.active_old > 0) {
-		int keep = av.wanted - av.running_new;
-
-		if (keep < 0)
-			keep = 0;
-		if (av.active_old > keep) {
-			int k = kill_newest(mt, ma, v, n, false, av.active_old - keep);
-
-			av.active_old -= k;
-			av.killing += k;
-		}
+	us = (struct upgrade_state){
+		.instances = wanted, .min_health = ma->app.min_health,
+		.max_over = ma->app.max_over,
+		.old_running = av.counts[TC_OLD_RUNNING], .old_other = av.counts[TC_OLD_OTHER],
+		.new_running = av.counts[TC_NEW_RUNNING], .new_other = av.counts[TC_NEW_OTHER],
+		.killing = av.counts[TC_KILLING],
+	};
+	upgrade_plan(&us, &step);
+	if (step.forced)
+		log_warn("event=marathon_upgrade_forced_kill app=%s reason=\"minimumHealthCapacity 1 "
+			 "and maximumOverCapacity 0 leave no room\"", ma->app.id);
+	if (step.kill_new + step.kill_old_other + step.kill_old_running > 0) {
+		kill_some(mt, ma, v, n, TC_NEW_OTHER, TC_NEW_RUNNING, step.kill_new);
+		kill_some(mt, ma, v, n, TC_OLD_OTHER, TC_OLD_OTHER, step.kill_old_other);
+		kill_some(mt, ma, v, n, TC_OLD_RUNNING, TC_OLD_RUNNING, step.kill_old_running);
+		view_app(mt, ma, v, n, &av);
 	}
-	free(v);
-	if (av.wanted > av.active_new && !in_backoff(ma))
+	if (!ma->deleting)
+		find_expunged(mt, ma, v, n, forget);
+	ma->missing = wanted - av.counts[TC_NEW_RUNNING] - av.counts[TC_NEW_OTHER];
+	if (ma->missing < 0)
+		ma->missing = 0;
+	ma->to_launch = step.launch;
+	count_placed(mt, ma, v, n);
+	update_queue(mt, ma);
+	if (ma->to_launch > 0 && !in_backoff(mt, ma))
 		mt->waiting = true;
 
 	if (ma->deleting) {
 		/* Gone means no task that could still run, unreachable ones aside. */
-		if (av.active_new + av.active_old + av.killing > 0)
-			return false;
+		for (int c = TC_KILLING; c <= TC_NEW_OTHER; c++)
+			if (av.counts[c] > 0)
+				return false;
 		if (d)
 			deployment_finish(mt, d, true);
 		app_terminated(mt, ma);
 		return true;
 	}
-	if (d && av.active_old == 0 && av.killing == 0 && av.active_new == av.wanted &&
-	    av.running_new == av.wanted)
+	if (d && av.counts[TC_OLD_RUNNING] + av.counts[TC_OLD_OTHER] == 0 &&
+	    av.counts[TC_KILLING] == 0 && av.counts[TC_NEW_RUNNING] == wanted &&
+	    av.counts[TC_NEW_OTHER] == 0)
 		deployment_finish(mt, d, true);
 	return false;
 }
 
-/* Tasks of this framework whose app no longer exists are killed; unreachable ones are
- * forgotten (safe context only): a deleted app leaves nothing listed behind, and if the
- * agent comes back the master kills what it no longer knows. */
-static void kill_orphans(struct marathon *mt, bool safe)
+/* A task whose app no longer exists is killed; an unreachable one is forgotten (safe
+ * context only): a deleted app leaves nothing listed behind, and if the agent comes back
+ * the master kills what it no longer knows. */
+static void orphan_task(struct marathon *mt, const struct task_record *t, bool safe,
+			json_t *forget)
 {
-	const struct task_record **v;
-	int n = scheduler_tasks(mt, NULL, &v);
-	char (*forget)[160] = n > 0 ? calloc((size_t)n, sizeof(*forget)) : NULL;
-	int nforget = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (apps_find(mt, v[i]->app_id))
-			continue;
-		if (v[i]->state == TASK_UNREACHABLE) {
-			if (safe && forget)
-				scopy(forget[nforget++], sizeof(forget[0]), v[i]->task_id);
-			continue;
-		}
-		if (!counts_towards_app(mt, v[i]))
-			continue;
-		log_warn("event=marathon_orphan_task task=%s app=%s", v[i]->task_id, v[i]->app_id);
-		scheduler_kill(mt, v[i]->task_id, APP_DEFAULT_KILL_GRACE);
+	if (t->state == TASK_UNREACHABLE) {
+		if (safe && forget)
+			json_array_append_new(forget, json_string(t->task_id));
+		return;
 	}
-	free(v);
-	/* Expunge after the walk: the records v[] pointed to are freed by it. */
-	for (int i = 0; i < nforget; i++) {
-		log_info("event=marathon_forget_unreachable task=%s", forget[i]);
-		master_expunge_task(mt->m, forget[i]);
-		kill_forget(mt, forget[i]);
-	}
-	free(forget);
+	if (t->state == TASK_UNKNOWN || t->state == TASK_KILLING ||
+	    scheduler_kill_pending(mt, t->task_id))
+		return;
+	log_warn("event=marathon_orphan_task task=%s app=%s", t->task_id, t->app_id);
+	scheduler_kill(mt, t->task_id, APP_DEFAULT_KILL_GRACE);
 }
 
 void scheduler_reconcile(struct marathon *mt, bool safe)
 {
+	const struct task_record **v = NULL;
+	json_t *forget = json_array();
 	struct mt_app *ma, *next;
+	size_t i = 0, j;
+	json_t *id;
+	int n;
 
 	if (!mt->registered)
-		return;
+		goto out;
 	if (safe)
 		expunge_pending(mt);
+	n = collect(mt, NULL, &v, by_app_then_staged);
+	if (n < 0)
+		goto out;
 	mt->waiting = false;
+	/* Both lists are sorted by id: walk them side by side. */
 	for (ma = mt->apps; ma; ma = next) {
 		next = ma->next;
-		reconcile_app(mt, ma);
+		while (i < (size_t)n && strcmp(v[i]->app_id, ma->app.id) < 0)
+			orphan_task(mt, v[i++], safe, forget);
+		for (j = i; j < (size_t)n && strcmp(v[j]->app_id, ma->app.id) == 0; j++)
+			;
+		reconcile_app(mt, ma, v ? v + i : NULL, (int)(j - i), safe ? forget : NULL);
+		i = j;
 	}
-	kill_orphans(mt, safe);
+	while (i < (size_t)n)
+		orphan_task(mt, v[i++], safe, forget);
+	free(v);
+	/* Expunge after the walk: the records v[] pointed to are freed by it. */
+	json_array_foreach(forget, j, id) {
+		log_info("event=marathon_forget_unreachable task=%s", json_string_value(id));
+		master_expunge_task(mt->m, json_string_value(id));
+		kill_forget(mt, json_string_value(id));
+	}
 	if (mt->waiting && mt->fw.suppressed)
 		master_revive_offers(mt->m, &mt->fw);
 	else if (!mt->waiting && !mt->fw.suppressed)
 		master_suppress_offers(mt->m, &mt->fw);
+out:
+	json_decref(forget);
 }
 
 /* ---- offers ---- */
@@ -392,7 +505,22 @@ struct pending_app {
 	int waiting;
 	int per_offer;      /* spread: at most this many instances of the app per offer */
 	int on_this_offer;  /* launched on the offer being used */
+	int at_offer_start; /* waiting when the offer being used came */
+	unsigned reasons;   /* why the offer being used did not take (more of) the app */
 };
+
+static const char *const reason_names[OFFER_REASON_COUNT] = {
+	"UnfulfilledConstraint", "InsufficientCpus", "InsufficientMemory", "InsufficientDisk",
+	"InsufficientPorts",
+};
+
+const char *offer_reason_name(unsigned reason_bit)
+{
+	for (int i = 0; i < OFFER_REASON_COUNT; i++)
+		if (reason_bit == 1u << i)
+			return reason_names[i];
+	return "Unknown";
+}
 
 /* Removes one port from a set. */
 static int take_port(struct port_ranges *set, uint32_t port)
@@ -439,22 +567,31 @@ static int pick_ports(const struct app *a, struct port_ranges *free_ports, uint3
 }
 
 /* If the app fits in remaining, fills l (resources and ports) and takes them from
- * remaining. Returns 0 or -ENOSPC. */
-static int fit_task(const struct app *a, struct resources *remaining, struct task_launch *l)
+ * remaining. Returns 0 or -ENOSPC (*reasons says what was short). */
+static int fit_task(const struct app *a, struct resources *remaining, struct task_launch *l,
+		    unsigned *reasons)
 {
 	struct port_ranges free_ports;
+	unsigned short_of = 0;
 	int rc;
 
-	if (a->cpus > remaining->cpus + RES_EPSILON || a->mem > remaining->mem + RES_EPSILON ||
-	    a->disk > remaining->disk + RES_EPSILON)
-		return -ENOSPC;
+	if (a->cpus > remaining->cpus + RES_EPSILON)
+		short_of |= REASON_CPUS;
+	if (a->mem > remaining->mem + RES_EPSILON)
+		short_of |= REASON_MEM;
+	if (a->disk > remaining->disk + RES_EPSILON)
+		short_of |= REASON_DISK;
 	port_ranges_init(&free_ports);
 	rc = port_ranges_copy(&free_ports, &remaining->ports);
 	if (rc)
 		goto out;
-	rc = pick_ports(a, &free_ports, l->ports);
-	if (rc)
+	if (pick_ports(a, &free_ports, l->ports))
+		short_of |= REASON_PORTS;
+	if (short_of) {
+		*reasons |= short_of;
+		rc = -ENOSPC;
 		goto out;
+	}
 	resources_init(&l->resources);
 	l->resources.cpus = a->cpus;
 	l->resources.mem = a->mem;
@@ -501,9 +638,35 @@ static void free_launches(struct task_launch *ls, size_t n)
 }
 
 #define META_AGENT_IPS_KEY "marathon_agent_ips"
+#define META_AGENT_INFO_KEY "marathon_agent_info"
 
 /* Agent id -> ip, from offers; stored so that task JSON keeps its ipAddresses across a
  * master restart (before the first offers arrive). */
+static void remember_agent_ip(struct marathon *mt, const struct offer *o);
+
+/* Agent id -> hostname and attributes, from offers; stored so that constraints count the
+ * tasks on agents that are full (never offered) after a master restart. */
+static void remember_agent(struct marathon *mt, const struct offer *o)
+{
+	json_t *known = json_object_get(mt->agent_info, o->agent_id);
+	json_t *attrs = o->attributes ? o->attributes : json_object();
+	json_t *info;
+
+	remember_agent_ip(mt, o);
+	if (known && json_equal(json_object_get(known, "attributes"), attrs) &&
+	    strcmp(json_string_value(json_object_get(known, "hostname")) ?: "", o->hostname) == 0)
+		goto out;
+	info = json_pack("{s:s, s:O}", "hostname", o->hostname, "attributes", attrs);
+	if (!info)
+		goto out;
+	json_object_set_new(mt->agent_info, o->agent_id, info);
+	if (store_put(mt->store, KIND_META, META_AGENT_INFO_KEY, mt->agent_info))
+		log_warn("event=marathon_agent_info_not_stored agent=%s", o->agent_id);
+out:
+	if (!o->attributes)
+		json_decref(attrs);
+}
+
 static void remember_agent_ip(struct marathon *mt, const struct offer *o)
 {
 	char ip[128];
@@ -522,6 +685,49 @@ static void remember_agent_ip(struct marathon *mt, const struct offer *o)
 		log_warn("event=marathon_agent_ips_not_stored agent=%s", o->agent_id);
 }
 
+/* The app may take one more task on this offer's agent (constraints). */
+static bool placement_allowed(struct pending_app *p, const struct offer *o)
+{
+	const struct app *a = &p->ma->app;
+
+	if (a->cs.n == 0)
+		return true;
+	if (p->ma->cc.n != a->cs.n || !constraints_allow(&a->cs, &p->ma->cc, o->hostname,
+							  o->attributes, NULL)) {
+		p->reasons |= REASON_CONSTRAINT;
+		return false;
+	}
+	return true;
+}
+
+/* Queue statistics for one offer, per app that was waiting when it came. */
+static void record_offer(struct marathon *mt, struct pending_app *p, const struct offer *o)
+{
+	struct queue_stats *qs = &p->ma->qs;
+	double now = mt->clock_wall();
+	struct unused_offer *u;
+
+	if (p->at_offer_start <= 0)
+		return;
+	qs->processed++;
+	if (p->on_this_offer > 0) {
+		qs->last_used_at = now;
+		return;
+	}
+	if (!p->reasons)
+		return;         /* not refused: the app had its share of this batch */
+	qs->unused++;
+	qs->last_unused_at = now;
+	u = &qs->last[qs->next];
+	qs->next = (qs->next + 1) % QUEUE_LAST_OFFERS;
+	if (qs->count < QUEUE_LAST_OFFERS)
+		qs->count++;
+	scopy(u->agent_id, sizeof(u->agent_id), o->agent_id);
+	scopy(u->hostname, sizeof(u->hostname), o->hostname);
+	u->reasons = p->reasons;
+	u->at = now;
+}
+
 /* Launches what fits of the pending apps on one offer; returns launches made. */
 static size_t use_offer(struct marathon *mt, struct offer *o, struct pending_app *pend,
 			size_t npend, bool *still_waiting)
@@ -534,8 +740,11 @@ static size_t use_offer(struct marathon *mt, struct offer *o, struct pending_app
 	char err[256], agent_id[64], offer_id[48];
 	int rc;
 
-	for (size_t i = 0; i < npend; i++)
+	for (size_t i = 0; i < npend; i++) {
 		pend[i].on_this_offer = 0;
+		pend[i].reasons = 0;
+		pend[i].at_offer_start = pend[i].waiting;
+	}
 	resources_init(&remaining);
 	if (resources_copy(&remaining, &o->resources)) {
 		resources_free(&remaining);
@@ -545,12 +754,15 @@ static size_t use_offer(struct marathon *mt, struct offer *o, struct pending_app
 	while (progress) {
 		progress = false;
 		for (size_t i = 0; i < npend; i++) {
+			struct pending_app *p = &pend[i];
 			struct task_launch l;
 
-			if (pend[i].waiting <= 0 || pend[i].on_this_offer >= pend[i].per_offer)
+			if (p->waiting <= 0 || p->on_this_offer >= p->per_offer)
+				continue;
+			if (!placement_allowed(p, o))
 				continue;
 			memset(&l, 0, sizeof(l));
-			if (fit_task(&pend[i].ma->app, &remaining, &l))
+			if (fit_task(&p->ma->app, &remaining, &l, &p->reasons))
 				continue;
 			if (n == cap) {
 				size_t nc = cap ? cap * 2 : 8;
@@ -564,14 +776,19 @@ static size_t use_offer(struct marathon *mt, struct offer *o, struct pending_app
 				ls = nl;
 				cap = nc;
 			}
-			fill_launch(&pend[i].ma->app, &l);
+			fill_launch(&p->ma->app, &l);
 			ls[n++] = l;
-			pend[i].waiting--;
-			pend[i].on_this_offer++;
+			p->waiting--;
+			p->on_this_offer++;
+			if (p->ma->app.cs.n)
+				constraint_counts_add(&p->ma->cc, &p->ma->app.cs, o->hostname,
+						      o->attributes);
 			progress = true;
 		}
 	}
 	resources_free(&remaining);
+	for (size_t i = 0; i < npend; i++)
+		record_offer(mt, &pend[i], o);
 	*still_waiting = false;
 	for (size_t i = 0; i < npend; i++)
 		*still_waiting = *still_waiting || pend[i].waiting > 0;
@@ -606,27 +823,27 @@ static void on_offers(struct framework *fw, struct offer **offers, size_t count)
 	size_t npend = 0, napps = 0;
 	bool waiting = false;
 
+	for (size_t i = 0; i < count; i++)
+		remember_agent(mt, offers[i]);
 	for (struct mt_app *ma = mt->apps; ma; ma = ma->next)
 		napps++;
 	if (napps)
 		pend = calloc(napps, sizeof(*pend));
+	/* to_launch is from the reconcile that ended the last change (every status update,
+	 * offer round and API change ends with one): no task scan here. */
 	for (struct mt_app *ma = mt->apps; pend && ma; ma = ma->next) {
-		int w = app_waiting(mt, ma);
-
-		if (w > 0) {
-			pend[npend].ma = ma;
-			pend[npend].waiting = w;
-			npend++;
-		}
+		if (ma->deleting || ma->to_launch <= 0 || in_backoff(mt, ma))
+			continue;
+		pend[npend].ma = ma;
+		pend[npend].waiting = ma->to_launch;
+		npend++;
 	}
 	/* Spread each app over the agents offered together: an even share per offer now;
 	 * what did not fit waits for the next cycle (which a revive starts at once). */
 	for (size_t i = 0; i < npend; i++)
 		pend[i].per_offer = count ? (int)((pend[i].waiting + count - 1) / count) : 0;
-	for (size_t i = 0; i < count; i++) {
-		remember_agent_ip(mt, offers[i]);
+	for (size_t i = 0; i < count; i++)
 		use_offer(mt, offers[i], pend, npend, &waiting);
-	}
 	free(pend);
 	scheduler_reconcile(mt, false);
 }
@@ -686,11 +903,10 @@ static void on_status(struct framework *fw, const struct task_status *st)
 
 	publish_status(mt, st, t);
 	log_info("event=marathon_status task=%s state=%s", st->task_id, task_state_name(st->state));
-	if (ma && st->state == TASK_RUNNING)
-		scheduler_reset_backoff(ma);
+	/* TASK_RUNNING alone does not end a backoff: a successful run does (reconcile). */
 	if (task_state_is_terminal(st->state)) {
 		if (ma && !ma->deleting && !scheduler_kill_pending(mt, st->task_id))
-			backoff(ma);
+			backoff(mt, ma);
 		expunge_later(mt, st->task_id);
 	}
 	scheduler_reconcile(mt, false);
@@ -742,7 +958,18 @@ int scheduler_start(struct marathon *mt, char *err, size_t errlen)
 		json_decref(mt->agent_ips);
 		mt->agent_ips = json_object();
 	}
-	if (!mt->agent_ips)
+	if (store_get(mt->store, KIND_META, META_AGENT_INFO_KEY, &mt->agent_info) ||
+	    !json_is_object(mt->agent_info)) {
+		json_decref(mt->agent_info);
+		mt->agent_info = json_object();
+	}
+	if (!mt->kills)
+		mt->kills = json_object();
+	if (!mt->clock_mono)
+		mt->clock_mono = now_mono;
+	if (!mt->clock_wall)
+		mt->clock_wall = now_wall;
+	if (!mt->agent_ips || !mt->agent_info || !mt->kills)
 		return -ENOMEM;
 	rc = framework_id(mt, mt->fw.id, sizeof(mt->fw.id));
 	if (rc) {
@@ -768,12 +995,11 @@ int scheduler_start(struct marathon *mt, char *err, size_t errlen)
 
 void scheduler_free(struct marathon *mt)
 {
-	while (mt->kills) {
-		struct kill_entry *k = mt->kills;
+	json_decref(mt->kills);
+	mt->kills = NULL;
+	json_decref(mt->agent_info);
+	mt->agent_info = NULL;
 
-		mt->kills = k->next;
-		free(k);
-	}
 	while (mt->expunge) {
 		struct expunge_entry *e = mt->expunge;
 

@@ -94,8 +94,8 @@ def test_bad_requests_get_the_right_4xx(cluster, apps, dup_app):
          lambda: _assert_422(post(with_(id="/t/-bad-")), "/id"))
     case("cmd and args together -> 422",
          lambda: _assert_422(post(with_(args=["/bin/true"]))))
-    case("unsupported constraints -> 422 naming it",
-         lambda: _assert_422(post(with_(constraints=[["hostname", "UNIQUE"]])),
+    case("unknown constraint operator -> 422 naming constraints",
+         lambda: _assert_422(post(with_(constraints=[["hostname", "NEAR"]])),
                              word="constraints"))
     case("unsupported healthChecks -> 422 naming it",
          lambda: _assert_422(post(with_(healthChecks=[{"protocol": "HTTP", "path": "/"}])),

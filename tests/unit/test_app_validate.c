@@ -127,15 +127,12 @@ static void test_each_bad_field_names_its_path(void **state)
 static void test_unsupported_and_unknown_fields(void **state)
 {
 	(void)state;
-	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"constraints\":[[\"hostname\",\"UNIQUE\"]]}",
-		     "/constraints", "not supported yet");
 	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"healthChecks\":[{\"protocol\":\"HTTP\"}]}",
 		     "/healthChecks", "not supported yet");
 	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"container\":{\"type\":\"DOCKER\"}}",
 		     "/container", "not supported yet");
-	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"upgradeStrategy\":{\"minimumHealthCapacity\":0.5}}",
-		     "/upgradeStrategy", "not supported yet");
-	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"backoffSeconds\":10}", "/backoffSeconds", "not supported yet");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"healthChecks\":[{\"protocol\":\"TCP\"}]}",
+		     "/healthChecks", "not supported yet");
 	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"dependencies\":[\"/db\"]}", "/dependencies", "not supported yet");
 	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"cpu\":1}", "/cpu", "unknown field");
 }
@@ -154,11 +151,68 @@ static void test_defaults_and_read_only_accepted(void **state)
 
 	(void)state;
 	assert_non_null(out);
-	assert_null(json_object_get(out, "constraints"));
+	assert_int_equal(json_array_size(json_object_get(out, "constraints")), 0);
 	assert_null(json_object_get(out, "version"));
 	assert_null(json_object_get(out, "tasksRunning"));
 	assert_null(json_object_get(out, "args"));
 	assert_null(json_object_get(out, "requirePorts"));
+	json_decref(out);
+}
+
+/* constraints, backoff, upgradeStrategy, killSelection, unreachableStrategy: Marathon's
+ * rules, each problem under its own path. */
+static void test_behaviour_fields_validated(void **state)
+{
+	json_t *details, *out;
+
+	(void)state;
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"constraints\":[[\"rack\",\"NEAR\"]]}",
+		     "/constraints(0)", "Constraint operator must be one of");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"constraints\":[[\"hostname\",\"UNIQUE\"],"
+		     "[\"rack\",\"LIKE\"]]}", "/constraints(1)", "regular expression value");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"constraints\":[[\"rack\",\"LIKE\",\"a(\"]]}",
+		     "/constraints(0)", "is not a valid regular expression");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"constraints\":[[\"rack\",\"MAX_PER\",\"two\"]]}",
+		     "/constraints(0)", "is not a number");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"constraints\":[[\"rack\",\"MAX_PER\"]]}",
+		     "/constraints(0)", "Missing value");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"constraints\":[[\"rack\",\"GROUP_BY\",\"-1\"]]}",
+		     "/constraints(0)", "is not a number");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"constraints\":[[\"hostname\",\"UNIQUE\",\"x\"]]}",
+		     "/constraints(0)", "Value specified but not used");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"constraints\":[[\"hostname\"]]}",
+		     "/constraints(0)", "either 2 or 3 fields");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"constraints\":{\"a\":1}}",
+		     "/constraints", "error.expected.jsarray");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"backoffFactor\":0.5}", "/backoffFactor",
+		     "expected between 1 and");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"backoffSeconds\":-1}", "/backoffSeconds",
+		     "expected between 0 and");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"upgradeStrategy\":{\"minimumHealthCapacity\":1.5}}",
+		     "/upgradeStrategy/minimumHealthCapacity", "expected between 0 and 1");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"upgradeStrategy\":{\"max\":1}}",
+		     "/upgradeStrategy/max", "unknown field");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"killSelection\":\"RANDOM\"}", "/killSelection",
+		     "is not one of");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"unreachableStrategy\":{\"inactiveAfterSeconds\":60,"
+		     "\"expungeAfterSeconds\":30}}", "/unreachableStrategy/expungeAfterSeconds",
+		     "greater than or equal to inactiveAfterSeconds");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"unreachableStrategy\":\"never\"}",
+		     "/unreachableStrategy", "disabled");
+
+	out = validate("{\"id\":\"w\",\"cmd\":\"x\",\"constraints\":[[\"hostname\",\"UNIQUE\"],"
+		       "[\"rack\",\"CLUSTER\",\"a\"],[\"rack\",\"GROUP_BY\"],[\"rack\",\"GROUP_BY\",\"3\"],"
+		       "[\"rack\",\"LIKE\",\"[ab]\"],[\"rack\",\"UNLIKE\",\"c|d\"],[\"rack\",\"MAX_PER\",\"2\"]],"
+		       "\"backoffSeconds\":2,\"backoffFactor\":2,\"maxLaunchDelaySeconds\":60,"
+		       "\"upgradeStrategy\":{\"minimumHealthCapacity\":0.5,\"maximumOverCapacity\":0.25},"
+		       "\"killSelection\":\"OLDEST_FIRST\","
+		       "\"unreachableStrategy\":{\"inactiveAfterSeconds\":5,\"expungeAfterSeconds\":10}}",
+		       &details);
+	assert_non_null(out);
+	assert_int_equal(json_array_size(json_object_get(out, "constraints")), 7);
+	json_decref(out);
+	out = validate("{\"id\":\"w\",\"cmd\":\"x\",\"unreachableStrategy\":\"disabled\"}", &details);
+	assert_non_null(out);
 	json_decref(out);
 }
 
@@ -246,6 +300,7 @@ int main(void)
 		cmocka_unit_test(test_unsupported_and_unknown_fields),
 		cmocka_unit_test(test_defaults_and_read_only_accepted),
 		cmocka_unit_test(test_422_body_shape),
+		cmocka_unit_test(test_behaviour_fields_validated),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_legacy_ports),
 	};

@@ -23,6 +23,8 @@ static void start_marathon(struct sfx *s)
 	assert_non_null(s->srv);
 	if (marathon_start(s->f->m, s->srv, &s->mt, err, sizeof(err)) != 0)
 		fail_msg("marathon_start: %s", err);
+	s->mt->clock_mono = fx_clock_mono;
+	s->mt->clock_wall = fx_clock_wall;
 }
 
 static void stop_marathon(struct sfx *s)
@@ -241,34 +243,275 @@ static void test_scale_down_kills_newest(void **state)
 	master_unlock(s->f->m);
 }
 
-static void test_failed_task_replaced_after_backoff(void **state)
+/* An allocation cycle dt seconds later (refuse filters may still hold). */
+static void offer_after(struct sfx *s, double dt)
+{
+	s->now += dt;
+	fx_wall += dt;
+	fx_alloc(s->f, s->now);
+}
+
+/* Clock moves on by dt, then the tick's reconcile. */
+static void tick_after(struct sfx *s, double dt)
+{
+	s->now += dt;
+	fx_mono = s->now;
+	fx_wall += dt;
+	reconcile(s);
+}
+
+static void fail_only_task(struct sfx *s, const char *app, char *out_id)
+{
+	char ids[4][160];
+
+	assert_int_equal(app_tasks(s, app, ids, 4), 1);
+	if (out_id)
+		snprintf(out_id, 160, "%s", ids[0]);
+	set_state(s, ids[0], "TASK_FAILED");
+	assert_int_equal(app_tasks(s, app, ids, 4), 0);
+}
+
+/* backoffSeconds x backoffFactor^(n-1), capped; TASK_RUNNING alone does not reset it, a
+ * run of max(5 s, backoffSeconds) does. */
+static void test_backoff_grows_caps_and_resets_after_successful_run(void **state)
 {
 	struct sfx *s = *state;
 	char ids[4][160], first[160];
 	struct mt_app *ma;
 
-	create_app(s, "{\"id\":\"/crash\",\"cmd\":\"x\",\"cpus\":0.5,\"mem\":64}");
+	create_app(s, "{\"id\":\"/crash\",\"cmd\":\"x\",\"cpus\":0.5,\"mem\":64,"
+		      "\"backoffSeconds\":2,\"backoffFactor\":2,\"maxLaunchDelaySeconds\":5}");
 	offer_round(s);
-	assert_int_equal(app_tasks(s, "/crash", ids, 4), 1);
-	snprintf(first, sizeof(first), "%s", ids[0]);
-	set_state(s, first, "TASK_FAILED");
-	assert_int_equal(app_tasks(s, "/crash", ids, 4), 0);
-
+	fail_only_task(s, "/crash", first);
 	ma = find_app(s, "/crash");
 	assert_int_equal(ma->failures, 1);
-	assert_true(ma->launch_after > now_mono());
-	offer_round(s);                                /* still backing off */
+	assert_true(ma->delay > 1.999 && ma->delay < 2.001);
+	offer_after(s, 1.5);                          /* still backing off */
 	assert_int_equal(app_tasks(s, "/crash", ids, 4), 0);
+	tick_after(s, 1);                             /* 2.5 s: the delay has passed */
+	offer_after(s, 0);
+	assert_int_equal(app_tasks(s, "/crash", ids, 4), 1);
+	assert_string_not_equal(ids[0], first);
 
+	set_state(s, ids[0], "TASK_RUNNING");
+	assert_int_equal(ma->failures, 1);            /* running is not yet a success */
+	set_state(s, ids[0], "TASK_FAILED");
+	assert_true(ma->delay > 3.999 && ma->delay < 4.001);
+	tick_after(s, 4.5);
+	offer_after(s, 0);
+	fail_only_task(s, "/crash", NULL);
+	assert_true(ma->delay > 4.999 && ma->delay < 5.001);   /* 8 capped at 5 */
+	assert_int_equal(ma->failures, 3);
+
+	tick_after(s, 5.5);
+	offer_after(s, 0);
+	assert_int_equal(app_tasks(s, "/crash", ids, 4), 1);
+	set_state(s, ids[0], "TASK_RUNNING");
+	tick_after(s, 4);
+	assert_int_equal(ma->failures, 3);            /* 4 s < 5 s */
+	tick_after(s, 1.5);
+	assert_int_equal(ma->failures, 0);            /* a successful run */
+	assert_true(scheduler_delay_left(s->mt, ma) == 0);
+	set_state(s, ids[0], "TASK_FAILED");
+	assert_true(ma->delay > 1.999 && ma->delay < 2.001);   /* from the start again */
+}
+
+/* A new configuration starts without backoff. */
+static void test_config_change_resets_backoff(void **state)
+{
+	struct sfx *s = *state;
+	struct deployment *d = NULL;
+	json_t *locked = NULL;
+	struct mt_app *ma;
+
+	create_app(s, "{\"id\":\"/cc\",\"cmd\":\"x\",\"cpus\":0.5,\"mem\":64,\"backoffSeconds\":100}");
+	offer_round(s);
+	fail_only_task(s, "/cc", NULL);
+	ma = find_app(s, "/cc");
+	assert_true(scheduler_delay_left(s->mt, ma) > 99);
 	master_lock(s->f->m);
-	ma->launch_after = now_mono() - 0.001;         /* the 1 s delay has passed */
+	assert_int_equal(app_op_restart(s->mt, ma, true, &d, &locked), 0);
+	scheduler_reconcile(s->mt, true);
+	master_unlock(s->f->m);
+	assert_int_equal(ma->failures, 0);
+	assert_true(scheduler_delay_left(s->mt, ma) == 0);
+	offer_after(s, 0);
+	assert_int_equal(app_tasks(s, "/cc", NULL, 0), 1);
+}
+
+/* killSelection OLDEST_FIRST kills the first-staged running task on a scale down. */
+static void test_kill_selection_oldest_first(void **state)
+{
+	struct sfx *s = *state;
+	struct deployment *d = NULL;
+	json_t *locked = NULL;
+	char ids[4][160];
+
+	create_app(s, "{\"id\":\"/old\",\"cmd\":\"x\",\"cpus\":0.5,\"mem\":64,\"instances\":1,"
+		      "\"killSelection\":\"OLDEST_FIRST\"}");
+	offer_round(s);
+	fx_wall += 60;
+	master_lock(s->f->m);
+	assert_int_equal(app_op_scale(s->mt, apps_find(s->mt, "/old"), 3, true, &d, &locked), 0);
 	scheduler_reconcile(s->mt, true);
 	master_unlock(s->f->m);
 	offer_round(s);
-	assert_int_equal(app_tasks(s, "/crash", ids, 4), 1);
-	assert_string_not_equal(ids[0], first);
-	set_state(s, ids[0], "TASK_RUNNING");
-	assert_int_equal(find_app(s, "/crash")->failures, 0);   /* reset once running */
+	assert_int_equal(app_tasks(s, "/old", ids, 4), 3);   /* oldest first */
+	for (int i = 0; i < 3; i++)
+		set_state(s, ids[i], "TASK_RUNNING");
+	master_lock(s->f->m);
+	assert_int_equal(app_op_scale(s->mt, apps_find(s->mt, "/old"), 2, false, &d, &locked), 0);
+	scheduler_reconcile(s->mt, true);
+	master_unlock(s->f->m);
+	assert_true(kill_pending(s, ids[0]));
+	assert_false(kill_pending(s, ids[1]) || kill_pending(s, ids[2]));
+}
+
+/* Not-running tasks are killed before running ones, whatever their age. */
+static void test_scale_down_kills_staging_first(void **state)
+{
+	struct sfx *s = *state;
+	struct deployment *d = NULL;
+	json_t *locked = NULL;
+	char ids[4][160];
+
+	create_app(s, "{\"id\":\"/st\",\"cmd\":\"x\",\"cpus\":0.5,\"mem\":64,\"instances\":3}");
+	offer_round(s);
+	assert_int_equal(app_tasks(s, "/st", ids, 4), 3);
+	set_state(s, ids[1], "TASK_RUNNING");
+	set_state(s, ids[2], "TASK_RUNNING");
+	master_lock(s->f->m);
+	assert_int_equal(app_op_scale(s->mt, apps_find(s->mt, "/st"), 2, true, &d, &locked), 0);
+	scheduler_reconcile(s->mt, true);
+	master_unlock(s->f->m);
+	assert_true(kill_pending(s, ids[0]));
+	assert_false(kill_pending(s, ids[1]) || kill_pending(s, ids[2]));
+}
+
+/* inactiveAfterSeconds: the unreachable task counts until then and is replaced after;
+ * expungeAfterSeconds: it is forgotten. */
+static void test_unreachable_strategy(void **state)
+{
+	struct sfx *s = *state;
+	char ids[4][160], lost[160];
+
+	create_app(s, "{\"id\":\"/ur\",\"cmd\":\"x\",\"cpus\":0.5,\"mem\":64,"
+		      "\"unreachableStrategy\":{\"inactiveAfterSeconds\":30,\"expungeAfterSeconds\":90}}");
+	offer_round(s);
+	assert_int_equal(app_tasks(s, "/ur", ids, 4), 1);
+	snprintf(lost, sizeof(lost), "%s", ids[0]);
+	set_state(s, lost, "TASK_RUNNING");
+	master_lock(s->f->m);
+	tasks_transition(s->f->m, tasks_find(s->f->m, lost), TASK_UNREACHABLE, "REASON_AGENT_REMOVED",
+			 "agent is unreachable");
+	scheduler_reconcile(s->mt, true);
+	master_unlock(s->f->m);
+	offer_after(s, 20);
+	assert_int_equal(app_tasks(s, "/ur", ids, 4), 1);    /* not replaced yet */
+	tick_after(s, 11);
+	offer_after(s, 0);
+	assert_int_equal(app_tasks(s, "/ur", ids, 4), 2);    /* replaced after 30 s */
+	tick_after(s, 30);
+	master_lock(s->f->m);
+	assert_non_null(master_find_task(s->f->m, lost));    /* still known at 61 s */
+	master_unlock(s->f->m);
+	tick_after(s, 30);
+	master_lock(s->f->m);
+	assert_null(master_find_task(s->f->m, lost));        /* expunged at 91 s */
+	master_unlock(s->f->m);
+	assert_int_equal(app_tasks(s, "/ur", ids, 4), 1);
+}
+
+/* UNIQUE hostname: two agents take one task each; the third waits in the queue with
+ * the constraint as the reason offers were not used. */
+static void test_constraint_unique_and_queue_reason(void **state)
+{
+	struct sfx *s = *state;
+	char ids[4][160];
+	struct mt_app *ma;
+	const struct unused_offer *u;
+
+	json_decref(fx_register_agent(s->f, "a2", 4, 4096, "127.0.0.1:2", NULL));
+	create_app(s, "{\"id\":\"/u\",\"cmd\":\"x\",\"cpus\":0.5,\"mem\":64,\"instances\":3,"
+		      "\"constraints\":[[\"hostname\",\"UNIQUE\"]]}");
+	offer_round(s);
+	assert_int_equal(app_tasks(s, "/u", ids, 4), 2);
+	ma = find_app(s, "/u");
+	assert_int_equal(ma->missing, 1);
+	assert_int_equal(ma->cc.placed, 2);
+	offer_round(s);
+	assert_int_equal(app_tasks(s, "/u", ids, 4), 2);
+	assert_true(ma->qs.unused >= 2);
+	u = &ma->qs.last[(ma->qs.next + QUEUE_LAST_OFFERS - 1) % QUEUE_LAST_OFFERS];
+	assert_true(u->reasons & REASON_CONSTRAINT);
+	assert_true(ma->queued_since > 0);
+
+	/* A third agent is a new hostname: the last instance goes there. */
+	json_decref(fx_register_agent(s->f, "a3", 4, 4096, "127.0.0.1:3", NULL));
+	offer_round(s);
+	assert_int_equal(app_tasks(s, "/u", ids, 4), 3);
+	assert_int_equal(ma->missing, 0);
+	assert_true(ma->queued_since == 0);
+}
+
+/* A task too big for any agent is refused for cpus, recorded for /v2/queue. */
+static void test_queue_reason_insufficient_cpus(void **state)
+{
+	struct sfx *s = *state;
+	struct mt_app *ma;
+
+	create_app(s, "{\"id\":\"/big\",\"cmd\":\"x\",\"cpus\":64,\"mem\":64}");
+	offer_round(s);
+	ma = find_app(s, "/big");
+	assert_int_equal(ma->missing, 1);
+	assert_true(ma->qs.unused >= 1);
+	assert_int_equal(ma->qs.last[0].reasons, REASON_CPUS);
+	assert_string_equal(offer_reason_name(REASON_CPUS), "InsufficientCpus");
+}
+
+/* Rolling back a running upgrade restores the old version: its tasks are current again
+ * and the new ones are killed. */
+static void test_rollback_keeps_old_tasks(void **state)
+{
+	struct sfx *s = *state;
+	struct deployment *d = NULL, *rb = NULL;
+	json_t *locked = NULL;
+	char old[2][160], ids[8][160];
+	struct app a;
+	struct mt_app *ma;
+	int n;
+
+	create_app(s, "{\"id\":\"/rb\",\"cmd\":\"v1\",\"cpus\":0.5,\"mem\":64,\"instances\":2}");
+	offer_round(s);
+	assert_int_equal(app_tasks(s, "/rb", old, 2), 2);
+	set_state(s, old[0], "TASK_RUNNING");
+	set_state(s, old[1], "TASK_RUNNING");
+	ma = find_app(s, "/rb");
+	assert_int_equal(app_copy(&a, &ma->app), 0);
+	free(a.cmd);
+	a.cmd = strdup("v2");
+	memset(a.last_config_change_at, 0, sizeof(a.last_config_change_at));
+	master_lock(s->f->m);
+	assert_int_equal(app_op_update(s->mt, ma, &a, false, &d, &locked), 0);
+	scheduler_reconcile(s->mt, true);
+	master_unlock(s->f->m);
+	app_free(&a);
+	offer_round(s);
+	n = app_tasks(s, "/rb", ids, 8);
+	assert_int_equal(n, 4);
+	master_lock(s->f->m);
+	assert_int_equal(app_op_rollback(s->mt, d, &rb), 0);
+	scheduler_reconcile(s->mt, true);
+	master_unlock(s->f->m);
+	assert_string_equal(ma->app.cmd, "v1");
+	assert_false(kill_pending(s, old[0]) || kill_pending(s, old[1]));
+	for (int i = 0; i < n; i++)
+		if (strcmp(ids[i], old[0]) && strcmp(ids[i], old[1]))
+			assert_true(kill_pending(s, ids[i]));
+	for (int i = 0; i < n; i++)
+		if (strcmp(ids[i], old[0]) && strcmp(ids[i], old[1]))
+			set_state(s, ids[i], "TASK_KILLED");
+	assert_false(has_deployment(s, "/rb"));
 }
 
 static void test_unreachable_replaced_then_surplus_killed(void **state)
@@ -441,7 +684,15 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_launch_ports_and_deployment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scale_down_kills_newest, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failed_task_replaced_after_backoff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backoff_grows_caps_and_resets_after_successful_run,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_change_resets_backoff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kill_selection_oldest_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scale_down_kills_staging_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unreachable_strategy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_constraint_unique_and_queue_reason, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_reason_insufficient_cpus, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollback_keeps_old_tasks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreachable_replaced_then_surplus_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_replaces_old_after_new_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_waits_for_tasks, setup, teardown),
