@@ -80,6 +80,19 @@ static int start_threads(struct agent *a, char *err, size_t errlen)
 		pthread_join(a->monitor_thread, NULL);
 		goto err;
 	}
+	rc = pthread_create(&a->usage_thread, NULL, agent_usage_main, a);
+	if (rc) {
+		pthread_mutex_lock(&a->lock);
+		a->stopping = true;
+		pthread_cond_broadcast(&a->launch_cond);
+		pthread_cond_broadcast(&a->monitor_cond);
+		pthread_cond_broadcast(&a->link_cond);
+		pthread_mutex_unlock(&a->lock);
+		pthread_join(a->launcher_thread, NULL);
+		pthread_join(a->monitor_thread, NULL);
+		pthread_join(a->link_thread, NULL);
+		goto err;
+	}
 	a->threads_started = true;
 	return 0;
 err:
@@ -120,6 +133,12 @@ int agent_start(struct agent *a, const struct agent_config *cfg, struct resource
 	if (rc) {
 		snprintf(err, errlen, "cannot load the status updates in %s/meta/updates: %s",
 			 cfg->work_dir, strerror(-rc));
+		goto err;
+	}
+	rc = usage_spool_open(&a->usage, cfg->work_dir, 0);
+	if (rc) {
+		snprintf(err, errlen, "cannot load the usage spool in %s/meta: %s", cfg->work_dir,
+			 strerror(-rc));
 		goto err;
 	}
 	czc = (struct containerizer_config){ .agent_id = a->agent_id, .work_dir = cfg->work_dir,
@@ -165,6 +184,8 @@ void agent_stop(struct agent *a)
 		pthread_join(a->launcher_thread, NULL);
 		pthread_join(a->monitor_thread, NULL);
 		pthread_join(a->link_thread, NULL);
+		agent_usage_stop(a);
+		pthread_join(a->usage_thread, NULL);
 		a->threads_started = false;
 	}
 	if (a->cz)
@@ -175,6 +196,7 @@ void agent_stop(struct agent *a)
 		agent_task_free(t);
 	}
 	outbox_close(&a->outbox);
+	usage_spool_close(&a->usage);
 	resources_free(&a->resources);
 	json_decref(a->attributes);
 	a->attributes = NULL;

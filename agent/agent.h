@@ -56,6 +56,61 @@ size_t outbox_count_task(const struct outbox *o, const char *task_id);
 /* The newest pending update of a task, or NULL. */
 const struct outbox_entry *outbox_last_for_task(const struct outbox *o, const char *task_id);
 
+/* ---- usage_spool.c: cumulative usage readings awaiting the master's acknowledgement ----
+ *
+ * Counters are cumulative, so only the newest reading of each task matters: the spool keeps
+ * one entry per task (coalescing is the bound) and a per-agent sequence number. Each commit
+ * that recorded something takes the next number and rewrites <work-dir>/meta/usage.json
+ * (fsync'd), so the number is monotonic across restarts and a reading on disk is never lost.
+ * A batch is every pending entry under the current number; the master acknowledges the
+ * number and the entries not re-recorded since are dropped. A final entry (the task ended)
+ * is never replaced by a later non-final reading. Thread-safe (own mutex). */
+
+#define USAGE_SPOOL_MAX_ENTRIES 10000
+
+struct usage_spool {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;         /* a final reading was recorded (send it now) */
+	char *path;
+	uint64_t seq;                /* the last number given to a commit */
+	json_t *pending;             /* task id -> {"app_id","counters","final","at","useq"} */
+	size_t max_entries;
+	bool dirty;                  /* recorded since the last commit */
+	bool urgent;
+	bool stop;                   /* the usage thread ends */
+	uint64_t dropped;            /* entries dropped over the bound */
+};
+
+/* Loads <work-dir>/meta/usage.json if present. max_entries 0: USAGE_SPOOL_MAX_ENTRIES. */
+int usage_spool_open(struct usage_spool *s, const char *work_dir, size_t max_entries);
+void usage_spool_close(struct usage_spool *s);
+/* Records a task's newest cumulative counters (object of integers, borrowed). A non-final
+ * reading does not replace a pending final one. */
+int usage_spool_record(struct usage_spool *s, const char *task_id, const char *app_id,
+		       json_t *counters, bool final, double wall);
+/* Gives the recorded readings the next sequence number and writes the spool to disk. */
+int usage_spool_commit(struct usage_spool *s);
+/* {"agent_id","seq","reports":[{"task_id","app_id","final","at",counters...}]} for every
+ * pending entry (commits first if needed), or NULL when nothing is pending. */
+json_t *usage_spool_batch(struct usage_spool *s, const char *agent_id);
+/* The master applied batch seq: drops the entries not recorded again since. */
+int usage_spool_ack(struct usage_spool *s, uint64_t seq);
+size_t usage_spool_count(struct usage_spool *s);
+bool usage_spool_has_final(struct usage_spool *s, const char *task_id);
+
+struct agent;
+
+/* ---- usage_reporter.c: the usage thread (reads every --usage-interval, sends) ---- */
+
+/* The counters of a container as the report's JSON fields (new reference). */
+json_t *usage_counters_json(const struct container_usage *u);
+/* Reads the task's counters and records them as its final reading (durable on return).
+ * Called once the container ended, before its accounting is cleaned up. 0 or -errno. */
+int agent_usage_final(struct agent *a, const char *task_id);
+void *agent_usage_main(void *arg);
+/* Wakes the usage thread and makes it end. */
+void agent_usage_stop(struct agent *a);
+
 /* ---- checkpoint.c: what survives an agent restart, under <work-dir> ---- */
 
 /* Reads <work-dir>/agent_id or creates it. out gets "agent-<12 hex>". */
@@ -133,6 +188,7 @@ struct agent_config {
 	const char *hostname;
 	const char *executor_path;
 	const char *bpffs;
+	double usage_interval;       /* seconds between usage reports (default 1) */
 };
 
 struct agent {
@@ -147,13 +203,14 @@ struct agent {
 	pthread_mutex_t lock;        /* everything below */
 	struct task *tasks;          /* in arrival order */
 	struct outbox outbox;
+	struct usage_spool usage;    /* own mutex */
 	bool stopping;
 	bool registered;
 	pthread_cond_t launch_cond;  /* a task waits in TASK_STAGING */
 	pthread_cond_t link_cond;    /* an update was queued */
 	pthread_cond_t monitor_cond; /* stopping */
 
-	pthread_t launcher_thread, monitor_thread, link_thread;
+	pthread_t launcher_thread, monitor_thread, link_thread, usage_thread;
 	bool threads_started;
 	int lock_fd;                 /* flock on <work-dir>/agent.lock */
 	struct http_server *http;

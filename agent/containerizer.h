@@ -44,10 +44,20 @@ struct container_exit {
 	char message[256];              /* e.g. "Command exited with status 1" */
 };
 
+/* Cumulative counters of a task (bpf/task_acct.h: exact, from the BPF map; they continue
+ * across agent restarts) and its memory from the cgroup files. acct_cpu_ns is the BPF
+ * count (sched_switch); cpu_ns the cgroup's own cpu accounting beside it. */
 struct container_usage {
 	uint64_t rx_bytes, tx_bytes, rx_packets, tx_packets;
+	uint64_t tcp_connects, tcp_accepts;
+	uint64_t udp_rx_datagrams, udp_tx_datagrams;
+	uint64_t policy_denials;
+	uint64_t acct_cpu_ns;
+	uint64_t vfs_read_bytes, vfs_write_bytes;
 	uint64_t cpu_ns;
-	uint64_t mem_bytes;
+	uint64_t mem_bytes;             /* memory.current / memory.usage_in_bytes */
+	uint64_t mem_peak_bytes;        /* memory.peak / memory.max_usage_in_bytes */
+	uint64_t oom_kills;
 };
 
 /* Detects the cgroup layout (v2, or hybrid v1+v2), mounts bpffs if needed, loads and pins

@@ -111,6 +111,14 @@ static int bn_usage(void *state, const struct isolator_task *t, struct container
 	u->rx_packets = c.rx_packets;
 	u->tx_bytes = c.tx_bytes;
 	u->tx_packets = c.tx_packets;
+	u->tcp_connects = c.tcp_connects;
+	u->tcp_accepts = c.tcp_accepts;
+	u->udp_rx_datagrams = c.udp_rx_datagrams;
+	u->udp_tx_datagrams = c.udp_tx_datagrams;
+	u->policy_denials = c.policy_denials;
+	u->acct_cpu_ns = c.cpu_ns;
+	u->vfs_read_bytes = c.vfs_read_bytes;
+	u->vfs_write_bytes = c.vfs_write_bytes;
 	return 0;
 }
 

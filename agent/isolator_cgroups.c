@@ -72,7 +72,14 @@ static int cg_usage(void *state, const struct isolator_task *t, struct container
 
 	if (!rc)
 		rc = cgroup_mem_bytes(env->cgroups, t->cgroup_rel, &u->mem_bytes);
-	return rc;
+	if (rc)
+		return rc;
+	/* memory.peak is newer than the rest (Linux 5.19); without it the peak stays 0. */
+	if (cgroup_mem_peak(env->cgroups, t->cgroup_rel, &u->mem_peak_bytes) < 0)
+		u->mem_peak_bytes = 0;
+	if (cgroup_oom_kills(env->cgroups, t->cgroup_rel, &u->oom_kills) < 0)
+		u->oom_kills = 0;
+	return 0;
 }
 
 static int cg_cleanup(void *state, const struct isolator_task *t)

@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "lib/http_client.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -23,6 +22,7 @@ struct flags {
 	const char *master, *work_dir, *resources, *attributes, *ip, *hostname;
 	const char *executor, *bpffs, *log_level;
 	long port;
+	double usage_interval;
 };
 
 static const char usage[] =
@@ -37,6 +37,7 @@ static const char usage[] =
 	"  --hostname NAME      hostname reported to the master (default: this host's)\n"
 	"  --executor PATH      pacer-executor binary (default: next to pacer-agent)\n"
 	"  --bpffs DIR          bpffs mount point (default /sys/fs/bpf)\n"
+	"  --usage-interval S   seconds between usage reports to the master (default 1)\n"
 	"  --log-level LEVEL    debug, info, warn or error (default info)\n"
 	"  --help               this text\n";
 
@@ -96,6 +97,7 @@ static void parse_flags(int argc, char **argv, struct flags *f)
 		{ "executor", required_argument, NULL, 'e' },
 		{ "bpffs", required_argument, NULL, 'b' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "usage-interval", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -103,7 +105,8 @@ static void parse_flags(int argc, char **argv, struct flags *f)
 	int c;
 
 	*f = (struct flags){ .master = "http://127.0.0.1:5050", .work_dir = "/var/lib/pacer/agent",
-			     .ip = "127.0.0.1", .port = 5051, .bpffs = "/sys/fs/bpf", .log_level = "info" };
+			     .ip = "127.0.0.1", .port = 5051, .bpffs = "/sys/fs/bpf", .log_level = "info",
+			     .usage_interval = 1.0 };
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -116,6 +119,13 @@ static void parse_flags(int argc, char **argv, struct flags *f)
 		case 'e': f->executor = optarg; break;
 		case 'b': f->bpffs = optarg; break;
 		case 'l': f->log_level = optarg; break;
+		case 'U':
+			errno = 0;
+			f->usage_interval = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(f->usage_interval >= 0.05) ||
+			    f->usage_interval > 3600)
+				bad_flag("--usage-interval must be seconds from 0.05 to 3600, not '%s'", optarg);
+			break;
 		case 'p':
 			errno = 0;
 			f->port = strtol(optarg, &end, 10);
@@ -224,10 +234,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pacer-agent: out of memory or cannot install signal handlers\n");
 		goto out;
 	}
-	http_client_global_init();
 	cfg = (struct agent_config){ .master_url = master, .work_dir = work_dir, .ip = f.ip,
 				     .port = (uint16_t)f.port, .hostname = f.hostname ? f.hostname : host,
-				     .executor_path = executor, .bpffs = f.bpffs };
+				     .executor_path = executor, .bpffs = f.bpffs,
+				     .usage_interval = f.usage_interval };
 	rc = agent_start(agent, &cfg, &res, attrs, err, sizeof(err));
 	attrs = NULL;                    /* owned by the agent now */
 	if (rc) {
@@ -240,7 +250,6 @@ int main(int argc, char **argv)
 	agent_stop(agent);
 	log_info("event=stopped");
 	status = 0;
-	http_client_global_cleanup();
 out:
 	resources_free(&res);
 	json_decref(attrs);

@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "agent/agent.h"
-#include "lib/http_client.h"
+#include "lib/http_lite.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -56,7 +56,7 @@ static long post(struct link *l, const char *path, json_t *body, json_t **answer
 		json_decref(body);
 		return -1;
 	}
-	http_call_json("POST", url, body, HTTP_TIMEOUT_MS, &r);
+	http_lite_call_json("POST", url, body, HTTP_TIMEOUT_MS, &r);
 	json_decref(body);
 	status = r.status;
 	if (status == 0) {
@@ -317,5 +317,6 @@ void *agent_link_main(void *arg)
 		wait_until(a, wake);
 	}
 	pthread_mutex_unlock(&a->lock);
+	http_lite_thread_cleanup();
 	return NULL;
 }

@@ -1,7 +1,8 @@
 /* monitor.c - watches running containers. Every 50 ms it polls each launched task through
  * the containerizer (which also enforces the SIGKILL deadline of a kill), turns an ended
  * container into its terminal status update and cleans the container up; about once a
- * second it refreshes each task's network counters for the heartbeat. Orphans (containers
+ * second it refreshes each task's network counters for the heartbeat. An ended task's final
+ * usage reading goes to the usage spool before anything else happens to it. Orphans (containers
  * found without a checkpoint) are only killed and cleaned, never reported. */
 #include <errno.h>
 #include <stdlib.h>
@@ -75,6 +76,10 @@ static void check_one(struct agent *a, struct watch *w)
 		log_debug("event=container_poll_failed task_id=%s error=\"%s\"", w->id, strerror(-rc));
 	if ((rc == 1 || w->usage_due) && agent_cz_usage(a, w->id, &u) == 0)
 		have_usage = true;     /* read the counters before cleanup drops them */
+	/* The cgroup is empty: these counters are final. They are in the spool (on disk)
+	 * before the terminal update can be acknowledged and the task forgotten. */
+	if (rc == 1)
+		agent_usage_final(a, w->id);
 
 	pthread_mutex_lock(&a->lock);
 	if (have_usage)

@@ -64,6 +64,10 @@ int agent_cz_cleanup(struct agent *a, const char *task_id)
 
 	if (!a->cz)
 		return -ENODEV;
+	/* Cleanup releases the task's accounting: its final reading must be spooled first
+	 * (the monitor did it for a container it saw end; recovery and failed launches not). */
+	if (!usage_spool_has_final(&a->usage, task_id))
+		agent_usage_final(a, task_id);
 	rc = containerizer_cleanup(a->cz, task_id);
 	if (rc < 0)
 		log_warn("event=container_cleanup_failed task_id=%s error=\"%s\"", task_id, strerror(-rc));

@@ -11,8 +11,10 @@
 #include "lib/http_client.h"
 #include "lib/http_server.h"
 #include "lib/log.h"
+#include "master/marathon/events.h"
 #include "master/marathon/marathon.h"
 #include "master/master_internal.h"
+#include "master/usage.h"
 
 static const char usage[] =
 	"Usage: pacer-master [options]\n"
@@ -135,6 +137,12 @@ static int parse_flags(int argc, char **argv, struct options *o)
 	return -1;
 }
 
+/* The usage module's event bus: its own instance of the Marathon layer's SSE bus. */
+static void bus_publish(void *ctx, const char *type, json_t *data) { events_publish(ctx, type, data); }
+static int bus_subscribe(void *ctx, const char *const *types, struct http_stream *out)
+{ return events_subscribe(ctx, types, out); }
+static void bus_close(void *ctx) { events_close(ctx); }
+
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -142,6 +150,9 @@ int main(int argc, char **argv)
 	struct master *m = NULL;
 	struct http_server *srv = NULL;
 	struct marathon *mt = NULL;
+	struct usage *um = NULL;
+	struct usage_bus usage_bus = { .publish = bus_publish, .subscribe = bus_subscribe,
+				       .close = bus_close };
 	char err[512] = "";
 	sigset_t sigs;
 	int rc, sig, status = 1;
@@ -174,12 +185,23 @@ int main(int argc, char **argv)
 		log_error("event=start_failed step=load error=\"%s\"", err);
 		goto out;
 	}
+	usage_bus.ctx = events_create();
+	rc = usage_bus.ctx ? usage_create(st, &usage_bus, &um, err, sizeof(err)) : -ENOMEM;
+	if (rc == 0 && (rc = usage_start_writer(um)) < 0)
+		snprintf(err, sizeof(err), "cannot start the usage writer: %s", strerror(-rc));
+	if (rc < 0) {
+		if (!usage_bus.ctx)
+			snprintf(err, sizeof(err), "out of memory");
+		log_error("event=start_failed step=usage error=\"%s\"", err);
+		goto out;
+	}
 	srv = http_server_start(o.cfg.bind, o.cfg.port, err, sizeof(err));
 	if (!srv) {
 		log_error("event=start_failed step=http port=%u error=\"%s\"", o.cfg.port, err);
 		goto out;
 	}
-	if (api_internal_register(m, srv) < 0 || api_agents_register(m, srv) < 0) {
+	if (api_internal_register(m, srv) < 0 || api_agents_register(m, srv) < 0 ||
+	    api_usage_register(um, srv) < 0) {
 		log_error("event=start_failed step=routes");
 		goto out;
 	}
@@ -205,6 +227,7 @@ out:
 	 * then no more ticks or agent calls, then the schedulers. */
 	if (mt)
 		marathon_close_streams(mt);
+	usage_close_streams(um);
 	if (srv)
 		http_server_stop(srv);
 	if (m) {
@@ -214,6 +237,8 @@ out:
 	if (mt)
 		marathon_stop(mt);
 	master_destroy(m);
+	usage_destroy(um);
+	events_destroy(usage_bus.ctx);
 	store_close(st);
 	if (status == 0)
 		log_info("event=master_stopped");

@@ -27,6 +27,7 @@ static const char usage_text[] =
 	"  tasks list [--app ID]             tasks with state, host, ports and byte counters\n"
 	"  tasks kill TASK [--scale]         kill a task (--scale: do not replace it)\n"
 	"  deployments list                  deployments in progress\n"
+	"  usage [--tenant T] [--app ID]     usage totals and rates per tenant, app and task\n"
 	"\n"
 	"options:\n"
 	"  --master URL   master to talk to (default $PACER_MASTER, then " DEFAULT_MASTER ")\n"
@@ -49,6 +50,7 @@ static const struct noun nouns[] = {
 	{ "apps", cmd_apps }, { "app", cmd_apps },
 	{ "tasks", cmd_tasks }, { "task", cmd_tasks },
 	{ "deployments", cmd_deployments }, { "deployment", cmd_deployments },
+	{ "usage", cmd_usage },
 };
 
 /* Strips trailing slashes from the master URL into buf. */
@@ -71,6 +73,7 @@ int main(int argc, char **argv)
 		{ "master", required_argument, NULL, 'm' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "app", required_argument, NULL, 'a' },
+		{ "tenant", required_argument, NULL, 't' },
 		{ "scale", no_argument, NULL, 's' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
@@ -89,6 +92,7 @@ int main(int argc, char **argv)
 		case 'm': master = optarg; break;
 		case 'j': c.json = true; break;
 		case 'a': c.app = optarg; break;
+		case 't': c.tenant = optarg; break;
 		case 's': c.scale = true; break;
 		case 'f': c.force = true; break;
 		case 'h': return usage(stdout, CTL_OK);

@@ -14,7 +14,8 @@ enum { CTL_OK = 0, CTL_FAILED = 1, CTL_USAGE = 2 };
 struct ctl {
 	const char *master;      /* base URL without a trailing slash */
 	bool json;               /* --json: print the server's JSON */
-	const char *app;         /* --app ID (tasks list) */
+	const char *app;         /* --app ID (tasks list, usage) */
+	const char *tenant;      /* --tenant T (usage) */
 	bool scale;              /* --scale (tasks kill) */
 	bool force;              /* --force (apps update/remove/scale) */
 	const char *verb;
@@ -62,5 +63,6 @@ int cmd_agents(struct ctl *c);
 int cmd_apps(struct ctl *c);
 int cmd_tasks(struct ctl *c);
 int cmd_deployments(struct ctl *c);
+int cmd_usage(struct ctl *c);
 
 #endif

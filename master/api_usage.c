@@ -1,0 +1,84 @@
+/* api_usage.c - the usage routes: POST /internal/v1/usage (agents' numbered batches,
+ * answered with the sequence to acknowledge), GET /v1/usage?tenant=&app=&task= (JSON totals
+ * and rates per tenant, app and task), GET /metrics (Prometheus text format) and
+ * GET /v1/usage/events (usage_update Server-Sent Events for schedulers). */
+#include <errno.h>
+#include <stdlib.h>
+#include "lib/http_server.h"
+#include "lib/log.h"
+#include "master/usage.h"
+
+static void h_report(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct usage *u = ctx;
+	json_t *body = http_body_json(req, resp);
+	uint64_t acked = 0;
+	char err[256] = "";
+	int rc;
+
+	if (!body)
+		return;
+	rc = usage_apply(u, body, &acked, err, sizeof(err));
+	json_decref(body);
+	if (rc == -EINVAL) {
+		http_respond_error(resp, 400, "%s", err);
+		return;
+	}
+	if (rc) {
+		log_error("event=usage_apply_failed error=\"%s\"", err);
+		http_respond_error(resp, 503, "%s", err);
+		return;
+	}
+	http_respond_json(resp, 200, json_pack("{s:I}", "acknowledged_seq", (json_int_t)acked));
+}
+
+static void h_usage(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	json_t *out = usage_query(ctx, http_query(req, "tenant"), http_query(req, "app"),
+				  http_query(req, "task"));
+
+	if (!out) {
+		http_respond_error(resp, 500, "out of memory");
+		return;
+	}
+	http_respond_json(resp, 200, out);
+}
+
+static void h_metrics(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	char *text = usage_metrics_text(ctx);
+
+	(void)req;
+	if (!text) {
+		http_respond_error(resp, 500, "out of memory");
+		return;
+	}
+	http_respond_text(resp, 200, "text/plain; version=0.0.4; charset=utf-8", text);
+	free(text);
+}
+
+static void h_events(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct http_stream st;
+
+	(void)req;
+	if (usage_subscribe(ctx, &st) < 0) {
+		http_respond_error(resp, 503, "the usage event stream is closed");
+		return;
+	}
+	http_respond_header(resp, "Cache-Control", "no-cache");
+	http_respond_stream(resp, 200, "text/event-stream", st);
+}
+
+int api_usage_register(struct usage *u, struct http_server *srv)
+{
+	int rc = http_server_route(srv, "POST", "/internal/v1/usage", h_report, u);
+
+	if (!rc)
+		rc = http_server_route(srv, "GET", "/v1/usage/events", h_events, u);
+	if (!rc)
+		rc = http_server_route(srv, "GET", "/v1/usage", h_usage, u);
+	if (!rc)
+		rc = http_server_route(srv, "GET", "/metrics", h_metrics, u);
+	return rc;
+}

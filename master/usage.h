@@ -1,0 +1,73 @@
+/* usage.h - the master's usage accounting (issue 4): cumulative per-task counters reported
+ * by the agents (POST /internal/v1/usage, numbered per agent), kept durable in the store and
+ * aggregated per app and tenant, with recent rates; served as JSON (GET /v1/usage), in the
+ * Prometheus text format (GET /metrics) and as usage_update events (GET /v1/usage/events).
+ *
+ * Exactness: a report carries each task's cumulative counters, so a task's total is its
+ * newest reading (never a sum of deltas); a batch whose sequence number is not above the
+ * agent's last applied one is acknowledged without being applied; once a task's final
+ * reading is in, later non-final readings are ignored. App and tenant totals are sums over
+ * their tasks, finished ones included. The module has its own mutex; it never takes the
+ * master's lock. */
+#ifndef PACER_MASTER_USAGE_H
+#define PACER_MASTER_USAGE_H
+
+#include <stdint.h>
+#include <jansson.h>
+#include "lib/http_server.h"
+#include "master/store.h"
+
+struct usage;
+
+/* One counter of a report: its JSON name, the Prometheus metric, its help text, whether it
+ * is a counter (cumulative, has a rate) or a gauge, and the scale to base units. */
+struct usage_field {
+	const char *name;
+	const char *metric;
+	const char *help;
+	bool counter;
+	double scale;
+};
+extern const struct usage_field usage_fields[];
+extern const size_t usage_nfields;
+
+/* Where usage_update events go: an event bus (master/marathon/events.c) handed in by
+ * main.c, so this module links without the Marathon layer (the fuzz targets link
+ * master/[!m]*.c alone). Borrowed for the module's life; NULL: no events. */
+struct usage_bus {
+	void *ctx;
+	void (*publish)(void *ctx, const char *type, json_t *data);   /* data stolen */
+	int (*subscribe)(void *ctx, const char *const *types, struct http_stream *out);
+	void (*close)(void *ctx);
+};
+
+/* Loads the totals and the agents' last applied sequence numbers from the store. */
+int usage_create(struct store *st, const struct usage_bus *bus, struct usage **out,
+		 char *err, size_t errlen);
+void usage_destroy(struct usage *u);
+/* Group commit: a thread writes everything applied since its last transaction in one
+ * (one fsync for many agents' batches); usage_apply returns once its batch is durable.
+ * Without it (unit tests) each batch commits on its own. Stop writes what is left. */
+int usage_start_writer(struct usage *u);
+void usage_stop_writer(struct usage *u);
+
+/* Applies one agent batch {"agent_id","seq","reports":[...]}: *acked gets the sequence to
+ * acknowledge. 0 (applied, or a repeat), -EINVAL (err names the bad field), -EIO (store). */
+int usage_apply(struct usage *u, json_t *batch, uint64_t *acked, char *err, size_t errlen);
+
+/* {"tenants":[...],"apps":[...],"tasks":[...]} restricted by the filters (each may be NULL). */
+json_t *usage_query(struct usage *u, const char *tenant, const char *app, const char *task);
+/* The Prometheus text exposition (malloc'd). */
+char *usage_metrics_text(struct usage *u);
+/* An SSE stream of usage_update events; -ENOTSUP without a bus. */
+int usage_subscribe(struct usage *u, struct http_stream *out);
+/* Ends the event streams (before the HTTP server stops). */
+void usage_close_streams(struct usage *u);
+
+/* The tenant of an app id: its first path segment ("/team-a/web" -> "team-a"). */
+void usage_tenant_of(const char *app_id, char *out, size_t outlen);
+
+/* api_usage.c: the routes above. */
+int api_usage_register(struct usage *u, struct http_server *srv);
+
+#endif
