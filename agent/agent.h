@@ -22,7 +22,7 @@
 #include "lib/task_state.h"
 
 #define AGENT_ID_LEN 18          /* "agent-" + 12 hex */
-#define TASK_ID_MAX 200
+#define TASK_ID_MAX 160   /* longest Marathon task id (159) + room; BPF keeps 167 */
 #define DEFAULT_KILL_GRACE 3.0
 
 /* ---- outbox.c: checkpointed, ordered status updates awaiting acknowledgement ---- */
@@ -95,6 +95,8 @@ int usage_spool_commit(struct usage_spool *s);
 json_t *usage_spool_batch(struct usage_spool *s, const char *agent_id);
 /* The master applied batch seq: drops the entries not recorded again since. */
 int usage_spool_ack(struct usage_spool *s, uint64_t seq);
+/* After a reset spool: number on from above the master's last applied sequence. */
+int usage_spool_renumber(struct usage_spool *s, uint64_t above);
 size_t usage_spool_count(struct usage_spool *s);
 bool usage_spool_has_final(struct usage_spool *s, const char *task_id);
 

@@ -145,10 +145,12 @@ static void check_flags(const struct flags *f)
 {
 	unsigned char addr[16];
 
-	if (strncmp(f->master, "http://", 7) != 0 && strncmp(f->master, "https://", 8) != 0)
-		bad_flag("--master must be an http:// or https:// URL, not '%s'", f->master);
-	if (inet_pton(AF_INET, f->ip, addr) != 1 && inet_pton(AF_INET6, f->ip, addr) != 1)
-		bad_flag("--ip must be an IPv4 or IPv6 address, not '%s'", f->ip);
+	if (strncmp(f->master, "http://", 7) != 0)
+		bad_flag("--master must be an http:// URL (the agent speaks plain HTTP), not '%s'",
+			 f->master);
+	if (inet_pton(AF_INET, f->ip, addr) != 1)
+		bad_flag("--ip must be an IPv4 address (the agent's API listens on IPv4), not '%s'",
+			 f->ip);
 	if (log_level_parse(f->log_level) < 0)
 		bad_flag("--log-level must be debug, info, warn or error, not '%s'", f->log_level);
 	if (!f->work_dir[0])

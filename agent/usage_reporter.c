@@ -127,7 +127,7 @@ static bool send_batch(struct agent *a, bool *down_logged)
 	json_t *batch = usage_spool_batch(&a->usage, a->agent_id), *answer;
 	struct http_result r;
 	char url[2048];
-	json_int_t seq, acked;
+	json_int_t seq, acked, last;
 	bool ok = false;
 
 	if (!batch)
@@ -149,8 +149,15 @@ static bool send_batch(struct agent *a, bool *down_logged)
 		*down_logged = false;
 		answer = http_result_json(&r);
 		acked = json_integer_value(json_object_get(answer, "acknowledged_seq"));
+		last = json_integer_value(json_object_get(answer, "last_applied_seq"));
 		json_decref(answer);
-		if (acked >= seq && acked > 0) {
+		if (last > seq) {
+			/* The master has seen higher numbers from us: our spool was reset. This batch
+			 * was not applied; number on from the master's and send it again. */
+			log_warn("event=usage_renumbered seq=%lld master_last=%lld", (long long)seq,
+				 (long long)last);
+			usage_spool_renumber(&a->usage, (uint64_t)last);
+		} else if (acked >= seq && acked > 0) {
 			usage_spool_ack(&a->usage, (uint64_t)seq);
 			ok = true;
 		} else {

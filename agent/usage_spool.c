@@ -207,6 +207,27 @@ int usage_spool_ack(struct usage_spool *s, uint64_t seq)
 	return rc;
 }
 
+int usage_spool_renumber(struct usage_spool *s, uint64_t above)
+{
+	const char *key;
+	json_t *e;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->mu);
+	if (s->seq <= above) {
+		s->seq = above + 1;
+		/* every pending reading goes out under the new number */
+		json_object_foreach(s->pending, key, e)
+			json_object_set_new(e, "useq", json_integer((json_int_t)s->seq));
+		json_t *doc = json_pack("{s:I,s:O}", "seq", (json_int_t)s->seq, "pending", s->pending);
+
+		rc = doc ? json_write_file_atomic(s->path, doc) : -ENOMEM;
+		json_decref(doc);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
 size_t usage_spool_count(struct usage_spool *s)
 {
 	size_t n;

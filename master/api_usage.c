@@ -12,13 +12,15 @@ static void h_report(struct http_request *req, struct http_response *resp, void 
 {
 	struct usage *u = ctx;
 	json_t *body = http_body_json(req, resp);
-	uint64_t acked = 0;
+	uint64_t acked = 0, last = 0;
 	char err[256] = "";
 	int rc;
 
 	if (!body)
 		return;
 	rc = usage_apply(u, body, &acked, err, sizeof(err));
+	if (rc == 0)
+		last = usage_last_applied(u, json_string_value(json_object_get(body, "agent_id")));
 	json_decref(body);
 	if (rc == -EINVAL) {
 		http_respond_error(resp, 400, "%s", err);
@@ -29,7 +31,8 @@ static void h_report(struct http_request *req, struct http_response *resp, void 
 		http_respond_error(resp, 503, "%s", err);
 		return;
 	}
-	http_respond_json(resp, 200, json_pack("{s:I}", "acknowledged_seq", (json_int_t)acked));
+	http_respond_json(resp, 200, json_pack("{s:I,s:I}", "acknowledged_seq", (json_int_t)acked,
+					       "last_applied_seq", (json_int_t)last));
 }
 
 static void h_usage(struct http_request *req, struct http_response *resp, void *ctx)

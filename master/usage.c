@@ -42,7 +42,7 @@ struct usage {
 	json_t *tasks;          /* task id -> record */
 	json_t *agents;         /* agent id -> last applied seq */
 	const struct usage_bus *bus;
-	uint64_t batches, duplicates;
+	uint64_t batches, duplicates, skipped;
 
 	/* Group commit: applied readings wait in dirty_* until one transaction writes them
 	 * all; a batch is acknowledged once durable >= the generation it made. Without the
@@ -351,6 +351,19 @@ static int apply_report(struct usage *u, const char *agent_id, uint64_t seq, jso
 		json_decref(counters);      /* a reading taken before the final one */
 		return 0;
 	}
+	if (old) {
+		/* Counters only grow: a reading that is lower (a missing field, an agent that
+		 * lost its maps) never takes back what was already counted. */
+		json_t *was = json_object_get(old, "counters");
+
+		for (size_t i = 0; i < usage_nfields; i++) {
+			json_int_t before = json_integer_value(json_object_get(was, usage_fields[i].name));
+			json_int_t after = json_integer_value(json_object_get(counters, usage_fields[i].name));
+
+			if (usage_fields[i].counter && after < before)
+				json_object_set_new(counters, usage_fields[i].name, json_integer(before));
+		}
+	}
 	if (!app_id && old)
 		app_id = json_string_value(json_object_get(old, "app_id"));
 	usage_tenant_of(app_id, tenant, sizeof(tenant));
@@ -374,6 +387,16 @@ static json_t *event_of(json_t *rec)
 			 "agent_id", json_object_get(rec, "agent_id"), "final", json_object_get(rec, "final"),
 			 "at", json_object_get(rec, "at"), "counters", json_object_get(rec, "counters"),
 			 "rates", json_object_get(rec, "rates"));
+}
+
+uint64_t usage_last_applied(struct usage *u, const char *agent_id)
+{
+	uint64_t last;
+
+	pthread_mutex_lock(&u->mu);
+	last = (uint64_t)json_integer_value(json_object_get(u->agents, agent_id));
+	pthread_mutex_unlock(&u->mu);
+	return last;
 }
 
 int usage_apply(struct usage *u, json_t *batch, uint64_t *acked, char *err, size_t errlen)
@@ -408,16 +431,18 @@ int usage_apply(struct usage *u, json_t *batch, uint64_t *acked, char *err, size
 		goto out;
 	}
 	applied = json_array();
-	/* A bad batch is refused whole: validate every report before applying any. */
+	/* A bad report is logged and skipped, the rest applied: refusing the whole batch
+	 * would have the agent resend the same bad entry forever and stall its node's usage. */
 	json_array_foreach(reports, i, rep) {
 		json_t *rec;
+		char why[256];
 
-		if ((rc = apply_report(u, agent_id, seq, rep, i, true, &rec, err, errlen)))
-			goto out;
-	}
-	json_array_foreach(reports, i, rep) {
-		json_t *rec;
-
+		if (apply_report(u, agent_id, seq, rep, i, true, &rec, why, sizeof(why))) {
+			u->skipped++;
+			log_warn("event=usage_report_skipped agent=%s seq=%llu error=\"%s\"", agent_id,
+				 (unsigned long long)seq, why);
+			continue;
+		}
 		if ((rc = apply_report(u, agent_id, seq, rep, i, false, &rec, err, errlen)))
 			goto out;
 		if (rec)
@@ -619,6 +644,9 @@ char *usage_metrics_text(struct usage *u)
 	bprintf(&b, "# HELP pacer_usage_duplicate_reports_total Usage batches acknowledged again without being applied.\n"
 		"# TYPE pacer_usage_duplicate_reports_total counter\npacer_usage_duplicate_reports_total %llu\n",
 		(unsigned long long)u->duplicates);
+	bprintf(&b, "# HELP pacer_usage_skipped_reports_total Malformed task reports inside agent batches, skipped.\n"
+		"# TYPE pacer_usage_skipped_reports_total counter\npacer_usage_skipped_reports_total %llu\n",
+		(unsigned long long)u->skipped);
 	bprintf(&b, "# HELP pacer_usage_store_commits_total Store transactions that wrote usage (one per group of batches).\n"
 		"# TYPE pacer_usage_store_commits_total counter\npacer_usage_store_commits_total %llu\n",
 		(unsigned long long)u->commits);

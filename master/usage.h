@@ -52,8 +52,12 @@ int usage_start_writer(struct usage *u);
 void usage_stop_writer(struct usage *u);
 
 /* Applies one agent batch {"agent_id","seq","reports":[...]}: *acked gets the sequence to
- * acknowledge. 0 (applied, or a repeat), -EINVAL (err names the bad field), -EIO (store). */
+ * acknowledge. 0 (applied, or a repeat), -EINVAL (err names the bad field), -EIO (store).
+ * A bad report inside a good batch is logged and skipped; the others are applied. */
 int usage_apply(struct usage *u, json_t *batch, uint64_t *acked, char *err, size_t errlen);
+/* The highest sequence applied for the agent (0: none). An agent that sees it above what
+ * it sends has lost its numbering (a reset spool) and must number on from there. */
+uint64_t usage_last_applied(struct usage *u, const char *agent_id);
 
 /* {"tenants":[...],"apps":[...],"tasks":[...]} restricted by the filters (each may be NULL). */
 json_t *usage_query(struct usage *u, const char *tenant, const char *app, const char *task);

@@ -211,28 +211,53 @@ static void test_app_and_tenant_sums(void **state)
 	json_decref(q);
 }
 
-static void test_bad_batch_refused_whole(void **state)
+static void test_bad_report_skipped_rest_applied(void **state)
 {
 	struct ctx *c = *state;
 	json_t *b = json_pack("{s:s,s:i,s:[{s:s,s:i},{s:s,s:s}]}", "agent_id", "agent-a", "seq", 1,
 			      "reports", "task_id", "ok", "tx_bytes", 5, "task_id", "bad", "tx_bytes", "x");
-	uint64_t acked;
+	uint64_t acked = 0;
 	char err[256] = "";
 	json_t *q;
 
-	assert_int_equal(usage_apply(c->u, b, &acked, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "reports[1].tx_bytes"));
+	/* One malformed report must not stall the node's usage: the good one is applied and
+	 * the batch acknowledged, so the agent stops resending the bad entry. */
+	assert_int_equal(usage_apply(c->u, b, &acked, err, sizeof(err)), 0);
+	assert_int_equal(acked, 1);
 	json_decref(b);
 	q = usage_query(c->u, NULL, NULL, NULL);
-	assert_int_equal(json_array_size(json_object_get(q, "tasks")), 0);
+	assert_int_equal(json_array_size(json_object_get(q, "tasks")), 1);
 	json_decref(q);
-	/* The number was not used up: the corrected batch 1 is applied. */
-	assert_int_equal(send1(c, "agent-a", 1, "ok", "/t/a", 5, 0, false, 1.0), 1);
 	assert_int_equal(task_counter(c, "ok", "tx_bytes"), 5);
+	assert_int_equal(usage_last_applied(c->u, "agent-a"), 1);
 
+	/* A malformed batch (no usable sequence) is refused whole. */
 	b = json_pack("{s:s,s:i,s:[]}", "agent_id", "agent-a", "seq", 0, "reports");
 	assert_int_equal(usage_apply(c->u, b, &acked, err, sizeof(err)), -EINVAL);
 	json_decref(b);
+}
+
+static void test_counters_never_go_back(void **state)
+{
+	struct ctx *c = *state;
+	json_t *b;
+	uint64_t acked;
+	char err[256] = "";
+
+	assert_int_equal(send1(c, "agent-a", 1, "t1", "/t/a", 5000, 70, false, 1.0), 1);
+	/* A later reading without tx_bytes (or lower: an agent that lost its maps). */
+	b = json_pack("{s:s,s:i,s:[{s:s,s:s,s:i}]}", "agent_id", "agent-a", "seq", 2, "reports",
+		      "task_id", "t1", "app_id", "/t/a", "cpu_ns", 90);
+	assert_int_equal(usage_apply(c->u, b, &acked, err, sizeof(err)), 0);
+	json_decref(b);
+	assert_int_equal(task_counter(c, "t1", "tx_bytes"), 5000);
+	assert_int_equal(task_counter(c, "t1", "cpu_ns"), 90);
+	/* An agent whose numbering was reset sends seq 1 again: not applied, and it learns
+	 * the master's last number to continue from. */
+	assert_int_equal(send1(c, "agent-a", 1, "t1", "/t/a", 9000, 95, false, 3.0), 1);
+	assert_int_equal(task_counter(c, "t1", "tx_bytes"), 5000);
+	assert_int_equal(usage_last_applied(c->u, "agent-a"), 2);
+	assert_int_equal(usage_last_applied(c->u, "agent-new"), 0);
 }
 
 static void test_metrics_text(void **state)
@@ -319,7 +344,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_final_wins_over_stale, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_keeps_totals_and_seq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_app_and_tenant_sums, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_batch_refused_whole, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_report_skipped_rest_applied, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_counters_never_go_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test(test_tenant_of),

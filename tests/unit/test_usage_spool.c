@@ -99,6 +99,31 @@ static void test_coalesce_and_ack(void **state)
 	json_decref(b2);
 }
 
+static void test_renumber_after_reset(void **state)
+{
+	struct ctx *c = *state;
+	json_t *b;
+
+	rec(c, "t1", 100, false);
+	b = usage_spool_batch(&c->s, "agent-x");
+	assert_int_equal(seq_of(b), 1);
+	json_decref(b);
+	/* The master says it applied up to 41 from this agent: our spool was reset. The same
+	 * readings go out again under 42, and acknowledging 42 clears them. */
+	assert_int_equal(usage_spool_renumber(&c->s, 41), 0);
+	b = usage_spool_batch(&c->s, "agent-x");
+	assert_int_equal(seq_of(b), 42);
+	assert_int_equal(json_integer_value(json_object_get(report_of(b, "t1"), "tx_bytes")), 100);
+	json_decref(b);
+	assert_int_equal(usage_spool_ack(&c->s, 42), 0);
+	assert_int_equal(usage_spool_count(&c->s), 0);
+	/* Numbering on: the next reading gets 43. */
+	rec(c, "t1", 150, false);
+	b = usage_spool_batch(&c->s, "agent-x");
+	assert_int_equal(seq_of(b), 43);
+	json_decref(b);
+}
+
 static void test_survives_restart(void **state)
 {
 	struct ctx *c = *state;
@@ -180,6 +205,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_coalesce_and_ack, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_renumber_after_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_survives_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_final_not_replaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bound_drops_non_final_first, setup, teardown),
