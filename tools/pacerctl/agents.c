@@ -65,23 +65,8 @@ static int print_agents_table(json_t *agents)
 	static const char *const headers[] = {
 		"ID", "HOSTNAME", "ADDRESS", "CPUS", "MEM", "DISK", "ATTRIBUTES", "ACTIVE"
 	};
-	struct table *t = table_new(headers, 8);
-	json_t *agent;
-	size_t i;
-	int ret = CTL_OK;
 
-	if (!t)
-		return ctl_fail("out of memory");
-	json_array_foreach(agents, i, agent) {
-		if (add_agent_row(t, agent) < 0) {
-			ret = ctl_fail("out of memory");
-			goto out;
-		}
-	}
-	table_print(t, stdout);
-out:
-	table_free(t);
-	return ret;
+	return ctl_print_table(headers, 8, agents, add_agent_row);
 }
 
 static void print_agent(json_t *agent)

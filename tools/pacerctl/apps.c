@@ -95,23 +95,8 @@ static int print_apps_table(json_t *apps)
 	static const char *const headers[] = {
 		"ID", "INSTANCES", "RUNNING", "CPUS", "MEM", "VERSION", "DEPLOYMENTS"
 	};
-	struct table *t = table_new(headers, 7);
-	json_t *app;
-	size_t i;
-	int ret = CTL_OK;
 
-	if (!t)
-		return ctl_fail("out of memory");
-	json_array_foreach(apps, i, app) {
-		if (add_app_row(t, app) < 0) {
-			ret = ctl_fail("out of memory");
-			goto out;
-		}
-	}
-	table_print(t, stdout);
-out:
-	table_free(t);
-	return ret;
+	return ctl_print_table(headers, 7, apps, add_app_row);
 }
 
 static int apps_list(struct ctl *c)

@@ -40,38 +40,29 @@ static void actions_cell(json_t *dep, char *out, size_t len)
 		snprintf(out, len, "-");
 }
 
+static int add_deployment_row(struct table *t, json_t *dep)
+{
+	char apps[1024], step[64], cur[32], total[32], actions[1024];
+	const char *cells[5];
+
+	join_cell(json_object_get(dep, "affectedApps"), apps, sizeof(apps));
+	ctl_fmt_value(json_object_get(dep, "currentStep"), cur, sizeof(cur));
+	ctl_fmt_value(json_object_get(dep, "totalSteps"), total, sizeof(total));
+	snprintf(step, sizeof(step), "%s/%s", cur, total);
+	actions_cell(dep, actions, sizeof(actions));
+	cells[0] = json_string_value(json_object_get(dep, "id"));
+	cells[1] = json_string_value(json_object_get(dep, "version"));
+	cells[2] = apps;
+	cells[3] = step;
+	cells[4] = actions;
+	return table_add_row(t, cells);
+}
+
 static int print_deployments_table(json_t *deps)
 {
 	static const char *const headers[] = { "ID", "VERSION", "APPS", "STEP", "ACTIONS" };
-	struct table *t = table_new(headers, 5);
-	char apps[1024], step[64], cur[32], total[32], actions[1024];
-	const char *cells[5];
-	json_t *dep;
-	size_t i;
-	int ret = CTL_OK;
 
-	if (!t)
-		return ctl_fail("out of memory");
-	json_array_foreach(deps, i, dep) {
-		join_cell(json_object_get(dep, "affectedApps"), apps, sizeof(apps));
-		ctl_fmt_value(json_object_get(dep, "currentStep"), cur, sizeof(cur));
-		ctl_fmt_value(json_object_get(dep, "totalSteps"), total, sizeof(total));
-		snprintf(step, sizeof(step), "%s/%s", cur, total);
-		actions_cell(dep, actions, sizeof(actions));
-		cells[0] = json_string_value(json_object_get(dep, "id"));
-		cells[1] = json_string_value(json_object_get(dep, "version"));
-		cells[2] = apps;
-		cells[3] = step;
-		cells[4] = actions;
-		if (table_add_row(t, cells) < 0) {
-			ret = ctl_fail("out of memory");
-			goto out;
-		}
-	}
-	table_print(t, stdout);
-out:
-	table_free(t);
-	return ret;
+	return ctl_print_table(headers, 5, deps, add_deployment_row);
 }
 
 int cmd_deployments(struct ctl *c)

@@ -54,6 +54,10 @@ struct table *table_new(const char *const *headers, size_t ncols);
 int table_add_row(struct table *t, const char *const *cells);
 void table_print(const struct table *t, FILE *out);
 void table_free(struct table *t);
+/* Prints rows (a JSON array) as a table, one add_row call per element. Returns CTL_OK, or
+ * CTL_FAILED when memory runs out. */
+int ctl_print_table(const char *const *headers, size_t ncols, json_t *rows,
+		    int (*add_row)(struct table *t, json_t *row));
 
 /* The tasks table (tasks list, apps show): ID APP STATE HOST PORTS RX_BYTES TX_BYTES. */
 int ctl_print_tasks_table(json_t *tasks);

@@ -86,3 +86,23 @@ void table_free(struct table *t)
 	free(t->cells);
 	free(t);
 }
+
+int ctl_print_table(const char *const *headers, size_t ncols, json_t *rows,
+		    int (*add_row)(struct table *t, json_t *row))
+{
+	struct table *t = table_new(headers, ncols);
+	json_t *row;
+	size_t i;
+
+	if (!t)
+		return ctl_fail("out of memory");
+	json_array_foreach(rows, i, row) {
+		if (add_row(t, row) < 0) {
+			table_free(t);
+			return ctl_fail("out of memory");
+		}
+	}
+	table_print(t, stdout);
+	table_free(t);
+	return CTL_OK;
+}

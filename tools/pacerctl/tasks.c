@@ -57,23 +57,8 @@ int ctl_print_tasks_table(json_t *tasks)
 	static const char *const headers[] = {
 		"ID", "APP", "STATE", "HOST", "PORTS", "RX_BYTES", "TX_BYTES"
 	};
-	struct table *t = table_new(headers, 7);
-	json_t *task;
-	size_t i;
-	int ret = CTL_OK;
 
-	if (!t)
-		return ctl_fail("out of memory");
-	json_array_foreach(tasks, i, task) {
-		if (add_task_row(t, task) < 0) {
-			ret = ctl_fail("out of memory");
-			goto out;
-		}
-	}
-	table_print(t, stdout);
-out:
-	table_free(t);
-	return ret;
+	return ctl_print_table(headers, 7, tasks, add_task_row);
 }
 
 static int tasks_list(struct ctl *c)
