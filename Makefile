@@ -141,7 +141,7 @@ fuzz:
 	  $(CLANG) $(FUZZ_CFLAGS) -o build-fuzz/$$n $$f $(LIB_SRCS) $$extra $(LDLIBS); \
 	  mkdir -p build-fuzz/corpus-$$n; \
 	  echo "== fuzz $$n for $(FUZZ_SECONDS)s"; \
-	  build-fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus-$$n tests/fuzz/seeds/$$n 2>&1 | tail -n 3; \
+	  build-fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=build-fuzz/$$n- build-fuzz/corpus-$$n tests/fuzz/seeds/$$n 2>&1 | tail -n 3; \
 	done
 
 clean:

@@ -259,6 +259,8 @@ void *agent_monitor_main(void *arg);
 
 /* recover.c: rebuilds the task table from the checkpoints (before any thread starts). */
 int agent_recover(struct agent *a);
+/* For tests and fuzzing: the pid in an executor.json document, or 0 (none, or not a pid). */
+pid_t executor_pid_from_json(json_t *j);
 
 /* master_link.c */
 void *agent_link_main(void *arg);

@@ -192,30 +192,43 @@ static bool wait_executor(struct ctask *t, double timeout)
 	return true;
 }
 
+/* Fills *e from an exit.json document (NULL: none); -EINVAL (and *e marked lost) if it is
+ * not one the executor writes. Declared in containerizer.h for tests and fuzzing. */
+int container_exit_from_json(json_t *j, struct container_exit *e)
+{
+	json_int_t code = 0, sig = 0;
+	int exited = 0, oom = 0;
+	const char *msg = NULL;
+
+	memset(e, 0, sizeof(*e));
+	/* "I" then a range check: "i" would silently truncate 4294967297 to 1. */
+	if (!j || json_unpack(j, "{s:b, s:I, s:I, s:b, s?:s}", "exited", &exited, "exit_code",
+			      &code, "signal", &sig, "oom_killed", &oom, "message", &msg) ||
+	    code < INT_MIN || code > INT_MAX || sig < 0 || sig > INT_MAX) {
+		e->exited = false;
+		e->exit_code = -1;
+		snprintf(e->message, sizeof(e->message),
+			 "Executor terminated without recording the task's exit status");
+		return -EINVAL;
+	}
+	e->exited = exited;
+	e->exit_code = (int)code;
+	e->signal = (int)sig;
+	e->oom_killed = oom;
+	snprintf(e->message, sizeof(e->message), "%s", msg ? msg : "");
+	return 0;
+}
+
 /* Fills *e from <run_dir>/exit.json; a missing or unreadable file means the task was lost
  * (its executor was killed before it could record anything). */
 static void read_exit(const char *run_dir, struct container_exit *e)
 {
 	char path[PATH_MAX];
 	json_t *j = NULL;
-	int exited = 0, oom = 0;
-	const char *msg = NULL;
 
-	memset(e, 0, sizeof(*e));
 	if (!path_join(path, sizeof(path), "%s/exit.json", run_dir))
 		j = json_load_file(path, 0, NULL);
-	if (!j || json_unpack(j, "{s:b, s:i, s:i, s:b, s?:s}", "exited", &exited, "exit_code",
-			      &e->exit_code, "signal", &e->signal, "oom_killed", &oom, "message", &msg)) {
-		e->exited = false;
-		e->exit_code = -1;
-		snprintf(e->message, sizeof(e->message),
-			 "Executor terminated without recording the task's exit status");
-		json_decref(j);
-		return;
-	}
-	e->exited = exited;
-	e->oom_killed = oom;
-	snprintf(e->message, sizeof(e->message), "%s", msg ? msg : "");
+	container_exit_from_json(j, e);
 	json_decref(j);
 }
 

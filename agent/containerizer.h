@@ -77,6 +77,10 @@ int containerizer_launch(struct containerizer *c, const struct container_spec *s
 int containerizer_recover(struct containerizer *c, const char *task_id, const char *run_dir,
 			  pid_t executor_pid, struct container_exit *exit);
 
+/* For tests and fuzzing: *exit from an exit.json document (NULL: none); 0, or -EINVAL with
+ * *exit marked lost when it is not what the executor writes. */
+int container_exit_from_json(json_t *j, struct container_exit *exit);
+
 /* Non-blocking: 1 and *exit filled if the task ended (its cgroup is empty and the executor
  * is gone), 0 if still running. */
 int containerizer_poll(struct containerizer *c, const char *task_id, struct container_exit *exit);

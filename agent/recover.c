@@ -5,6 +5,7 @@
  * launch never began is launched again. Containers the agent has no checkpoint for are
  * orphans: they are killed and cleaned up. Runs before any agent thread starts. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,6 +28,15 @@ static void effective_state(struct agent *a, struct task *t)
 		t->kill_requested = true;
 }
 
+/* A pid from the checkpoint: 0 unless a positive integer that fits pid_t (a bare cast
+ * would turn 4294967297 into 1, init). */
+static pid_t pid_value(json_t *v)
+{
+	json_int_t n = json_integer_value(v);
+
+	return n > 0 && n <= INT_MAX ? (pid_t)n : 0;
+}
+
 static struct task *task_from_record(struct agent *a, const char *id, json_t *rec)
 {
 	const char *fw = json_string_value(json_object_get(rec, "framework_id"));
@@ -36,7 +46,7 @@ static struct task *task_from_record(struct agent *a, const char *id, json_t *re
 	if (!t)
 		return NULL;
 	t->state = state < 0 ? TASK_STAGING : (enum task_state)state;
-	t->executor_pid = (pid_t)json_integer_value(json_object_get(rec, "executor_pid"));
+	t->executor_pid = pid_value(json_object_get(rec, "executor_pid"));
 	t->launched = json_is_true(json_object_get(rec, "launched"));
 	t->kill_requested = json_is_true(json_object_get(rec, "kill_requested"));
 	if (json_is_number(json_object_get(rec, "kill_grace")))
@@ -45,20 +55,27 @@ static struct task *task_from_record(struct agent *a, const char *id, json_t *re
 	return t;
 }
 
+/* The executor's pid in an executor.json document, or 0. Declared in agent.h for tests
+ * and fuzzing. */
+pid_t executor_pid_from_json(json_t *j)
+{
+	return pid_value(json_object_get(j, "pid"));
+}
+
 /* A crash during containerizer_launch leaves no pid in task.json; the executor records its
  * own in <run_dir>/executor.json (the containerizer checks it is really ours). */
 static pid_t executor_pid_from_run_dir(const char *run_dir)
 {
 	char path[4096];
 	json_t *j;
-	pid_t pid = 0;
+	pid_t pid;
 
 	if (path_join(path, sizeof(path), "%s/executor.json", run_dir))
 		return 0;
 	j = json_load_file(path, 0, NULL);
-	pid = (pid_t)json_integer_value(json_object_get(j, "pid"));
+	pid = executor_pid_from_json(j);
 	json_decref(j);
-	return pid > 0 ? pid : 0;
+	return pid;
 }
 
 static void recover_ended(struct agent *a, struct task *t, struct container_exit *ex)

@@ -12,10 +12,39 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
+static void drop_oldest(struct usage_spool *s);
+
+/* An entry as usage_spool_record writes it. Anything else is dropped on load: the master
+ * refuses a batch whole for one bad report, and the spool would resend that batch forever.
+ * Counters are non-negative integers not named like the report's own fields (they are
+ * merged into it), and useq is a batch number (> 0, the master refuses 0) at most the
+ * file's (or no acknowledgement would ever drop the entry). */
+static bool entry_ok(const char *task_id, json_t *v, uint64_t seq)
+{
+	static const char *const own[] = { "task_id", "app_id", "final", "at" };
+	json_t *app = json_object_get(v, "app_id"), *useq = json_object_get(v, "useq"), *x;
+	const char *k;
+
+	if (!task_id_valid(task_id) || !json_is_object(json_object_get(v, "counters")) ||
+	    (app && !json_is_string(app) && !json_is_null(app)) ||
+	    !json_is_boolean(json_object_get(v, "final")) || !json_is_number(json_object_get(v, "at")) ||
+	    !json_is_integer(useq) || json_integer_value(useq) < 1 ||
+	    (uint64_t)json_integer_value(useq) > seq)
+		return false;
+	json_object_foreach(json_object_get(v, "counters"), k, x) {
+		if (!json_is_integer(x) || json_integer_value(x) < 0)
+			return false;
+		for (size_t i = 0; i < ARRAY_SIZE(own); i++)
+			if (strcmp(k, own[i]) == 0)
+				return false;
+	}
+	return true;
+}
+
 static int load(struct usage_spool *s)
 {
 	json_error_t jerr;
-	json_t *j, *pending;
+	json_t *j, *pending, *jseq;
 	const char *key;
 	json_t *v;
 
@@ -25,12 +54,22 @@ static int load(struct usage_spool *s)
 			log_warn("event=usage_spool_unreadable path=%s error=\"%s\"", s->path, jerr.text);
 		return 0;
 	}
-	s->seq = (uint64_t)json_integer_value(json_object_get(j, "seq"));
+	jseq = json_object_get(j, "seq");
+	if (!json_is_integer(jseq) || json_integer_value(jseq) < 0) {
+		log_warn("event=usage_spool_unreadable path=%s error=\"no batch number\"", s->path);
+		json_decref(j);
+		return 0;
+	}
+	s->seq = (uint64_t)json_integer_value(jseq);
 	pending = json_object_get(j, "pending");
 	json_object_foreach(pending, key, v) {
-		if (json_is_object(v) && json_is_object(json_object_get(v, "counters")))
+		if (entry_ok(key, v, s->seq))
 			json_object_set(s->pending, key, v);
+		else
+			log_warn("event=usage_spool_entry_dropped path=%s task_id=%s", s->path, key);
 	}
+	while (json_object_size(s->pending) > s->max_entries)
+		drop_oldest(s);
 	json_decref(j);
 	return 0;
 }
@@ -126,6 +165,8 @@ static int commit_locked(struct usage_spool *s)
 
 	if (!s->dirty)
 		return 0;
+	if (s->seq >= INT64_MAX)
+		return -EOVERFLOW;      /* a damaged file's number: batches cannot go higher */
 	doc = json_pack("{s:I,s:O}", "seq", (json_int_t)(s->seq + 1), "pending", s->pending);
 	if (!doc)
 		return -ENOMEM;

@@ -471,13 +471,16 @@ static void add_into(json_t *dst, json_t *src, bool sum_gauges)
 	for (size_t i = 0; i < usage_nfields; i++) {
 		const char *n = usage_fields[i].name;
 		json_t *d = json_object_get(dst, n), *s = json_object_get(src, n);
+		json_int_t sum;
 
 		if (!s || (!usage_fields[i].counter && !sum_gauges))
 			continue;
 		if (json_is_real(s) || json_is_real(d))
 			json_object_set_new(dst, n, json_real(json_number_value(d) + json_number_value(s)));
+		else if (__builtin_add_overflow(json_integer_value(d), json_integer_value(s), &sum))
+			json_object_set_new(dst, n, json_integer(INT64_MAX));     /* saturates */
 		else
-			json_object_set_new(dst, n, json_integer(json_integer_value(d) + json_integer_value(s)));
+			json_object_set_new(dst, n, json_integer(sum));
 	}
 }
 
