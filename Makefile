@@ -148,3 +148,21 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# bench-placement: the placement load generator (bench/placement.c) against pacer-master, a
+# baseline master built from BASELINE_COMMIT (the master core before the scale work), and the
+# master core with a reference scheduler (bench/placement_master.c). Sizes: PLACEMENT_CASES.
+BASELINE_COMMIT ?= dbb999b
+PLACEMENT_CASES ?= 100:10000 1000:100000
+PLACEMENT_BASELINE_CASES ?= 100:10000
+PLACEMENT_REF_CASES ?= 100:10000 1000:100000 10000:1000000
+.PHONY: bench-placement
+$(BUILD)/bench/placement: bench/placement.c $(BUILD)/libpacer.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+$(BUILD)/bench/placement_master: bench/placement_master.c $(BUILD)/libmaster.a $(BUILD)/libpacer.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+bench-placement: $(BUILD)/pacer-master $(BUILD)/bench/placement $(BUILD)/bench/placement_master
+	bench/placement.sh $(abspath $(BUILD)) $(BASELINE_COMMIT) "$(PLACEMENT_CASES)" \
+		"$(PLACEMENT_BASELINE_CASES)" "$(PLACEMENT_REF_CASES)"

@@ -12,10 +12,9 @@
 
 struct agent *agents_find(struct master *m, const char *id)
 {
-	for (struct agent *a = m->agents; a; a = a->next)
-		if (strcmp(a->id, id) == 0)
-			return a;
-	return NULL;
+	struct hm_node *n = hashmap_get(&m->agent_index, id);
+
+	return n ? hm_entry(n, struct agent, by_id) : NULL;
 }
 
 const char *master_agent_hostname(struct master *m, const char *agent_id)
@@ -55,9 +54,17 @@ static struct agent *agent_new(struct master *m, const char *id)
 	resources_init(&a->total);
 	resources_init(&a->used);
 	resources_init(&a->offered);
-	while (*pp)
-		pp = &(*pp)->next;
+	dl_init(&a->offers);
+	if (hashmap_put(&m->agent_index, &a->by_id, a->id) == -EEXIST) {
+		free(a);
+		return NULL;
+	}
+	/* Registration order; the tail is remembered so a new agent costs O(1). */
+	if (m->agents_tail)
+		pp = &m->agents_tail->next;
 	*pp = a;
+	m->agents_tail = a;
+	m->agent_count++;
 	return a;
 }
 
@@ -76,29 +83,29 @@ static int agent_persist(struct master *m, struct agent *a)
 			      "hostname", a->hostname, "address", a->address,
 			      "resources", resources_to_json(&a->total),
 			      "attributes", a->attributes, "registered_at", a->registered_at);
-	int rc;
 
 	if (!j)
 		return -ENOMEM;
-	rc = store_put(m->store, "agents", a->id, j);
+	master_store_put(m, "agents", a->id, j);
 	json_decref(j);
-	return rc;
+	return 0;
 }
 
 /* --- reconciliation --- */
 
-static bool listed(json_t *tasks, const char *task_id)
+/* The task ids an agent listed, as a set (a JSON object: jansson hashes its keys). */
+static json_t *listed_set(json_t *tasks)
 {
+	json_t *set = json_object(), *ref;
 	size_t i;
-	json_t *ref;
 
 	json_array_foreach(tasks, i, ref) {
 		const char *id = json_string_value(json_object_get(ref, "task_id"));
 
-		if (id && strcmp(id, task_id) == 0)
-			return true;
+		if (id)
+			json_object_set_new(set, id, json_true());
 	}
-	return false;
+	return set;
 }
 
 /* One TASKREF from the agent: keep, refresh, or ask the agent to kill it. */
@@ -138,30 +145,37 @@ static void reconcile_ref(struct master *m, struct agent *a, json_t *ref, json_t
 static json_t *task_ids_on(struct master *m, struct agent *a,
 			   bool (*keep)(struct task *t, void *arg), void *arg)
 {
+	struct task_group *g = tasks_on_agent(m, a->id);
 	json_t *ids = json_array();
 
-	for (struct task *t = m->tasks; t; t = t->next)
-		if (strcmp(t->rec.agent_id, a->id) == 0 && !task_state_is_terminal(t->rec.state) &&
-		    keep(t, arg))
+	if (!g || !g->live)
+		return ids;
+	for (struct dlink *l = g->tasks.next; l != &g->tasks; l = l->next) {
+		struct task *t = dl_entry(l, struct task, on_agent);
+
+		if (!task_state_is_terminal(t->rec.state) && keep(t, arg))
 			json_array_append_new(ids, json_string(t->rec.task_id));
+	}
 	return ids;
 }
 
 static bool not_listed(struct task *t, void *arg)
 {
-	return !listed(arg, t->rec.task_id);
+	return !json_object_get(arg, t->rec.task_id);
 }
 
 static void reconcile(struct master *m, struct agent *a, json_t *tasks, json_t *kill)
 {
-	json_t *ref, *missing, *id;
+	json_t *ref, *missing, *id, *set;
 	double now = m->clock_wall();
 	size_t i;
 
 	json_array_foreach(tasks, i, ref)
 		reconcile_ref(m, a, ref, kill);
 	/* Tasks the master has there that the agent no longer lists. */
-	missing = task_ids_on(m, a, not_listed, tasks);
+	set = listed_set(tasks);
+	missing = task_ids_on(m, a, not_listed, set);
+	json_decref(set);
 	json_array_foreach(missing, i, id) {
 		struct task *t = tasks_find(m, json_string_value(id));
 
@@ -362,12 +376,9 @@ static int load_one(const char *key, json_t *v, void *arg)
 
 int agents_load(struct master *m)
 {
-	size_t n = 0;
 	int rc = store_scan(m->store, "agents", load_one, m);
 
-	for (struct agent *a = m->agents; a; a = a->next)
-		n++;
-	log_info("event=agents_loaded count=%zu state=recovering", n);
+	log_info("event=agents_loaded count=%zu state=recovering", m->agent_count);
 	return rc;
 }
 
@@ -379,4 +390,7 @@ void agents_free(struct master *m)
 		m->agents = a->next;
 		agent_free(a);
 	}
+	m->agents_tail = NULL;
+	m->agent_count = 0;
+	hashmap_destroy(&m->agent_index);
 }

@@ -1,13 +1,29 @@
 /* allocator.c - one allocation cycle: each active agent's free resources (total minus
  * tasks minus outstanding offers) go, as one offer per agent per cycle, to the framework
  * with the lowest weighted dominant share (DRF) that wants offers and has not refused that
- * agent. Time is a parameter (no clock reads here), so unit tests drive it. */
+ * agent. Time is a parameter (no clock reads here for decisions), so unit tests drive it.
+ *
+ * At scale a cycle is sliced: agents are visited in rotation from where the last cycle
+ * stopped, offers go out in chunks (each chunk delivered before the next is made, so shares
+ * include what the frameworks just accepted). A chunk starts at ALLOC_CHUNK_MIN agents and
+ * doubles (up to ALLOC_CHUNK_MAX) while chunks are cheap; once a cycle has used
+ * ALLOC_BUDGET_MS of real time, or the next chunk would not fit in what is left, it stops
+ * and asks for the next cycle at once. The
+ * master lock is thus never held for more than about one budget by the allocator, and
+ * status updates and API calls get in between. Refuse filters are a hash on
+ * (framework, agent); the cycle's duration goes into m->alloc (GET /v1/metrics). */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "lib/log.h"
+#include "lib/util.h"
 #include "master/master_internal.h"
+
+#define ALLOC_CHUNK_MIN 4
+#define ALLOC_CHUNK_MAX 256
+#define ALLOC_BUDGET_MS 40.0
 
 struct totals {
 	double cpus, mem;
@@ -48,6 +64,7 @@ static void drop_expired_filters(struct master *m, double now)
 
 		if (f->until <= now) {
 			*pp = f->next;
+			hashmap_remove_node(&m->filter_index, &f->by_key);
 			free(f);
 		} else {
 			pp = &f->next;
@@ -58,11 +75,33 @@ static void drop_expired_filters(struct master *m, double now)
 bool allocator_filtered(struct master *m, const char *framework_id, const char *agent_id,
 			double now)
 {
-	for (struct refuse_filter *f = m->filters; f; f = f->next)
-		if (f->until > now && strcmp(f->framework_id, framework_id) == 0 &&
-		    strcmp(f->agent_id, agent_id) == 0)
-			return true;
-	return false;
+	char key[sizeof(((struct refuse_filter *)0)->key)];
+	struct hm_node *n;
+
+	if (!m->filters)
+		return false;
+	snprintf(key, sizeof(key), "%s\x1f%s", framework_id, agent_id);
+	n = hashmap_get(&m->filter_index, key);
+	return n && hm_entry(n, struct refuse_filter, by_key)->until > now;
+}
+
+void alloc_stats_record(struct alloc_stats *s, double ms, size_t offers)
+{
+	int b = 0;
+
+	if (ms > ALLOC_HIST_MIN_MS)
+		b = (int)ceil(log10(ms / ALLOC_HIST_MIN_MS) * ALLOC_HIST_PER_DECADE - 1e-9);
+	if (b < 0)
+		b = 0;
+	if (b >= ALLOC_HIST_BUCKETS)
+		b = ALLOC_HIST_BUCKETS - 1;
+	s->counts[b]++;
+	s->cycles++;
+	s->offers += offers;
+	s->sum_ms += ms;
+	s->last_ms = ms;
+	if (ms > s->max_ms)
+		s->max_ms = ms;
 }
 
 /* Free resources of a: total - used - offered. */
@@ -135,8 +174,10 @@ static struct offer_entry *make_offer(struct master *m, struct framework *fw, st
 	fw->allocated.cpus += o->resources.cpus;
 	fw->allocated.mem += o->resources.mem;
 	fw->allocated.disk += o->resources.disk;
-	oe->next = m->offers;
-	m->offers = oe;
+	hashmap_put(&m->offer_index, &oe->by_id, o->id);
+	dl_add_tail(m->offers.next, &oe->all);         /* at the head: newest first */
+	dl_add_tail(&a->offers, &oe->on_agent);
+	m->offer_count++;
 	return oe;
 }
 
@@ -179,44 +220,96 @@ out:
 	free(batch);
 }
 
+/* The agent at position i of the registration list, walking from a remembered place. */
+static struct agent *nth_agent(struct master *m, size_t i)
+{
+	struct agent *a = m->agents;
+
+	while (a && i--)
+		a = a->next;
+	return a;
+}
+
 void allocator_run(struct master *m, double now)
 {
+	double started = now_mono(), ms;
 	struct totals t = cluster_totals(m);
 	struct offer_entry **made = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0, total = 0, visited = 0, pos, chunk = ALLOC_CHUNK_MIN;
+	double chunk_started = started;
+	struct agent *a;
 
-	drop_expired_filters(m, now);
-	for (struct agent *a = m->agents; a; a = a->next) {
+	if (m->filters)
+		drop_expired_filters(m, now);
+	if (!m->agent_count)
+		goto out;
+	/* Back pressure: no new launches while agents or the store lag far behind. */
+	pthread_mutex_lock(&m->link_mutex);
+	m->link_throttled = m->link_running && m->link_len > LINK_BACKLOG_MAX;
+	pthread_mutex_unlock(&m->link_mutex);
+	if (m->link_throttled)
+		goto out;
+	m->status_throttled = __atomic_load_n(&m->status_inflight, __ATOMIC_RELAXED) >
+			      STATUS_BACKLOG_MAX;
+	if (m->status_throttled)
+		goto out;
+	pthread_mutex_lock(&m->sw_mutex);
+	m->sw_throttled = m->sw_running && m->sw_seq - m->sw_durable > STORE_BACKLOG_MAX;
+	pthread_mutex_unlock(&m->sw_mutex);
+	if (m->sw_throttled)
+		goto out;
+	made = calloc(ALLOC_CHUNK_MAX, sizeof(*made));
+	if (!made)
+		goto out;
+	pos = m->alloc_cursor < m->agent_count ? m->alloc_cursor : 0;
+	a = nth_agent(m, pos);
+	for (; visited < m->agent_count; visited++) {
 		struct resources free_res;
 		struct framework *fw;
 		struct offer_entry *oe;
+		struct agent *cur = a;
 
-		if (a->state != AGENT_ACTIVE)
-			continue;
-		if (agent_free(a, &free_res) < 0)
-			continue;
-		fw = offerable(&free_res) ? pick_framework(m, a, now, t) : NULL;
-		if (!fw) {
-			resources_free(&free_res);
-			continue;
+		/* Advance first: a callback below never removes agents, but take no chances
+		 * with the pointer after frameworks ran. */
+		a = a->next;
+		pos++;
+		if (!a) {
+			a = m->agents;
+			pos = 0;
 		}
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 8;
-			struct offer_entry **g = realloc(made, ncap * sizeof(*g));
-
-			if (!g) {
-				resources_free(&free_res);
-				break;
-			}
-			made = g;
-			cap = ncap;
-		}
-		oe = make_offer(m, fw, a, &free_res, now);
-		resources_free(&free_res);
-		if (oe)
+		if (cur->state != AGENT_ACTIVE || agent_free(cur, &free_res) < 0)
+			continue;
+		fw = offerable(&free_res) ? pick_framework(m, cur, now, t) : NULL;
+		if (fw && (oe = make_offer(m, fw, cur, &free_res, now)))
 			made[n++] = oe;
+		resources_free(&free_res);
+		if (n < chunk)
+			continue;
+		deliver(m, made, n);
+		total += n;
+		n = 0;
+		/* Time of this chunk decides the next: stop if it would not fit in the budget,
+		 * grow it while chunks stay cheap. */
+		double t = now_mono(), used = (t - started) * 1000, last = (t - chunk_started) * 1000;
+
+		chunk_started = t;
+		if (used + last >= ALLOC_BUDGET_MS) {
+			visited++;
+			break;
+		}
+		if (last * 4 < ALLOC_BUDGET_MS - used && chunk < ALLOC_CHUNK_MAX)
+			chunk *= 2;
 	}
 	if (n)
 		deliver(m, made, n);
+	total += n;
+	m->alloc_cursor = pos;
+	if (visited < m->agent_count)
+		master_wake_allocator(m);       /* the rest of the agents, right after */
 	free(made);
+out:
+	ms = (now_mono() - started) * 1000;
+	alloc_stats_record(&m->alloc, ms, total);
+	log_debug("event=allocation_cycle ms=%.3f offers=%zu agents_visited=%zu", ms, total,
+		  visited);
 }

@@ -19,12 +19,10 @@ static const char *state_name(enum agent_state s)
 
 static json_t *agent_json(struct master *m, const struct agent *a, double mono, double wall)
 {
+	struct task_group *g = tasks_on_agent(m, a->id);
+	size_t tasks = g ? g->live : 0;
 	char registered[32], seen[32];
-	size_t tasks = 0;
 
-	for (struct task *t = m->tasks; t; t = t->next)
-		if (strcmp(t->rec.agent_id, a->id) == 0 && !task_state_is_terminal(t->rec.state))
-			tasks++;
 	format_iso8601(a->registered_at, registered);
 	format_iso8601(wall - (mono - a->last_seen), seen);
 	return json_pack("{s:s,s:s,s:s,s:b,s:s,s:o,s:o,s:o,s:O,s:s,s:s,s:I}",
@@ -45,12 +43,13 @@ static void h_agents(struct http_request *req, struct http_response *resp, void 
 	json_t *list = json_array(), *one = NULL;
 
 	master_lock(m);
-	for (struct agent *a = m->agents; a; a = a->next) {
-		if (*id && strcmp(a->id, id) != 0)
-			continue;
-		if (*id)
+	if (*id) {
+		struct agent *a = agents_find(m, id);
+
+		if (a)
 			one = agent_json(m, a, mono, wall);
-		else
+	} else {
+		for (struct agent *a = m->agents; a; a = a->next)
 			json_array_append_new(list, agent_json(m, a, mono, wall));
 	}
 	master_unlock(m);
@@ -67,5 +66,8 @@ static void h_agents(struct http_request *req, struct http_response *resp, void 
 
 int api_agents_register(struct master *m, struct http_server *srv)
 {
-	return http_server_route(srv, "GET", "/v1/agents*", h_agents, m);
+	int rc = http_server_route(srv, "GET", "/v1/agents*", h_agents, m);
+
+	/* main.c registers only the agents routes; the metrics route rides along. */
+	return rc ? rc : api_metrics_register(m, srv);
 }

@@ -1,7 +1,9 @@
 /* api_internal.c - the agent-facing routes of the master (docs/architecture.md):
  * POST /internal/v1/register, /internal/v1/heartbeat, /internal/v1/status. Parses and
  * checks the JSON at the edge (400 with a message naming the problem), then calls the
- * registry (agents.c) or the status path (status.c) under master->lock. */
+ * registry (agents.c) or the status path (status.c) under master->lock. Every answer
+ * waits (lock released) until what the call changed is durable in the store: writes are
+ * group-committed by store_writer.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,9 +32,13 @@ static void h_register(struct http_request *req, struct http_response *resp, voi
 
 	if (!body)
 		return;
+	unsigned long seq;
+
 	master_lock(m);
 	rc = agents_register(m, body, &reply, err, sizeof(err));
+	seq = master_store_seq(m);
 	master_unlock(m);
+	master_store_wait(m, seq);
 	json_decref(body);
 	if (rc == -EINVAL)
 		http_respond_error(resp, 400, "invalid registration: %s", err);
@@ -51,9 +57,17 @@ static void h_heartbeat(struct http_request *req, struct http_response *resp, vo
 
 	if (!body)
 		return;
+	unsigned long before, seq;
+
 	master_lock(m);
+	before = master_store_seq(m);
 	rc = agents_heartbeat(m, body, &reply, err, sizeof(err));
+	seq = master_store_seq(m);
 	master_unlock(m);
+	/* Only a heartbeat whose reconciliation changed records waits for the store: most
+	 * change nothing, and must not queue behind a backlog of other writes. */
+	if (seq != before)
+		master_store_wait(m, seq);
 	json_decref(body);
 	if (rc == -ENOENT)
 		http_respond_error(resp, 404, "%s; register again", err);
@@ -70,6 +84,7 @@ static void h_status(struct http_request *req, struct http_response *resp, void 
 	const char *agent_id;
 	char err[256] = "";
 	bool dup = false;
+	unsigned long seq;
 	int rc;
 
 	if (!body)
@@ -82,12 +97,21 @@ static void h_status(struct http_request *req, struct http_response *resp, void 
 				   "invalid status: needs 'agent_id' (string) and 'update' (object)");
 		return;
 	}
+	__atomic_add_fetch(&m->status_inflight, 1, __ATOMIC_RELAXED);
 	master_lock(m);
 	struct agent *a = agents_find(m, agent_id);
 	if (a && a->state == AGENT_ACTIVE)
 		a->last_seen = m->clock_mono();
 	rc = tasks_apply_status_json(m, agent_id, update, &dup, err, sizeof(err));
+	seq = master_store_seq(m);
+	/* The allocator held back while updates queued up: it may go on once they thin out. */
+	if (__atomic_sub_fetch(&m->status_inflight, 1, __ATOMIC_RELAXED) <= STATUS_BACKLOG_MAX / 2 &&
+	    m->status_throttled) {
+		m->status_throttled = false;
+		master_wake_allocator(m);
+	}
 	master_unlock(m);
+	master_store_wait(m, seq);      /* stored before the agent hears the ack */
 	if (rc < 0)
 		http_respond_error(resp, 400, "invalid status: %s", err);
 	else

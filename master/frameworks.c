@@ -102,6 +102,7 @@ void master_revive_offers(struct master *m, struct framework *fw)
 
 		if (strcmp(f->framework_id, fw->id) == 0) {
 			*pp = f->next;
+			hashmap_remove_node(&m->filter_index, &f->by_key);
 			free(f);
 		} else {
 			pp = &f->next;

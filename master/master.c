@@ -69,6 +69,15 @@ int master_create(const struct master_config *cfg, struct store *st, struct mast
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&m->link_mutex, NULL);
 	pthread_cond_init(&m->link_cond, NULL);
+	pthread_mutex_init(&m->sw_mutex, NULL);
+	pthread_cond_init(&m->sw_cond, NULL);
+	pthread_cond_init(&m->sw_done, NULL);
+	dl_init(&m->offers);
+	if (tasks_init(m) < 0 || hashmap_init(&m->agent_index) < 0 ||
+	    hashmap_init(&m->offer_index) < 0 || hashmap_init(&m->filter_index) < 0) {
+		master_destroy(m);
+		return -ENOMEM;
+	}
 	*out = m;
 	return 0;
 }
@@ -103,6 +112,7 @@ void master_destroy(struct master *m)
 		return;
 	tick_stop(m);
 	agent_link_stop(m);
+	store_writer_stop(m);           /* after the last writer of records */
 	master_lock(m);
 	allocator_free(m);
 	tasks_free(m);
@@ -110,6 +120,9 @@ void master_destroy(struct master *m)
 	frameworks_free(m);
 	master_unlock(m);
 	agent_link_free_queue(m);
+	pthread_cond_destroy(&m->sw_done);
+	pthread_cond_destroy(&m->sw_cond);
+	pthread_mutex_destroy(&m->sw_mutex);
 	pthread_cond_destroy(&m->link_cond);
 	pthread_mutex_destroy(&m->link_mutex);
 	pthread_cond_destroy(&m->tick_cond);

@@ -8,7 +8,9 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <jansson.h>
+#include "lib/hashmap.h"
 #include "lib/http_server.h"
 #include "lib/resources.h"
 #include "lib/task_state.h"
@@ -24,6 +26,41 @@
 /* Smallest free resources worth offering (Mesos's MIN_CPUS / MIN_MEM). */
 #define OFFER_MIN_CPUS 0.01
 #define OFFER_MIN_MEM 32.0
+
+/* Intrusive circular doubly linked list (a struct dlink in a record; a head is a dlink
+ * pointing at itself when empty). O(1) unlink, so task and offer moves never scan. */
+struct dlink {
+	struct dlink *prev, *next;
+};
+
+static inline void dl_init(struct dlink *h) { h->prev = h->next = h; }
+static inline bool dl_empty(const struct dlink *h) { return h->next == h; }
+static inline void dl_add_tail(struct dlink *h, struct dlink *n)
+{
+	n->prev = h->prev;
+	n->next = h;
+	h->prev->next = n;
+	h->prev = n;
+}
+static inline void dl_del(struct dlink *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->prev = n->next = n;
+}
+#define dl_entry(link, type, member) ((type *)((char *)(link) - offsetof(type, member)))
+
+/* The tasks sharing one key (an agent id, a framework id, or "<framework id>\x1f<app id>"),
+ * in the order they were added. Groups live until the master is destroyed, so an empty
+ * group stays valid while a loop over it runs. */
+struct task_group {
+	struct hm_node node;            /* in one of master's group maps, keyed by key */
+	struct dlink tasks;
+	size_t count;                   /* tasks linked */
+	size_t live;                    /* of them not terminal */
+	struct task_group *all_next;    /* every group, for freeing */
+	char key[];
+};
 
 enum agent_state {
 	AGENT_ACTIVE,           /* registered and heartbeating */
@@ -42,31 +79,74 @@ struct agent {
 	json_t *attributes;             /* owned, {"rack":"a"} */
 	double registered_at;           /* wall */
 	double last_seen;               /* mono */
+	struct hm_node by_id;           /* master->agent_index */
+	struct dlink offers;            /* its outstanding offer_entry.on_agent */
 	struct agent *next;
 };
 
 struct task {
 	struct task_record rec;
-	json_t *info;                   /* TASKINFO sent to the agent (owned) */
+	char *info_text;                /* TASKINFO sent to the agent, compact JSON text (owned):
+					 * a tree per task costs ~2 KiB, the text ~400 bytes */
 	bool kill_requested;            /* master_kill_task was called; resent until terminal */
 	double kill_grace;
-	char uuids[TASK_UUID_MEMORY][37];
+	char (*uuids)[37];              /* ring of applied update uuids, grown on demand up to
+					 * TASK_UUID_MEMORY slots (most tasks see 2-3 updates) */
+	unsigned uuid_cap;              /* slots allocated */
 	unsigned uuid_next;             /* next ring slot */
-	struct task *next;
+	struct hm_node by_id;           /* master->task_index */
+	struct dlink all;               /* master->tasks, creation (or load) order */
+	struct dlink on_agent, on_fw, on_app;
+	struct task_group *g_agent, *g_fw, *g_app;
 };
 
 struct offer_entry {
 	struct offer offer;             /* resources owned here */
 	struct framework *fw;
-	struct offer_entry *next;
+	struct hm_node by_id;           /* master->offer_index */
+	struct dlink all;               /* master->offers, newest first */
+	struct dlink on_agent;          /* agent->offers */
 };
 
 struct refuse_filter {
+	char key[132];                  /* "<framework id>\x1f<agent id>" */
 	char framework_id[64];
-	char agent_id[64];
 	double until;                   /* mono */
+	struct hm_node by_key;          /* master->filter_index */
 	struct refuse_filter *next;
 };
+
+/* Histogram of allocation cycle durations (GET /v1/metrics): bucket i holds cycles up to
+ * ALLOC_HIST_MIN_MS * 10^(i / ALLOC_HIST_PER_DECADE) ms; the last one everything longer. */
+#define ALLOC_HIST_PER_DECADE 20
+#define ALLOC_HIST_MIN_MS 0.01
+#define ALLOC_HIST_BUCKETS (ALLOC_HIST_PER_DECADE * 7 + 1)      /* 10 us .. 100 s */
+struct alloc_stats {
+	unsigned long cycles, offers, counts[ALLOC_HIST_BUCKETS];
+	double sum_ms, max_ms, last_ms;
+};
+
+/* One queued store write (store_writer.c). */
+struct store_job {
+	char kind[16];
+	char *key;                      /* owned */
+	json_t *value;                  /* owned; NULL: delete */
+	char *raw_key, *raw_text;       /* optional: value[raw_key] = parsed raw_text, added by
+					 * the writer (keeps the parse off the master lock) */
+	unsigned long seq;
+	bool superseded;                /* a later job of the same batch writes this key */
+	struct hm_node by_key;          /* batch-local index on "<kind>\x1f<key>" */
+	char *full_key;
+	struct store_job *next;
+};
+
+/* Writes queued for the store beyond which the allocator makes no offers (back pressure,
+ * like LINK_BACKLOG_MAX); the writer wakes it again at half. */
+#define STORE_BACKLOG_MAX 50000
+/* Status updates being handled (POST /internal/v1/status in flight) beyond which the
+ * allocator makes no offers: agents' reports of what was launched come before launching
+ * more (without this, at 10k agents allocation cycles starve the status path). */
+#define STATUS_BACKLOG_MAX 32
 
 struct framework_entry {
 	struct framework *fw;
@@ -80,9 +160,17 @@ struct link_job {
 	char task_id[160];
 	char agent_id[64];
 	char url[256];
-	json_t *body;                   /* owned */
+	char *body;                     /* owned JSON text (a tree would cost ~5x the memory
+					 * while launches queue up behind slow agents) */
+	unsigned long store_seq;        /* sent only once the store has this write durable */
 	struct link_job *next;
 };
+
+#define LINK_WORKERS 4
+/* Calls queued for agents beyond which the allocator makes no offers (back pressure: a
+ * cluster placing faster than it can tell agents only grows the queue and memory). The
+ * link wakes the allocator again once the queue is down to half. */
+#define LINK_BACKLOG_MAX 20000
 
 struct master {
 	pthread_mutex_t lock;
@@ -94,11 +182,25 @@ struct master {
 	double (*clock_mono)(void);
 	double (*clock_wall)(void);
 
-	struct agent *agents;
-	struct task *tasks;
+	struct agent *agents;           /* registration order */
+	struct agent *agents_tail;
+	size_t agent_count;
+	struct hashmap agent_index;     /* id -> agent */
+	struct dlink tasks;             /* every task record */
+	struct hashmap task_index;      /* task id -> task */
+	struct hashmap tasks_by_agent, tasks_by_fw, tasks_by_app;   /* key -> task_group */
+	struct task_group *groups;      /* every group (freed at destroy) */
+	size_t task_count;
 	struct framework_entry *frameworks;
-	struct offer_entry *offers;
+	struct dlink offers;
+	struct hashmap offer_index;     /* offer id -> offer_entry */
+	size_t offer_count;
 	struct refuse_filter *filters;
+	struct hashmap filter_index;    /* "<fw>\x1f<agent>" -> refuse_filter */
+	struct alloc_stats alloc;
+	int status_inflight;            /* atomic: status handlers running (api_internal.c) */
+	bool status_throttled;          /* the allocator skipped a cycle for them */
+	size_t alloc_cursor;            /* agent where the next cycle starts (rotation) */
 	unsigned long offer_seq;
 	char offer_prefix[16];
 
@@ -112,8 +214,25 @@ struct master {
 	pthread_cond_t link_cond;
 	struct link_job *link_head, *link_tail;
 	size_t link_len;
-	pthread_t link_thread;
+	struct link_worker {
+		struct master *m;
+		int index;
+		pthread_t thread;
+	} link_workers[LINK_WORKERS];
+	char link_busy[LINK_WORKERS][64];   /* agent each worker is calling (per-agent order) */
 	bool link_running, link_stop;
+	bool link_throttled;                /* the allocator skipped a cycle for the backlog */
+
+	/* store_writer.c: task and agent records are written by one thread in batches (one
+	 * transaction, one fsync each); callers wait for durability without master->lock.
+	 * Guarded by sw_mutex. Without the thread (unit tests) writes are synchronous. */
+	pthread_mutex_t sw_mutex;
+	pthread_cond_t sw_cond, sw_done;
+	struct store_job *sw_head, *sw_tail;
+	unsigned long sw_seq, sw_durable, sw_batches, sw_writes, sw_coalesced;
+	bool sw_throttled;              /* the allocator skipped a cycle for the backlog */
+	pthread_t sw_thread;
+	bool sw_running, sw_stop;
 };
 
 /* --- lifecycle (master.c) --- */
@@ -130,6 +249,31 @@ void master_wake_allocator(struct master *m);
 struct framework *frameworks_find(struct master *m, const char *id);
 /* A framework id that is persisted but not registered in this run is "known". */
 void frameworks_free(struct master *m);
+
+/* --- SQLite fast path (store_sqlite.c; store.h stays backend-neutral) --- */
+bool store_is_sqlite(const struct store *s);
+int store_sqlite_put_text(struct store *s, const char *kind, const char *key, const char *text);
+
+/* --- store writer (store_writer.c) --- */
+/* Queue a put (value borrowed) or delete (value NULL) of a record. Lock held or not. */
+void master_store_put(struct master *m, const char *kind, const char *key, json_t *value);
+/* The same, with value[raw_key] set from JSON text when written (value is then changed). */
+void master_store_put_with(struct master *m, const char *kind, const char *key, json_t *value,
+			   const char *raw_key, const char *raw_text);
+/* Writes queued and not yet durable. */
+unsigned long master_store_pending(struct master *m);
+/* The sequence number of the newest queued write (0: none yet). */
+unsigned long master_store_seq(struct master *m);
+/* Waits (never with master->lock held) until every write up to seq is durable. */
+void master_store_wait(struct master *m, unsigned long seq);
+int store_writer_start(struct master *m);
+/* Writes what is queued, then stops the thread. */
+void store_writer_stop(struct master *m);
+
+/* --- task groups (tasks.c) --- */
+struct task_group *task_group_get(struct master *m, struct hashmap *map, const char *key);
+/* The group of this agent's tasks (NULL when the agent never had one). */
+struct task_group *tasks_on_agent(struct master *m, const char *agent_id);
 
 /* --- agents (agents.c) --- */
 struct agent *agents_find(struct master *m, const char *id);
@@ -174,6 +318,8 @@ int tasks_persist(struct master *m, struct task *t);
  * for a state change from -> to (terminal: out of both; unreachable: out of the share). */
 void tasks_account(struct master *m, struct task *t, enum task_state from, enum task_state to);
 int tasks_load(struct master *m);
+/* Empty indexes (master_create). */
+int tasks_init(struct master *m);
 void tasks_free(struct master *m);
 /* Recomputes fw->allocated's task part when a framework (re)registers. */
 void tasks_attach_framework(struct master *m, struct framework *fw);
@@ -196,5 +342,9 @@ void tick_stop(struct master *m);
 int api_internal_register(struct master *m, struct http_server *srv);
 /* --- api_agents (api_agents.c): GET /v1/agents[/{id}] --- */
 int api_agents_register(struct master *m, struct http_server *srv);
+/* --- api_metrics (api_metrics.c): GET /v1/metrics --- */
+int api_metrics_register(struct master *m, struct http_server *srv);
+/* Adds one cycle's duration to m->alloc (allocator.c). */
+void alloc_stats_record(struct alloc_stats *s, double ms, size_t offers);
 
 #endif

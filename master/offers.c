@@ -11,22 +11,20 @@
 
 static struct offer_entry *find_offer(struct master *m, const char *id)
 {
-	for (struct offer_entry *oe = m->offers; oe; oe = oe->next)
-		if (strcmp(oe->offer.id, id) == 0)
-			return oe;
-	return NULL;
+	struct hm_node *n = hashmap_get(&m->offer_index, id);
+
+	return n ? hm_entry(n, struct offer_entry, by_id) : NULL;
 }
 
 /* Unlinks oe, gives its resources back to its agent and framework, frees it. */
 static void offer_remove(struct master *m, struct offer_entry *oe)
 {
 	struct agent *a = agents_find(m, oe->offer.agent_id);
-	struct offer_entry **pp = &m->offers;
 
-	while (*pp && *pp != oe)
-		pp = &(*pp)->next;
-	if (*pp)
-		*pp = oe->next;
+	hashmap_remove_node(&m->offer_index, &oe->by_id);
+	dl_del(&oe->all);
+	dl_del(&oe->on_agent);
+	m->offer_count--;
 	if (a)
 		resources_subtract(&a->offered, &oe->offer.resources);
 	oe->fw->allocated.cpus -= oe->offer.resources.cpus;
@@ -45,21 +43,25 @@ static void offer_remove(struct master *m, struct offer_entry *oe)
 static void add_filter(struct master *m, const char *fw_id, const char *agent_id,
 		       double until)
 {
+	char key[sizeof(((struct refuse_filter *)0)->key)];
 	struct refuse_filter *f;
+	struct hm_node *n;
 
-	for (f = m->filters; f; f = f->next) {
-		if (strcmp(f->framework_id, fw_id) == 0 && strcmp(f->agent_id, agent_id) == 0) {
-			if (until > f->until)
-				f->until = until;
-			return;
-		}
+	snprintf(key, sizeof(key), "%s\x1f%s", fw_id, agent_id);
+	n = hashmap_get(&m->filter_index, key);
+	if (n) {
+		f = hm_entry(n, struct refuse_filter, by_key);
+		if (until > f->until)
+			f->until = until;
+		return;
 	}
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return;
+	snprintf(f->key, sizeof(f->key), "%s", key);
 	snprintf(f->framework_id, sizeof(f->framework_id), "%s", fw_id);
-	snprintf(f->agent_id, sizeof(f->agent_id), "%s", agent_id);
 	f->until = until;
+	hashmap_put(&m->filter_index, &f->by_key, f->key);
 	f->next = m->filters;
 	m->filters = f;
 }
@@ -237,73 +239,65 @@ out:
 	return rc;
 }
 
-/* Rescinds the offers selected by pred: unlinked first, callbacks after. */
-static void rescind_where(struct master *m, bool (*pred)(struct offer_entry *, void *),
-			  void *arg, const char *why)
+/* Unlinks oe and tells its framework (which may then accept or decline other offers). */
+static void rescind(struct master *m, struct offer_entry *oe, const char *why)
 {
-	struct offer_entry *oe = m->offers, *next;
+	struct framework *fw = oe->fw;
+	char id[48];
 
-	while (oe) {
-		next = oe->next;
-		if (pred(oe, arg)) {
-			struct framework *fw = oe->fw;
-			char id[48];
-
-			snprintf(id, sizeof(id), "%s", oe->offer.id);
-			log_debug("event=offer_rescinded offer=%s framework=%s agent=%s why=%s", id,
-				  fw->id, oe->offer.agent_id, why);
-			offer_remove(m, oe);
-			if (fw->ops->offer_rescinded)
-				fw->ops->offer_rescinded(fw, id);
-			/* The callback may have declined or accepted other offers. */
-			next = m->offers;
-		}
-		oe = next;
-	}
-}
-
-static bool expired(struct offer_entry *oe, void *arg)
-{
-	return oe->offer.expires_at <= *(double *)arg;
+	snprintf(id, sizeof(id), "%s", oe->offer.id);
+	log_debug("event=offer_rescinded offer=%s framework=%s agent=%s why=%s", id, fw->id,
+		  oe->offer.agent_id, why);
+	offer_remove(m, oe);
+	if (fw->ops->offer_rescinded)
+		fw->ops->offer_rescinded(fw, id);
 }
 
 void allocator_expire_offers(struct master *m, double now)
 {
-	rescind_where(m, expired, &now, "timeout");
-}
+	struct dlink *l = m->offers.next;
 
-static bool on_agent(struct offer_entry *oe, void *arg)
-{
-	return strcmp(oe->offer.agent_id, ((struct agent *)arg)->id) == 0;
+	while (l != &m->offers) {
+		struct offer_entry *oe = dl_entry(l, struct offer_entry, all);
+
+		if (oe->offer.expires_at > now) {
+			l = l->next;
+			continue;
+		}
+		rescind(m, oe, "timeout");
+		/* The callback may have declined or accepted other offers. */
+		l = m->offers.next;
+	}
 }
 
 void allocator_rescind_agent(struct master *m, struct agent *a)
 {
-	rescind_where(m, on_agent, a, "agent_gone");
+	while (!dl_empty(&a->offers))
+		rescind(m, dl_entry(a->offers.next, struct offer_entry, on_agent), "agent_gone");
 }
 
 size_t allocator_offer_count(struct master *m)
 {
-	size_t n = 0;
-
-	for (struct offer_entry *oe = m->offers; oe; oe = oe->next)
-		n++;
-	return n;
+	return m->offer_count;
 }
 
 void allocator_free(struct master *m)
 {
-	while (m->offers) {
-		struct offer_entry *oe = m->offers;
+	while (m->offers.next && !dl_empty(&m->offers)) {
+		struct offer_entry *oe = dl_entry(m->offers.next, struct offer_entry, all);
 
-		m->offers = oe->next;
+		dl_del(&oe->all);
+		dl_del(&oe->on_agent);
 		resources_free(&oe->offer.resources);
 		free(oe);
 	}
+	m->offer_count = 0;
+	hashmap_destroy(&m->offer_index);
 	while (m->filters) {
 		struct refuse_filter *f = m->filters;
 
 		m->filters = f->next;
 		free(f);
 	}
+	hashmap_destroy(&m->filter_index);
 }

@@ -12,14 +12,25 @@
 
 static bool uuid_seen(const struct task *t, const char *uuid)
 {
-	for (unsigned i = 0; i < TASK_UUID_MEMORY; i++)
+	for (unsigned i = 0; i < t->uuid_cap; i++)
 		if (strcmp(t->uuids[i], uuid) == 0)
 			return true;
 	return false;
 }
 
+/* The ring grows 2, 4, 8, 16 slots as updates come, then wraps (oldest forgotten). */
 static void uuid_remember(struct task *t, const char *uuid)
 {
+	if (t->uuid_next >= t->uuid_cap && t->uuid_cap < TASK_UUID_MEMORY) {
+		unsigned cap = t->uuid_cap ? t->uuid_cap * 2 : 2;
+		char (*g)[37] = realloc(t->uuids, cap * sizeof(*g));
+
+		if (!g)
+			return;         /* not remembered: a resend would be applied as a repeat */
+		memset(g + t->uuid_cap, 0, (cap - t->uuid_cap) * sizeof(*g));
+		t->uuids = g;
+		t->uuid_cap = cap;
+	}
 	snprintf(t->uuids[t->uuid_next], sizeof(t->uuids[0]), "%s", uuid);
 	t->uuid_next = (t->uuid_next + 1) % TASK_UUID_MEMORY;
 }

@@ -5,7 +5,8 @@
  *
  * Durability: WAL with synchronous=FULL: a committed change is on disk when the call
  * returns, so it survives a kill of the master and a power loss alike. Batch writes in
- * begin/commit to pay one fsync for many changes. */
+ * begin/commit to pay one fsync for many changes (the master's store_writer.c does so for
+ * task and agent records). */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -73,6 +74,29 @@ static int s_put(struct store *s, const char *kind, const char *key, json_t *val
 	rc = run_stmt(ss, ss->put, "put");
 	pthread_mutex_unlock(&ss->mu);
 	free(text);
+	return rc;
+}
+
+static const struct store_ops sqlite_ops;
+
+bool store_is_sqlite(const struct store *s)
+{
+	return s && s->ops == &sqlite_ops;
+}
+
+/* put with the value already in JSON text (the master's store writer splices a task's
+ * TASKINFO text into its record instead of parsing and re-printing it). */
+int store_sqlite_put_text(struct store *s, const char *kind, const char *key, const char *text)
+{
+	struct sqlite_store *ss = S(s);
+	int rc;
+
+	pthread_mutex_lock(&ss->mu);
+	sqlite3_bind_text(ss->put, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ss->put, 2, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ss->put, 3, text, -1, SQLITE_STATIC);
+	rc = run_stmt(ss, ss->put, "put");
+	pthread_mutex_unlock(&ss->mu);
 	return rc;
 }
 
@@ -159,6 +183,9 @@ out:
 	return rc;
 }
 
+/* begin keeps the (recursive) mutex until commit: a transaction belongs to the thread that
+ * opened it, and another thread's writes wait instead of landing inside it (they would
+ * otherwise become durable only at someone else's commit). */
 static int s_begin(struct store *s)
 {
 	struct sqlite_store *ss = S(s);
@@ -166,10 +193,11 @@ static int s_begin(struct store *s)
 
 	pthread_mutex_lock(&ss->mu);
 	if (ss->in_tx)
-		rc = -EBUSY;
+		rc = -EBUSY;            /* nested on this thread */
 	else if ((rc = exec(ss, "BEGIN IMMEDIATE")) == 0)
 		ss->in_tx = true;
-	pthread_mutex_unlock(&ss->mu);
+	if (rc)
+		pthread_mutex_unlock(&ss->mu);
 	return rc;
 }
 
@@ -180,14 +208,15 @@ static int s_commit(struct store *s)
 
 	pthread_mutex_lock(&ss->mu);
 	if (!ss->in_tx) {
-		rc = -EINVAL;
-	} else {
-		rc = exec(ss, "COMMIT");
-		if (rc < 0)
-			exec(ss, "ROLLBACK");
-		ss->in_tx = false;
+		pthread_mutex_unlock(&ss->mu);
+		return -EINVAL;
 	}
+	rc = exec(ss, "COMMIT");
+	if (rc < 0)
+		exec(ss, "ROLLBACK");
+	ss->in_tx = false;
 	pthread_mutex_unlock(&ss->mu);
+	pthread_mutex_unlock(&ss->mu);          /* the one s_begin kept */
 	return rc;
 }
 
@@ -254,6 +283,9 @@ int store_sqlite_open(const char *dir, struct store **out, char *err, size_t err
 	sqlite3_busy_timeout(ss->db, 5000);
 	if (exec(ss, "PRAGMA journal_mode=WAL") < 0 ||
 	    exec(ss, "PRAGMA synchronous=FULL") < 0 ||
+	    /* 64 MiB of page cache (default 2 MiB): with a million task records the B-tree
+	     * no longer fits the default and every insert re-reads pages. */
+	    exec(ss, "PRAGMA cache_size=-65536") < 0 ||
 	    exec(ss, "CREATE TABLE IF NOT EXISTS objects (kind TEXT NOT NULL, key TEXT NOT NULL,"
 		     " value TEXT NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID") < 0) {
 		snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(ss->db));

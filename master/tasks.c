@@ -1,6 +1,10 @@
 /* tasks.c - the master's task records: created from accepted launches, persisted (kind
  * "tasks"), loaded at start, queried and expunged by frameworks, killed. How status updates
- * change a record lives in status.c. */
+ * change a record lives in status.c.
+ *
+ * Indexes (all O(1) to maintain): task id -> task (hash), and task groups by agent, by
+ * framework and by (framework, app), each a list in creation order with a count of live
+ * (non-terminal) tasks, so no path walks every task of the cluster to find a few. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,13 +12,102 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "master/master_internal.h"
+#include "master/task_query.h"
 
 struct task *tasks_find(struct master *m, const char *task_id)
 {
-	for (struct task *t = m->tasks; t; t = t->next)
-		if (strcmp(t->rec.task_id, task_id) == 0)
-			return t;
-	return NULL;
+	struct hm_node *n = hashmap_get(&m->task_index, task_id);
+
+	return n ? hm_entry(n, struct task, by_id) : NULL;
+}
+
+struct task_group *task_group_get(struct master *m, struct hashmap *map, const char *key)
+{
+	struct hm_node *n = hashmap_get(map, key);
+	size_t len = strlen(key);
+	struct task_group *g;
+
+	if (n)
+		return hm_entry(n, struct task_group, node);
+	g = calloc(1, sizeof(*g) + len + 1);
+	if (!g)
+		return NULL;
+	memcpy(g->key, key, len + 1);
+	dl_init(&g->tasks);
+	if (hashmap_put(map, &g->node, g->key) == -EEXIST) {
+		free(g);
+		return NULL;
+	}
+	g->all_next = m->groups;
+	m->groups = g;
+	return g;
+}
+
+static struct task_group *group_find(struct hashmap *map, const char *key)
+{
+	struct hm_node *n = hashmap_get(map, key);
+
+	return n ? hm_entry(n, struct task_group, node) : NULL;
+}
+
+static void app_key(char *out, size_t len, const char *framework_id, const char *app_id)
+{
+	snprintf(out, len, "%s\x1f%s", framework_id, app_id);
+}
+
+struct task_group *tasks_on_agent(struct master *m, const char *agent_id)
+{
+	return group_find(&m->tasks_by_agent, agent_id);
+}
+
+static void group_add(struct task_group *g, struct dlink *link, struct task_group **slot,
+		      bool live)
+{
+	*slot = g;
+	if (!g) {
+		dl_init(link);
+		return;
+	}
+	dl_add_tail(&g->tasks, link);
+	g->count++;
+	g->live += live;
+}
+
+static void group_del(struct task_group *g, struct dlink *link)
+{
+	if (!g)
+		return;
+	dl_del(link);
+	g->count--;
+}
+
+/* Links a new record into every index. -EEXIST if its id is taken. */
+static int task_link(struct master *m, struct task *t)
+{
+	bool live = !task_state_is_terminal(t->rec.state);
+	char key[sizeof(t->rec.framework_id) + sizeof(t->rec.app_id) + 2];
+
+	if (hashmap_put(&m->task_index, &t->by_id, t->rec.task_id) == -EEXIST)
+		return -EEXIST;
+	dl_add_tail(&m->tasks, &t->all);
+	m->task_count++;
+	app_key(key, sizeof(key), t->rec.framework_id, t->rec.app_id);
+	group_add(task_group_get(m, &m->tasks_by_agent, t->rec.agent_id), &t->on_agent,
+		  &t->g_agent, live);
+	group_add(task_group_get(m, &m->tasks_by_fw, t->rec.framework_id), &t->on_fw, &t->g_fw,
+		  live);
+	group_add(task_group_get(m, &m->tasks_by_app, key), &t->on_app, &t->g_app, live);
+	return 0;
+}
+
+static void task_unlink(struct master *m, struct task *t)
+{
+	hashmap_remove_node(&m->task_index, &t->by_id);
+	dl_del(&t->all);
+	m->task_count--;
+	group_del(t->g_agent, &t->on_agent);
+	group_del(t->g_fw, &t->on_fw);
+	group_del(t->g_app, &t->on_app);
 }
 
 static void task_free(struct task *t)
@@ -22,17 +115,9 @@ static void task_free(struct task *t)
 	resources_free(&t->rec.resources);
 	json_decref(t->rec.extra);
 	json_decref(t->rec.stats);
-	json_decref(t->info);
+	free(t->info_text);
+	free(t->uuids);
 	free(t);
-}
-
-static void task_append(struct master *m, struct task *t)
-{
-	struct task **pp = &m->tasks;
-
-	while (*pp)
-		pp = &(*pp)->next;
-	*pp = t;
 }
 
 static json_t *ports_json(const uint32_t *ports, size_t n)
@@ -49,10 +134,10 @@ static json_t *task_to_json(const struct task *t)
 	const struct task_record *r = &t->rec;
 	json_t *uuids = json_array();
 
-	for (unsigned i = 0; i < TASK_UUID_MEMORY; i++)
+	for (unsigned i = 0; i < t->uuid_cap; i++)
 		if (t->uuids[i][0])
 			json_array_append_new(uuids, json_string(t->uuids[i]));
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:f,s:f,s:f,s:s,s:O?,s:O?,s:b,s:f,s:o,s:i}",
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:f,s:f,s:f,s:s,s:O?,s:b,s:f,s:o,s:i}",
 			 "task_id", r->task_id, "framework_id", r->framework_id,
 			 "agent_id", r->agent_id, "hostname", r->hostname, "app_id", r->app_id,
 			 "state", task_state_name(r->state),
@@ -60,7 +145,7 @@ static json_t *task_to_json(const struct task *t)
 			 "ports", ports_json(r->ports, r->port_count),
 			 "staged_at", r->staged_at, "started_at", r->started_at,
 			 "updated_at", r->updated_at, "version", r->version,
-			 "extra", r->extra, "info", t->info,
+			 "extra", r->extra,
 			 "kill_requested", t->kill_requested, "kill_grace", t->kill_grace,
 			 "uuids", uuids, "uuid_next", (int)t->uuid_next);
 }
@@ -68,16 +153,13 @@ static json_t *task_to_json(const struct task *t)
 int tasks_persist(struct master *m, struct task *t)
 {
 	json_t *j = task_to_json(t);
-	int rc;
 
 	if (!j)
 		return -ENOMEM;
-	rc = store_put(m->store, "tasks", t->rec.task_id, j);
+	/* "info" (the TASKINFO) is added from its text by the store writer. */
+	master_store_put_with(m, "tasks", t->rec.task_id, j, "info", t->info_text);
 	json_decref(j);
-	if (rc < 0)
-		log_error("event=task_persist_failed task=%s error=\"%s\"", t->rec.task_id,
-			  strerror(-rc));
-	return rc;
+	return 0;
 }
 
 static void copy_str(char *dst, size_t len, json_t *obj, const char *key)
@@ -97,7 +179,7 @@ static struct task *task_from_json(const char *key, json_t *j)
 	struct task *t = calloc(1, sizeof(*t));
 	struct task_record *r;
 	json_t *v;
-	size_t i;
+	size_t i, n;
 	int st;
 	char err[128];
 
@@ -126,15 +208,28 @@ static struct task *task_from_json(const char *key, json_t *j)
 	v = json_object_get(j, "extra");
 	r->extra = json_is_null(v) ? NULL : json_incref(v);
 	v = json_object_get(j, "info");
-	t->info = json_is_null(v) ? NULL : json_incref(v);
+	t->info_text = json_is_object(v) ? json_dumps(v, JSON_COMPACT) : NULL;
 	t->kill_requested = json_is_true(json_object_get(j, "kill_requested"));
 	t->kill_grace = num(j, "kill_grace");
-	json_array_foreach(json_object_get(j, "uuids"), i, v) {
-		if (i < TASK_UUID_MEMORY)
-			snprintf(t->uuids[i], sizeof(t->uuids[i]), "%s", json_string_value(v) ?: "");
+	v = json_object_get(j, "uuids");
+	n = json_array_size(v);
+	if (n > TASK_UUID_MEMORY)
+		n = TASK_UUID_MEMORY;
+	if (n) {
+		t->uuid_cap = n == TASK_UUID_MEMORY ? TASK_UUID_MEMORY : 2;
+		while (t->uuid_cap < n)
+			t->uuid_cap *= 2;
+		t->uuids = calloc(t->uuid_cap, sizeof(*t->uuids));
+		if (!t->uuids)
+			t->uuid_cap = 0;
 	}
+	for (i = 0; i < n && i < t->uuid_cap; i++)
+		snprintf(t->uuids[i], sizeof(t->uuids[i]), "%s",
+			 json_string_value(json_array_get(v, i)) ?: "");
 	t->uuid_next = (unsigned)json_integer_value(json_object_get(j, "uuid_next")) %
 		       TASK_UUID_MEMORY;
+	if (t->uuid_next > t->uuid_cap)
+		t->uuid_next = t->uuid_cap % TASK_UUID_MEMORY;
 	return t;
 }
 
@@ -181,7 +276,19 @@ static void account_framework(struct framework *fw, const struct task *t, int si
 void tasks_account(struct master *m, struct task *t, enum task_state from, enum task_state to)
 {
 	struct framework *fw = frameworks_find(m, t->rec.framework_id);
+	bool was_live = !task_state_is_terminal(from), live = !task_state_is_terminal(to);
 
+	(void)m;
+	if (was_live != live) {
+		int d = live ? 1 : -1;
+
+		if (t->g_agent)
+			t->g_agent->live += d;
+		if (t->g_fw)
+			t->g_fw->live += d;
+		if (t->g_app)
+			t->g_app->live += d;
+	}
 	if (counts_for_agent(from) != counts_for_agent(to))
 		account_agent(m, t, counts_for_agent(to) ? +1 : -1);
 	if (counts_for_framework(from) != counts_for_framework(to))
@@ -195,7 +302,11 @@ static int load_one(const char *key, json_t *value, void *arg)
 
 	if (!t)
 		return -ENOMEM;
-	task_append(m, t);
+	if (task_link(m, t) < 0) {
+		log_warn("event=task_load_duplicate task=%s", key);
+		task_free(t);
+		return 0;
+	}
 	if (counts_for_agent(t->rec.state))
 		account_agent(m, t, +1);
 	return 0;
@@ -203,20 +314,24 @@ static int load_one(const char *key, json_t *value, void *arg)
 
 int tasks_load(struct master *m)
 {
-	size_t n = 0;
 	int rc = store_scan(m->store, "tasks", load_one, m);
 
-	for (struct task *t = m->tasks; t; t = t->next)
-		n++;
-	log_info("event=tasks_loaded count=%zu", n);
+	log_info("event=tasks_loaded count=%zu", m->task_count);
 	return rc;
 }
 
 void tasks_attach_framework(struct master *m, struct framework *fw)
 {
-	for (struct task *t = m->tasks; t; t = t->next)
-		if (counts_for_framework(t->rec.state) && strcmp(t->rec.framework_id, fw->id) == 0)
+	struct task_group *g = group_find(&m->tasks_by_fw, fw->id);
+
+	if (!g)
+		return;
+	for (struct dlink *l = g->tasks.next; l != &g->tasks; l = l->next) {
+		struct task *t = dl_entry(l, struct task, on_fw);
+
+		if (counts_for_framework(t->rec.state))
 			account_framework(fw, t, +1);
+	}
 }
 
 static json_t *task_info(const struct task_launch *l, const struct resources *res)
@@ -239,7 +354,7 @@ int tasks_create(struct master *m, struct framework *fw, struct agent *a,
 	struct task *t = calloc(1, sizeof(*t));
 	struct task_record *r;
 	const char *version;
-	json_t *body;
+	json_t *body, *info;
 	int rc;
 
 	if (!t)
@@ -263,20 +378,24 @@ int tasks_create(struct master *m, struct framework *fw, struct agent *a,
 	version = json_string_value(json_object_get(r->extra, "version"));
 	snprintf(r->version, sizeof(r->version), "%s", version ? version : "");
 	t->kill_grace = l->kill_grace_period_seconds;
-	t->info = task_info(l, res);
-	if (!t->info) {
+	info = task_info(l, res);
+	t->info_text = info ? json_dumps(info, JSON_COMPACT) : NULL;
+	if (!t->info_text) {
+		json_decref(info);
 		task_free(t);
 		return -EINVAL;
 	}
-	rc = tasks_persist(m, t);
+	rc = task_link(m, t);
 	if (rc < 0) {
+		json_decref(info);
 		task_free(t);
 		return rc;
 	}
-	task_append(m, t);
+	tasks_persist(m, t);
 	account_agent(m, t, +1);
 	account_framework(fw, t, +1);
-	body = json_pack("{s:s,s:O}", "framework_id", fw->id, "task", t->info);
+	/* The tree lives only until the launch is sent. */
+	body = json_pack("{s:s,s:o}", "framework_id", fw->id, "task", info);
 	agent_link_launch(m, t, body);
 	log_info("event=task_launching task=%s framework=%s agent=%s cpus=%g mem=%g",
 		 r->task_id, fw->id, a->id, res->cpus, res->mem);
@@ -292,32 +411,65 @@ const struct task_record *master_find_task(struct master *m, const char *task_id
 	return t ? &t->rec : NULL;
 }
 
+/* Walks a list of tasks linked through the member at offset off; fn may expunge the task
+ * it is given (the next one is taken first). */
+static void walk(struct dlink *head, size_t off,
+		 void (*fn)(const struct task_record *t, void *arg), void *arg)
+{
+	struct dlink *l = head->next, *next;
+
+	for (; l != head; l = next) {
+		next = l->next;
+		fn(&((struct task *)((char *)l - off))->rec, arg);
+	}
+}
+
 void master_for_each_task(struct master *m, const char *framework_id,
 			  void (*fn)(const struct task_record *t, void *arg), void *arg)
 {
-	struct task *t = m->tasks, *next;
+	struct task_group *g;
 
-	while (t) {
-		next = t->next;
-		if (!framework_id || strcmp(t->rec.framework_id, framework_id) == 0)
-			fn(&t->rec, arg);
-		t = next;
+	if (!framework_id) {
+		walk(&m->tasks, offsetof(struct task, all), fn, arg);
+		return;
 	}
+	g = group_find(&m->tasks_by_fw, framework_id);
+	if (g)
+		walk(&g->tasks, offsetof(struct task, on_fw), fn, arg);
+}
+
+void master_for_each_app_task(struct master *m, const char *framework_id, const char *app_id,
+			      void (*fn)(const struct task_record *t, void *arg), void *arg)
+{
+	char key[64 + 256 + 2];
+	struct task_group *g;
+
+	app_key(key, sizeof(key), framework_id, app_id);
+	g = group_find(&m->tasks_by_app, key);
+	if (g)
+		walk(&g->tasks, offsetof(struct task, on_app), fn, arg);
+}
+
+size_t master_app_live_tasks(struct master *m, const char *framework_id, const char *app_id)
+{
+	char key[64 + 256 + 2];
+	struct task_group *g;
+
+	app_key(key, sizeof(key), framework_id, app_id);
+	g = group_find(&m->tasks_by_app, key);
+	return g ? g->live : 0;
 }
 
 void master_expunge_task(struct master *m, const char *task_id)
 {
-	struct task **pp = &m->tasks, *t;
+	struct task *t = tasks_find(m, task_id);
 
-	while (*pp && strcmp((*pp)->rec.task_id, task_id) != 0)
-		pp = &(*pp)->next;
-	t = *pp;
 	if (!t)
 		return;
-	*pp = t->next;
 	/* A non-terminal task forgotten here is killed by the next reconciliation. */
 	tasks_account(m, t, t->rec.state, TASK_GONE);
-	store_del(m->store, "tasks", task_id);
+	task_unlink(m, t);
+	master_store_put(m, "tasks", task_id, NULL);
 	task_free(t);
 }
 
@@ -342,12 +494,31 @@ int master_kill_task(struct master *m, const char *task_id, double grace_period_
 	return 0;
 }
 
+int tasks_init(struct master *m)
+{
+	dl_init(&m->tasks);
+	if (hashmap_init(&m->task_index) < 0 || hashmap_init(&m->tasks_by_agent) < 0 ||
+	    hashmap_init(&m->tasks_by_fw) < 0 || hashmap_init(&m->tasks_by_app) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 void tasks_free(struct master *m)
 {
-	while (m->tasks) {
-		struct task *t = m->tasks;
+	while (m->tasks.next && !dl_empty(&m->tasks)) {
+		struct task *t = dl_entry(m->tasks.next, struct task, all);
 
-		m->tasks = t->next;
+		task_unlink(m, t);
 		task_free(t);
 	}
+	while (m->groups) {
+		struct task_group *g = m->groups;
+
+		m->groups = g->all_next;
+		free(g);
+	}
+	hashmap_destroy(&m->task_index);
+	hashmap_destroy(&m->tasks_by_agent);
+	hashmap_destroy(&m->tasks_by_fw);
+	hashmap_destroy(&m->tasks_by_app);
 }

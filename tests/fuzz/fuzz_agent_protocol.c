@@ -119,7 +119,9 @@ static void check_accounting(struct master *m)
 	for (struct agent *a = m->agents; a; a = a->next) {
 		double cpus = 0, mem = 0;
 
-		for (struct task *t = m->tasks; t; t = t->next) {
+		for (struct dlink *l = m->tasks.next; l != &m->tasks; l = l->next) {
+			struct task *t = dl_entry(l, struct task, all);
+
 			if (strcmp(t->rec.agent_id, a->id) || task_state_is_terminal(t->rec.state))
 				continue;
 			cpus += t->rec.resources.cpus;

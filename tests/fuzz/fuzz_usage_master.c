@@ -7,7 +7,7 @@
  * produced; a master restarted on the store (usage_create) serves the same task records.
  * Input: request bodies separated by 0xff bytes (never in valid UTF-8 JSON).
  * The store lives in /dev/shm; every input starts from an empty one. */
-/* fuzz-links: master/usage.c master/store*.c */
+/* fuzz-links: master/usage.c master/store_sqlite.c */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -1,6 +1,8 @@
 /* test_allocator.c - the DRF allocator and offers (master/allocator.c, master/offers.c):
  * fairness between frameworks and weights, one offer per agent per cycle, suppress,
- * refuse filters and revive, rescind on timeout and when an agent goes away. */
+ * refuse filters and revive, rescind on timeout and when an agent goes away; cycles sliced
+ * by their time budget and the cycle-time histogram. */
+#include <time.h>
 #include "tests/unit/master_fixture.h"
 
 static void agents(struct fx *f, int n, double cpus, double mem)
@@ -275,6 +277,81 @@ static void test_accepting_rescinded_offer_fails(void **state)
 	free(a);
 }
 
+/* A framework that keeps its offers and is slow to answer: each callback takes 45 ms. */
+static void slow_offers(struct framework *fw, struct offer **offers, size_t count)
+{
+	struct timespec ts = { 0, 45 * 1000 * 1000 };
+
+	rec_offers(fw, offers, count);
+	nanosleep(&ts, NULL);
+}
+
+static const struct framework_ops slow_ops = { .resource_offers = slow_offers };
+
+/* A cycle that runs past its time budget stops after the chunk it is in, asks for the next
+ * cycle at once, and that one goes on with the next agents: over the cycles every agent is
+ * offered exactly once, and each cycle lands in the metrics histogram. */
+static void test_sliced_cycle_resumes_where_it_stopped(void **state)
+{
+	struct fx *f = fx_new(100);
+	struct rec_fw *a = calloc(1, sizeof(*a));
+	unsigned long hist = 0;
+	int cycles = 0;
+
+	(void)state;
+	snprintf(a->fw.name, sizeof(a->fw.name), "slow");
+	a->fw.weight = 1;
+	a->fw.ops = &slow_ops;
+	master_lock(f->m);
+	assert_int_equal(master_register_framework(f->m, &a->fw), 0);
+	master_unlock(f->m);
+	agents(f, 10, 1, 1024);
+	do {
+		master_lock(f->m);
+		f->m->allocate_now = false;
+		allocator_run(f->m, 1);
+		master_unlock(f->m);
+		cycles++;
+		if (cycles == 1)
+			assert_int_equal(a->offer_count, 4);    /* the first chunk only */
+	} while (f->m->allocate_now && cycles < 10);
+	assert_int_equal(cycles, 3);                    /* 4 + 4 + 2 agents */
+	assert_int_equal(a->offer_count, 10);
+	for (int i = 1; i <= 10; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "a%d", i);
+		assert_int_equal(fx_offers_on(a, 0, id), 1);
+	}
+	for (int i = 0; i < ALLOC_HIST_BUCKETS; i++)
+		hist += f->m->alloc.counts[i];
+	assert_int_equal(f->m->alloc.cycles, 3);
+	assert_int_equal(hist, 3);
+	assert_int_equal(f->m->alloc.offers, 10);
+	assert_true(f->m->alloc.max_ms >= 45);
+	fx_free(f);
+	free(a);
+}
+
+static void test_cycle_histogram_buckets(void **state)
+{
+	struct alloc_stats s;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	alloc_stats_record(&s, 0.001, 0);       /* below the first bound */
+	alloc_stats_record(&s, 1.0, 2);         /* exactly 10^2 x 0.01 ms */
+	alloc_stats_record(&s, 1.01, 0);        /* just above: the next bucket */
+	alloc_stats_record(&s, 1e9, 0);         /* beyond the last bound */
+	assert_int_equal(s.counts[0], 1);
+	assert_int_equal(s.counts[2 * ALLOC_HIST_PER_DECADE], 1);
+	assert_int_equal(s.counts[2 * ALLOC_HIST_PER_DECADE + 1], 1);
+	assert_int_equal(s.counts[ALLOC_HIST_BUCKETS - 1], 1);
+	assert_int_equal(s.cycles, 4);
+	assert_int_equal(s.offers, 2);
+	assert_true(s.max_ms == 1e9 && s.last_ms == 1e9);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -288,6 +365,8 @@ int main(void)
 		cmocka_unit_test(test_rescind_on_timeout),
 		cmocka_unit_test(test_unreachable_agent_offers_rescinded),
 		cmocka_unit_test(test_accepting_rescinded_offer_fails),
+		cmocka_unit_test(test_sliced_cycle_resumes_where_it_stopped),
+		cmocka_unit_test(test_cycle_histogram_buckets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,8 @@
 /* test_master_tasks.c - task records in the master core: master_accept validation, status
  * updates (dedup by uuid, persisted), reconciliation on register/heartbeat (kill unknown,
- * LOST after 30 s, unreachable and back), kills, master restart, and agent_link against a
- * real HTTP server standing in for the agent. */
+ * LOST after 30 s, unreachable and back), kills, master restart, agent_link against a
+ * real HTTP server standing in for the agent, the batched store writer and the task
+ * indexes (per app, per agent, live counts). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 #include "lib/http_client.h"
 #include "lib/http_server.h"
+#include "master/task_query.h"
 #include "tests/unit/master_fixture.h"
 
 static json_t *g_cmd;
@@ -138,11 +140,13 @@ static void test_accept_rejects_what_does_not_fit(void **state)
 	assert_true(resources_is_empty(&a->offered));
 	assert_int_equal(f->m->link_len, 1);
 	assert_string_equal(f->m->link_head->url, "http://127.0.0.1:1/v1/launch");
-	json_t *task = json_object_get(f->m->link_head->body, "task");
+	json_t *body = json_loads(f->m->link_head->body, 0, NULL);
+	json_t *task = json_object_get(body, "task");
 	assert_string_equal(json_string_value(json_object_get(task, "task_id")), "t1");
 	assert_int_equal(json_integer_value(json_array_get(json_object_get(task, "ports"), 0)), 31005);
 	assert_string_equal(json_string_value(json_object_get(json_object_get(task, "env"), "K")), "V");
 	assert_string_equal(master_find_task(f->m, "t1")->version, "v1");
+	json_decref(body);
 	master_unlock(f->m);
 	/* A task id cannot be used twice. */
 	fx_alloc(f, 2);
@@ -359,8 +363,9 @@ static void test_kill_resent_until_gone(void **state)
 	assert_int_equal(master_kill_task(f->m, "t1", 7), 0);
 	assert_int_equal(f->m->link_len, 2);     /* launch + kill */
 	assert_string_equal(f->m->link_tail->url, "http://127.0.0.1:1/v1/kill");
-	assert_true(json_number_value(json_object_get(f->m->link_tail->body,
-						      "grace_period_seconds")) == 7);
+	json_t *kbody = json_loads(f->m->link_tail->body, 0, NULL);
+	assert_true(json_number_value(json_object_get(kbody, "grace_period_seconds")) == 7);
+	json_decref(kbody);
 	master_unlock(f->m);
 	assert_int_equal(state_of(f, "t1"), TASK_KILLING);
 	/* Still running there: the kill is asked for again on every heartbeat. */
@@ -551,6 +556,112 @@ static void test_agent_link_launch_delivered_and_failed(void **state)
 	free(r);
 }
 
+static void count_task(const struct task_record *t, void *arg)
+{
+	(void)t;
+	(*(int *)arg)++;
+}
+
+static int store_state(struct fx *f, const char *task_id, char *out, size_t len)
+{
+	json_t *j = NULL;
+	int rc = store_get(f->st, "tasks", task_id, &j);
+
+	if (rc == 0)
+		snprintf(out, len, "%s", json_string_value(json_object_get(j, "state")));
+	json_decref(j);
+	return rc;
+}
+
+/* With the store writer running, records are written in batches off the lock: a write is
+ * in the store once master_store_wait has returned for its number, an expunge deletes the
+ * record, and the per-app index and live counts follow every change. */
+static void test_store_writer_and_indexes(void **state)
+{
+	struct rec_fw *r;
+	struct fx *f = setup_one(&r, "127.0.0.1:1");
+	char err[256], st[32];
+	unsigned long seq;
+	int n = 0;
+	bool dup;
+
+	(void)state;
+	assert_int_equal(store_writer_start(f->m), 0);
+	assert_int_equal(launch(f, r, r->offers[0], "t1", 1, 512, 0, err, sizeof(err)), 0);
+	fx_alloc(f, 2);
+	assert_int_equal(launch(f, r, r->offers[1], "t2", 1, 512, 0, err, sizeof(err)), 0);
+	assert_int_equal(status(f, "a1", "t1", "TASK_RUNNING", "u1", &dup), 0);
+	master_lock(f->m);
+	seq = master_store_seq(f->m);
+	assert_true(seq >= 3);
+	master_for_each_app_task(f->m, r->fw.id, "/web", count_task, &n);
+	assert_int_equal(n, 2);
+	n = 0;
+	master_for_each_app_task(f->m, r->fw.id, "/other", count_task, &n);
+	assert_int_equal(n, 0);
+	assert_int_equal(master_app_live_tasks(f->m, r->fw.id, "/web"), 2);
+	assert_int_equal(tasks_on_agent(f->m, "a1")->live, 2);
+	master_unlock(f->m);
+	master_store_wait(f->m, seq);
+	assert_int_equal(store_state(f, "t1", st, sizeof(st)), 0);
+	assert_string_equal(st, "TASK_RUNNING");
+	assert_int_equal(store_state(f, "t2", st, sizeof(st)), 0);
+	assert_string_equal(st, "TASK_STAGING");
+
+	assert_int_equal(status(f, "a1", "t2", "TASK_FAILED", "u2", &dup), 0);
+	master_lock(f->m);
+	assert_int_equal(master_app_live_tasks(f->m, r->fw.id, "/web"), 1);
+	assert_int_equal(tasks_on_agent(f->m, "a1")->live, 1);
+	master_expunge_task(f->m, "t2");
+	assert_null(master_find_task(f->m, "t2"));
+	n = 0;
+	master_for_each_task(f->m, r->fw.id, count_task, &n);
+	assert_int_equal(n, 1);
+	seq = master_store_seq(f->m);
+	master_unlock(f->m);
+	master_store_wait(f->m, seq);
+	assert_int_equal(store_state(f, "t2", st, sizeof(st)), -ENOENT);
+	/* Queued writes are not lost when the master stops: a RUNNING t1 comes back. */
+	assert_int_equal(status(f, "a1", "t1", "TASK_KILLED", "u3", &dup), 0);
+	fx_close_master(f);
+	fx_open_master(f, 100);
+	assert_int_equal(state_of(f, "t1"), TASK_KILLED);
+	/* Its applied uuids came back with it. */
+	assert_int_equal(status(f, "a1", "t1", "TASK_KILLED", "u3", &dup), 0);
+	assert_true(dup);
+	fx_free(f);
+	free(r);
+}
+
+/* The uuid memory grows with the updates a task gets and keeps the last 16: the 17th
+ * pushes out the first, across a restart too. */
+static void test_uuid_ring_keeps_last_sixteen(void **state)
+{
+	struct rec_fw *r;
+	struct fx *f = setup_one(&r, "127.0.0.1:1");
+	char err[256], uuid[16];
+	bool dup;
+
+	(void)state;
+	assert_int_equal(launch(f, r, r->offers[0], "t1", 1, 512, 0, err, sizeof(err)), 0);
+	for (int i = 0; i <= TASK_UUID_MEMORY; i++) {
+		snprintf(uuid, sizeof(uuid), "u%d", i);
+		assert_int_equal(status(f, "a1", "t1", "TASK_RUNNING", uuid, &dup), 0);
+		assert_false(dup);
+	}
+	fx_close_master(f);
+	fx_open_master(f, 100);
+	for (int i = TASK_UUID_MEMORY; i >= 1; i--) {
+		snprintf(uuid, sizeof(uuid), "u%d", i);
+		assert_int_equal(status(f, "a1", "t1", "TASK_RUNNING", uuid, &dup), 0);
+		assert_true(dup);
+	}
+	assert_int_equal(status(f, "a1", "t1", "TASK_RUNNING", "u0", &dup), 0);
+	assert_false(dup);                      /* forgotten: the oldest of 17 */
+	fx_free(f);
+	free(r);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -577,6 +688,8 @@ int main(void)
 		cmocka_unit_test(test_master_restart_keeps_tasks),
 		cmocka_unit_test(test_recovering_agent_that_never_returns),
 		cmocka_unit_test(test_agent_link_launch_delivered_and_failed),
+		cmocka_unit_test(test_store_writer_and_indexes),
+		cmocka_unit_test(test_uuid_ring_keeps_last_sixteen),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +147,47 @@ static void test_transaction_and_reopen(void **state)
 	assert_int_equal(get_int(c->st, "meta", "schema"), 1);
 }
 
+struct outsider {
+	struct store *st;
+	volatile int done;
+};
+
+static void *outsider_put(void *arg)
+{
+	struct outsider *o = arg;
+
+	put_int(o->st, "meta", "outsider", 7);
+	__atomic_store_n(&o->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* A transaction belongs to the thread that began it: another thread's write waits for the
+ * commit instead of landing inside it (where it would only be durable at someone else's
+ * commit, or be rolled back with it). */
+static void test_transaction_keeps_other_threads_out(void **state)
+{
+	struct ctx *c = *state;
+	struct outsider o = { .st = c->st };
+	pthread_t th;
+	double deadline;
+
+	assert_int_equal(store_begin(c->st), 0);
+	put_int(c->st, "tasks", "mine", 1);
+	assert_int_equal(pthread_create(&th, NULL, outsider_put, &o), 0);
+	/* The outsider must still be blocked well after it started. */
+	deadline = now_mono() + 0.3;
+	while (now_mono() < deadline)
+		assert_int_equal(__atomic_load_n(&o.done, __ATOMIC_SEQ_CST), 0);
+	assert_int_equal(store_commit(c->st), 0);
+	deadline = now_mono() + 10;
+	while (!__atomic_load_n(&o.done, __ATOMIC_SEQ_CST) && now_mono() < deadline)
+		;
+	pthread_join(th, NULL);
+	assert_int_equal(o.done, 1);
+	assert_int_equal(get_int(c->st, "meta", "outsider"), 7);
+	assert_int_equal(get_int(c->st, "tasks", "mine"), 1);
+}
+
 static void test_wal_mode_on_disk(void **state)
 {
 	struct ctx *c = *state;
@@ -212,6 +254,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_round_trip_overwrite_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scan_order_and_early_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transaction_and_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transaction_keeps_other_threads_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wal_mode_on_disk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_row_skipped_by_scan, setup, teardown),
 		cmocka_unit_test(test_open_fails_cleanly),

@@ -1,0 +1,1028 @@
+/* placement.c - the placement load generator (`make bench-placement`, issue 3).
+ *
+ * One process simulates N agents against a real pacer-master over the real agent protocol
+ * (docs/architecture.md): it registers them (POST /internal/v1/register), heartbeats them
+ * with their task lists, answers the master's POST /v1/launch with 202 and reports
+ * TASK_RUNNING for the task at once (POST /internal/v1/status). Then it creates apps
+ * totalling M instances through /v2/apps and measures the time until the master has
+ * acknowledged TASK_RUNNING for all M. It reports placements/s, the master's allocation
+ * cycle p50/p99 (from GET /v1/metrics when the master has it), master CPU seconds
+ * (/proc/<pid>/stat) and peak RSS (VmHWM).
+ *
+ * Every simulated agent has its own address 127.10.<i/250>.<i%250+1>:<port> on one
+ * listening socket; the agent a launch is for is the local address the master connected
+ * to. The whole run happens in a fresh network namespace with only loopback up, so
+ * nothing but loopback traffic is possible and the wildcard listener is invisible outside.
+ * Every wait has a deadline; the run stops by itself. Needs root (unshare). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <microhttpd.h>
+#include "lib/http_client.h"
+#include "lib/http_server.h"
+#include "lib/util.h"
+
+#define MAX_CASES 8
+#define TASK_CPUS 0.01
+#define TASK_MEM 8.0
+
+struct bcase {
+	const char *label;
+	const char *bin;
+	long agents, tasks;
+	bool ref;               /* bench/placement_master: POST /bench/v1/want, not /v2/apps */
+};
+
+struct opts {
+	struct bcase cases[MAX_CASES];
+	int ncases;
+	int senders, hb_threads;
+	double timeout, alloc_interval;
+	bool constraints;
+	const char *json_out;
+	const char *keep_logs;
+};
+
+/* ---- simulated agents ---- */
+
+struct sim_agent {
+	char id[32];
+	char addr[48];
+	pthread_mutex_t mu;
+	char **tasks;           /* ids of its RUNNING tasks (for heartbeats) */
+	size_t ntasks, cap;
+	double next_hb;
+};
+
+struct job {
+	uint32_t agent;
+	char state;             /* 'R' running, 'K' killed */
+	char task_id[160];
+	struct job *next;
+};
+
+struct sim {
+	struct sim_agent *agents;
+	long nagents;
+	char master[64];        /* "127.0.0.1:port" */
+	uint16_t port;          /* the agents' port */
+	char framework_id[80];
+	double hb_interval;
+	/* status queue */
+	pthread_mutex_t qmu;
+	pthread_cond_t qcond;
+	struct job *qhead, *qtail;
+	bool stop;
+	atomic_long launches, running_acked, status_errors, hb_sent, hb_errors, kills;
+};
+
+static struct sim S;
+/* SIGINT/SIGTERM: every wait ends early and the normal clean-up runs. */
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static double mono(void)
+{
+	return now_mono();
+}
+
+static long agent_index(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	uint32_t a;
+	long i;
+
+	if (!ci || getsockname(ci->connect_fd, (struct sockaddr *)&sin, &len) < 0)
+		return -1;
+	a = ntohl(sin.sin_addr.s_addr);
+	if ((a >> 16) != ((127u << 8) | 10u))
+		return -1;
+	i = (long)((a >> 8) & 0xff) * 250 + (long)(a & 0xff) - 1;
+	return i >= 0 && i < S.nagents ? i : -1;
+}
+
+static void push_job(uint32_t agent, char state, const char *task_id)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return;
+	j->agent = agent;
+	j->state = state;
+	snprintf(j->task_id, sizeof(j->task_id), "%s", task_id);
+	pthread_mutex_lock(&S.qmu);
+	if (S.qtail)
+		S.qtail->next = j;
+	else
+		S.qhead = j;
+	S.qtail = j;
+	pthread_cond_signal(&S.qcond);
+	pthread_mutex_unlock(&S.qmu);
+}
+
+static void agent_add_task(struct sim_agent *a, const char *tid);
+
+static void h_launch(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	json_t *body = http_body_json(req, resp);
+	const char *tid;
+	long ai;
+
+	(void)ctx;
+	if (!body)
+		return;
+	tid = json_string_value(json_object_get(json_object_get(body, "task"), "task_id"));
+	ai = agent_index(req->conn);
+	if (!tid || ai < 0) {
+		http_respond_error(resp, 400, "no task.task_id or unknown agent address");
+	} else {
+		const char *fw = json_string_value(json_object_get(body, "framework_id"));
+
+		if (fw && !S.framework_id[0])
+			snprintf(S.framework_id, sizeof(S.framework_id), "%s", fw);
+		atomic_fetch_add(&S.launches, 1);
+		/* Like a real agent: the task is in its heartbeats from the moment it is taken. */
+		agent_add_task(&S.agents[ai], tid);
+		push_job((uint32_t)ai, 'R', tid);
+		http_respond_json(resp, 202, json_object());
+	}
+	json_decref(body);
+}
+
+static void h_kill(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	json_t *body = http_body_json(req, resp);
+	const char *tid;
+	long ai = agent_index(req->conn);
+
+	(void)ctx;
+	if (!body)
+		return;
+	tid = json_string_value(json_object_get(body, "task_id"));
+	if (tid && ai >= 0) {
+		atomic_fetch_add(&S.kills, 1);
+		push_job((uint32_t)ai, 'K', tid);
+		http_respond_json(resp, 202, json_object());
+	} else {
+		http_respond_error(resp, 404, "unknown task");
+	}
+	json_decref(body);
+}
+
+static void agent_add_task(struct sim_agent *a, const char *tid)
+{
+	pthread_mutex_lock(&a->mu);
+	if (a->ntasks == a->cap) {
+		size_t nc = a->cap ? a->cap * 2 : 16;
+		char **g = realloc(a->tasks, nc * sizeof(*g));
+
+		if (!g)
+			goto out;
+		a->tasks = g;
+		a->cap = nc;
+	}
+	a->tasks[a->ntasks++] = strdup(tid);
+out:
+	pthread_mutex_unlock(&a->mu);
+}
+
+static void agent_drop_task(struct sim_agent *a, const char *tid)
+{
+	pthread_mutex_lock(&a->mu);
+	for (size_t i = 0; i < a->ntasks; i++) {
+		if (strcmp(a->tasks[i], tid) == 0) {
+			free(a->tasks[i]);
+			a->tasks[i] = a->tasks[--a->ntasks];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&a->mu);
+}
+
+static int post(const char *path, json_t *body, long timeout_ms, struct http_result *r)
+{
+	char url[160];
+
+	snprintf(url, sizeof(url), "http://%s%s", S.master, path);
+	memset(r, 0, sizeof(*r));
+	return http_call_json("POST", url, body, timeout_ms, r);
+}
+
+static void *sender_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct job *j;
+		struct http_result r;
+		char uuid[37];
+		json_t *body;
+		int rc;
+
+		pthread_mutex_lock(&S.qmu);
+		while (!S.stop && !S.qhead)
+			pthread_cond_wait(&S.qcond, &S.qmu);
+		if (S.stop) {
+			pthread_mutex_unlock(&S.qmu);
+			return NULL;
+		}
+		j = S.qhead;
+		S.qhead = j->next;
+		if (!S.qhead)
+			S.qtail = NULL;
+		pthread_mutex_unlock(&S.qmu);
+
+		uuid_v4(uuid);
+		body = json_pack("{s:s,s:{s:s,s:s,s:s,s:s,s:s,s:s,s:f}}",
+				 "agent_id", S.agents[j->agent].id, "update", "uuid", uuid,
+				 "task_id", j->task_id, "framework_id", S.framework_id,
+				 "state", j->state == 'R' ? "TASK_RUNNING" : "TASK_KILLED",
+				 "message", "", "source", "SOURCE_EXECUTOR", "timestamp", now_wall());
+		rc = post("/internal/v1/status", body, 30000, &r);
+		json_decref(body);
+		if (rc == 0 && r.status == 200) {
+			if (j->state == 'R') {
+				atomic_fetch_add(&S.running_acked, 1);
+			} else {
+				agent_drop_task(&S.agents[j->agent], j->task_id);
+			}
+		} else {
+			atomic_fetch_add(&S.status_errors, 1);
+		}
+		http_result_free(&r);
+		free(j);
+	}
+}
+
+static json_t *register_body(long i)
+{
+	struct sim_agent *a = &S.agents[i];
+
+	return json_pack("{s:s,s:s,s:s,s:{s:s,s:s},s:[]}", "agent_id", a->id, "hostname", a->id,
+			 "address", a->addr, "attributes", "rack", "", "zone", "", "tasks");
+}
+
+static int register_agent(long i, json_t *resources)
+{
+	json_t *body = register_body(i), *attrs = json_object_get(body, "attributes");
+	struct http_result r;
+	char v[16];
+	int rc;
+
+	json_object_set(body, "resources", resources);
+	snprintf(v, sizeof(v), "r%ld", i % 20);
+	json_object_set_new(attrs, "rack", json_string(v));
+	snprintf(v, sizeof(v), "z%ld", i % 4);
+	json_object_set_new(attrs, "zone", json_string(v));
+	rc = post("/internal/v1/register", body, 30000, &r);
+	json_decref(body);
+	if (rc == 0 && r.status == 200) {
+		json_t *j = http_result_json(&r);
+		double iv = json_number_value(json_object_get(j, "heartbeat_interval_seconds"));
+
+		if (iv > 0)
+			S.hb_interval = iv;
+		json_decref(j);
+		rc = 0;
+	} else {
+		fprintf(stderr, "placement: register %s: %ld %s%s\n", S.agents[i].id, r.status,
+			r.body ? r.body : "", r.error);
+		rc = -1;
+	}
+	http_result_free(&r);
+	return rc;
+}
+
+struct reg_arg {
+	long from, step;
+	json_t *resources;
+	int failed;
+};
+
+static void *register_main(void *p)
+{
+	struct reg_arg *ra = p;
+
+	for (long i = ra->from; i < S.nagents; i += ra->step)
+		if (register_agent(i, ra->resources) < 0)
+			ra->failed++;
+	return NULL;
+}
+
+static json_t *heartbeat_body(struct sim_agent *a)
+{
+	json_t *tasks = json_array();
+
+	pthread_mutex_lock(&a->mu);
+	for (size_t i = 0; i < a->ntasks; i++)
+		json_array_append_new(tasks, json_pack("{s:s,s:s,s:s}", "task_id", a->tasks[i],
+						       "framework_id", S.framework_id,
+						       "state", "TASK_RUNNING"));
+	pthread_mutex_unlock(&a->mu);
+	return json_pack("{s:s,s:o}", "agent_id", a->id, "tasks", tasks);
+}
+
+struct hb_arg {
+	long from, step;
+	json_t *resources;
+};
+
+static void *heartbeat_main(void *p)
+{
+	struct hb_arg *ha = p;
+
+	while (!S.stop) {
+		double now = mono(), soonest = now + 1;
+
+		for (long i = ha->from; i < S.nagents && !S.stop; i += ha->step) {
+			struct sim_agent *a = &S.agents[i];
+			struct http_result r;
+			json_t *body;
+
+			if (a->next_hb > now) {
+				if (a->next_hb < soonest)
+					soonest = a->next_hb;
+				continue;
+			}
+			body = heartbeat_body(a);
+			if (post("/internal/v1/heartbeat", body, 30000, &r) == 0 && r.status == 200)
+				atomic_fetch_add(&S.hb_sent, 1);
+			else if (r.status == 404)
+				register_agent(i, ha->resources);
+			else
+				atomic_fetch_add(&S.hb_errors, 1);
+			json_decref(body);
+			http_result_free(&r);
+			a->next_hb = mono() + S.hb_interval;
+			now = mono();
+		}
+		while (!S.stop && mono() < soonest)
+			usleep(20000);
+	}
+	return NULL;
+}
+
+/* ---- the master process ---- */
+
+static int lo_up(void)
+{
+	struct ifreq ifr;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), rc;
+
+	if (fd < 0)
+		return -errno;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+	if (rc == 0) {
+		ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+		rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+	}
+	close(fd);
+	return rc < 0 ? -errno : 0;
+}
+
+static uint16_t free_port(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	uint16_t p = 0;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
+		p = ntohs(sin.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return p;
+}
+
+static pid_t start_master(const char *bin, const char *dir, uint16_t port, double alloc_iv,
+			  const char *log)
+{
+	char ports[16], iv[32];
+	pid_t pid;
+
+	snprintf(ports, sizeof(ports), "%u", port);
+	snprintf(iv, sizeof(iv), "%g", alloc_iv);
+	pid = fork();
+	if (pid != 0)
+		return pid;
+	/* The master never outlives the generator, however that ends. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	if (fd >= 0) {
+		dup2(fd, 2);
+		dup2(fd, 1);
+		close(fd);
+	}
+	execl(bin, bin, "--port", ports, "--bind", "127.0.0.1", "--work-dir", dir,
+	      "--agent-timeout", "600", "--offer-timeout", "30", "--allocation-interval", iv,
+	      "--log-level", "warn", (char *)NULL);
+	_exit(127);
+}
+
+static double proc_cpu_seconds(pid_t pid)
+{
+	char path[64], *text, *p;
+	unsigned long ut = 0, st = 0;
+	double v = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	text = read_file(path, NULL);
+	if (!text)
+		return -1;
+	p = strrchr(text, ')');         /* comm may contain spaces */
+	if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+			&st) == 2)
+		v = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	free(text);
+	return v;
+}
+
+static long proc_status_kib(pid_t pid, const char *field)
+{
+	char path[64], *text, *p;
+	long v = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	text = read_file(path, NULL);
+	if (!text)
+		return -1;
+	p = strstr(text, field);
+	if (p)
+		v = strtol(p + strlen(field) + 1, NULL, 10);
+	free(text);
+	return v;
+}
+
+static int get_json(const char *path, json_t **out)
+{
+	char url[160];
+	struct http_result r;
+	int rc;
+
+	snprintf(url, sizeof(url), "http://%s%s", S.master, path);
+	memset(&r, 0, sizeof(r));
+	rc = http_call("GET", url, NULL, 0, NULL, 10000, &r);
+	*out = NULL;
+	if (rc == 0 && r.status == 200)
+		*out = http_result_json(&r);
+	rc = rc == 0 ? (int)r.status : -1;
+	http_result_free(&r);
+	return rc;
+}
+
+static bool wait_ping(pid_t pid, double deadline)
+{
+	while (mono() < deadline && !interrupted) {
+		json_t *j = NULL;
+		char url[160];
+		struct http_result r;
+
+		snprintf(url, sizeof(url), "http://%s/ping", S.master);
+		memset(&r, 0, sizeof(r));
+		if (http_call("GET", url, NULL, 0, NULL, 1000, &r) == 0 && r.status == 200) {
+			http_result_free(&r);
+			return true;
+		}
+		http_result_free(&r);
+		json_decref(j);
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return false;
+		usleep(20000);
+	}
+	return false;
+}
+
+/* ---- apps ---- */
+
+struct app_plan {
+	long napps;
+	long instances_each, remainder;
+};
+
+static json_t *app_def(const char *run, long k, long instances, long agents, bool constraints)
+{
+	json_t *app = json_pack("{s:s,s:s,s:f,s:f,s:I}", "id", "", "cmd", "sleep 3600",
+				"cpus", TASK_CPUS, "mem", TASK_MEM, "instances",
+				(json_int_t)instances);
+	char id[96], maxper[24];
+
+	snprintf(id, sizeof(id), "/bench-%s/app-%04ld", run, k);
+	json_object_set_new(app, "id", json_string(id));
+	if (k % 4 == 0)
+		json_object_set_new(app, "portDefinitions", json_array());
+	if (!constraints)
+		return app;
+	switch (k % 4) {
+	case 1:
+		json_object_set_new(app, "constraints", json_pack("[[s,s,s]]", "rack", "GROUP_BY", "20"));
+		break;
+	case 2:
+		json_object_set_new(app, "constraints", json_pack("[[s,s,s]]", "zone", "LIKE", "z[0-2]"));
+		break;
+	case 3:
+		snprintf(maxper, sizeof(maxper), "%ld", 2 * ((instances + agents - 1) / agents) + 1);
+		json_object_set_new(app, "constraints",
+				    json_pack("[[s,s,s]]", "hostname", "MAX_PER", maxper));
+		break;
+	}
+	return app;
+}
+
+struct app_arg {
+	const char *run;
+	long from, step, napps, per, rem, agents;
+	bool constraints;
+	int failed, fallback;
+};
+
+static void *apps_main(void *p)
+{
+	struct app_arg *aa = p;
+
+	for (long k = aa->from; k < aa->napps; k += aa->step) {
+		long inst = aa->per + (k < aa->rem ? 1 : 0);
+		json_t *def = app_def(aa->run, k, inst, aa->agents, aa->constraints);
+		struct http_result r;
+
+		post("/v2/apps", def, 60000, &r);
+		if (r.status == 422 && json_object_get(def, "constraints")) {
+			/* Constraints not available in this master: the same app without them. */
+			http_result_free(&r);
+			json_object_del(def, "constraints");
+			post("/v2/apps", def, 60000, &r);
+			aa->fallback++;
+		}
+		if (r.status != 201 && r.status != 200) {
+			fprintf(stderr, "placement: POST /v2/apps: %ld %s%s\n", r.status,
+				r.body ? r.body : "", r.error);
+			aa->failed++;
+		}
+		json_decref(def);
+		http_result_free(&r);
+	}
+	return NULL;
+}
+
+/* ---- one case ---- */
+
+struct result {
+	struct bcase c;
+	bool ok;
+	long placed;
+	double register_s, apps_s, total_s, rate;
+	double cycle_p50_ms, cycle_p99_ms, cycle_max_ms;
+	long cycles;
+	double cpu_s;
+	long hwm_kib;
+	int constraint_fallback;
+	char why[200];
+};
+
+/* Percentile from the master's histogram delta (bucket upper bounds in ms). */
+static double hist_pct(json_t *before, json_t *after, double pct, long *count)
+{
+	json_t *ub = json_object_get(after, "bucket_upper_ms");
+	json_t *ca = json_object_get(after, "bucket_counts");
+	json_t *cb = json_object_get(before, "bucket_counts");
+	size_t n = json_array_size(ca);
+	long total = 0, seen = 0, need;
+
+	for (size_t i = 0; i < n; i++)
+		total += (long)(json_integer_value(json_array_get(ca, i)) -
+				json_integer_value(json_array_get(cb, i)));
+	*count = total;
+	if (total <= 0)
+		return -1;
+	need = (long)ceil(pct / 100.0 * (double)total);
+	for (size_t i = 0; i < n; i++) {
+		seen += (long)(json_integer_value(json_array_get(ca, i)) -
+			       json_integer_value(json_array_get(cb, i)));
+		if (seen >= need) {
+			json_t *b = json_array_get(ub, i);
+
+			return json_is_number(b) ? json_number_value(b)
+						 : json_number_value(json_object_get(after, "max_ms"));
+		}
+	}
+	return -1;
+}
+
+static void clear_sim(void)
+{
+	for (long i = 0; i < S.nagents; i++) {
+		for (size_t k = 0; k < S.agents[i].ntasks; k++)
+			free(S.agents[i].tasks[k]);
+		free(S.agents[i].tasks);
+		pthread_mutex_destroy(&S.agents[i].mu);
+	}
+	free(S.agents);
+	S.agents = NULL;
+	while (S.qhead) {
+		struct job *j = S.qhead;
+
+		S.qhead = j->next;
+		free(j);
+	}
+	S.qtail = NULL;
+}
+
+static void run_case(const struct opts *o, const struct bcase *c, struct result *res)
+{
+	char dir[] = "/tmp/pacer-placement-XXXXXX", log[128], run[16];
+	pthread_t *senders = NULL, hb[16], workers[8];
+	struct hb_arg hba[16];
+	struct reg_arg ra[8];
+	struct app_arg aa[8];
+	struct http_server *srv = NULL;
+	json_t *resources = NULL, *m0 = NULL, *m1 = NULL;
+	double t0, t_apps, t_end, deadline, cpu0, per_agent;
+	long napps, per;
+	pid_t pid = -1;
+	char err[256];
+	int nsend = 0, nhb = 0;
+
+	memset(res, 0, sizeof(*res));
+	res->c = *c;
+	if (!mkdtemp(dir)) {
+		snprintf(res->why, sizeof(res->why), "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	snprintf(log, sizeof(log), "%s/master.log", dir);
+	memset(&S, 0, sizeof(S));
+	pthread_mutex_init(&S.qmu, NULL);
+	pthread_cond_init(&S.qcond, NULL);
+	S.nagents = c->agents;
+	S.hb_interval = 5;
+	S.agents = calloc((size_t)c->agents, sizeof(*S.agents));
+	srv = http_server_start(NULL, 0, err, sizeof(err));
+	if (!srv || !S.agents) {
+		snprintf(res->why, sizeof(res->why), "agent server: %.150s", err);
+		goto out;
+	}
+	http_server_route(srv, "POST", "/v1/launch", h_launch, NULL);
+	http_server_route(srv, "POST", "/v1/kill", h_kill, NULL);
+	S.port = http_server_port(srv);
+	for (long i = 0; i < c->agents; i++) {
+		struct sim_agent *a = &S.agents[i];
+
+		snprintf(a->id, sizeof(a->id), "sim-%06ld", i);
+		snprintf(a->addr, sizeof(a->addr), "127.10.%ld.%ld:%u", i / 250, i % 250 + 1,
+			 S.port);
+		pthread_mutex_init(&a->mu, NULL);
+	}
+	uint16_t mport = free_port();
+
+	snprintf(S.master, sizeof(S.master), "127.0.0.1:%u", mport);
+	pid = start_master(c->bin, dir, mport, o->alloc_interval, log);
+	if (pid < 0 || !wait_ping(pid, mono() + 30)) {
+		snprintf(res->why, sizeof(res->why), "master did not start (see %s)", log);
+		goto out;
+	}
+	/* Room for twice the average number of tasks per agent. */
+	per_agent = 2.0 * ceil((double)c->tasks / (double)c->agents) + 4;
+	resources = json_pack("{s:f,s:f,s:f,s:[[ii]]}", "cpus", per_agent * TASK_CPUS + 0.5,
+			      "mem", per_agent * TASK_MEM + 256, "disk", 10000.0, "ports",
+			      31000, 31000 + (int)per_agent + 16);
+	t0 = mono();
+	for (int k = 0; k < 8; k++) {
+		ra[k] = (struct reg_arg){ .from = k, .step = 8, .resources = resources };
+		pthread_create(&workers[k], NULL, register_main, &ra[k]);
+	}
+	for (int k = 0; k < 8; k++)
+		pthread_join(workers[k], NULL);
+	for (int k = 0; k < 8; k++) {
+		if (ra[k].failed) {
+			snprintf(res->why, sizeof(res->why), "%d registrations failed", ra[k].failed);
+			goto out;
+		}
+	}
+	res->register_s = mono() - t0;
+	for (long i = 0; i < c->agents; i++)
+		S.agents[i].next_hb = mono() + S.hb_interval * (double)i / (double)c->agents;
+	senders = calloc((size_t)o->senders, sizeof(*senders));
+	for (nsend = 0; senders && nsend < o->senders; nsend++)
+		pthread_create(&senders[nsend], NULL, sender_main, NULL);
+	for (nhb = 0; nhb < o->hb_threads && nhb < 16; nhb++) {
+		hba[nhb] = (struct hb_arg){ .from = nhb, .step = o->hb_threads,
+					    .resources = resources };
+		pthread_create(&hb[nhb], NULL, heartbeat_main, &hba[nhb]);
+	}
+	/* Warm-up (not timed): one app of one instance, so one-off first-offer work in the
+	 * master (per-agent bookkeeping of the app scheduler) is not counted as placement. */
+	snprintf(run, sizeof(run), "%05x", (unsigned)(getpid() & 0xfffff));
+	{
+		json_t *def = c->ref ? json_pack("{s:i}", "tasks", 1)
+			: json_pack("{s:s,s:s,s:f,s:f,s:i,s:[]}", "id", "/bench-warm/one",
+				    "cmd", "sleep 3600", "cpus", TASK_CPUS, "mem", TASK_MEM,
+				    "instances", 1, "portDefinitions");
+		struct http_result r;
+
+		post(c->ref ? "/bench/v1/want" : "/v2/apps", def, 60000, &r);
+		json_decref(def);
+		http_result_free(&r);
+		deadline = mono() + 60;
+		while (atomic_load(&S.running_acked) < 1 && mono() < deadline && !interrupted)
+			usleep(5000);
+		if (atomic_load(&S.running_acked) < 1) {
+			snprintf(res->why, sizeof(res->why), "warm-up task never ran");
+			goto out;
+		}
+	}
+	atomic_store(&S.running_acked, 0);
+	get_json("/v1/metrics", &m0);
+	cpu0 = proc_cpu_seconds(pid);
+
+	napps = c->tasks / 1000;
+	if (napps < 1)
+		napps = 1;
+	if (napps > 1000)
+		napps = 1000;
+	per = c->tasks / napps;
+	t0 = mono();
+	if (c->ref) {
+		json_t *def = json_pack("{s:I}", "tasks", (json_int_t)c->tasks);
+		struct http_result r;
+
+		post("/bench/v1/want", def, 60000, &r);
+		if (r.status != 200)
+			snprintf(res->why, sizeof(res->why), "POST /bench/v1/want: %ld", r.status);
+		json_decref(def);
+		http_result_free(&r);
+	}
+	for (int k = 0; !c->ref && k < 4; k++) {
+		aa[k] = (struct app_arg){ .run = run, .from = k, .step = 4, .napps = napps,
+					  .per = per, .rem = c->tasks % napps,
+					  .agents = c->agents, .constraints = o->constraints };
+		pthread_create(&workers[k], NULL, apps_main, &aa[k]);
+	}
+	for (int k = 0; !c->ref && k < 4; k++) {
+		pthread_join(workers[k], NULL);
+		res->constraint_fallback += aa[k].fallback;
+		if (aa[k].failed)
+			snprintf(res->why, sizeof(res->why), "%d app creations failed", aa[k].failed);
+	}
+	t_apps = mono();
+	res->apps_s = t_apps - t0;
+	deadline = t0 + o->timeout;
+	while (atomic_load(&S.running_acked) < c->tasks && mono() < deadline &&
+	       !interrupted && waitpid(pid, NULL, WNOHANG) == 0)
+		usleep(2000);
+	t_end = mono();
+	res->placed = atomic_load(&S.running_acked);
+	res->total_s = t_end - t0;
+	res->rate = res->total_s > 0 ? (double)res->placed / res->total_s : 0;
+	res->cpu_s = proc_cpu_seconds(pid) - cpu0;
+	res->hwm_kib = proc_status_kib(pid, "VmHWM:");
+	res->ok = res->placed >= c->tasks && !res->why[0];
+	if (!res->ok && !res->why[0] && interrupted)
+		snprintf(res->why, sizeof(res->why), "interrupted");
+	else if (!res->ok && !res->why[0])
+		snprintf(res->why, sizeof(res->why), "only %ld of %ld RUNNING after %.0f s",
+			 res->placed, c->tasks, o->timeout);
+	res->cycle_p50_ms = res->cycle_p99_ms = res->cycle_max_ms = -1;
+	if (get_json("/v1/metrics", &m1) == 200 && m0) {
+		json_t *b = json_object_get(m0, "allocation_cycles");
+		json_t *a = json_object_get(m1, "allocation_cycles");
+
+		res->cycle_p50_ms = hist_pct(b, a, 50, &res->cycles);
+		res->cycle_p99_ms = hist_pct(b, a, 99, &res->cycles);
+		res->cycle_max_ms = json_number_value(json_object_get(a, "max_ms"));
+	}
+out:
+	S.stop = true;
+	pthread_mutex_lock(&S.qmu);
+	pthread_cond_broadcast(&S.qcond);
+	pthread_mutex_unlock(&S.qmu);
+	for (int k = 0; k < nsend; k++)
+		pthread_join(senders[k], NULL);
+	for (int k = 0; k < nhb; k++)
+		pthread_join(hb[k], NULL);
+	free(senders);
+	if (pid > 0) {
+		double until = mono() + 30;
+
+		kill(pid, SIGTERM);
+		while (waitpid(pid, NULL, WNOHANG) == 0 && mono() < until)
+			usleep(20000);
+		if (mono() >= until) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+	}
+	if (srv)
+		http_server_stop(srv);
+	fprintf(stderr, "placement: %s N=%ld M=%ld: launches=%ld kills=%ld status_errors=%ld "
+		"heartbeats=%ld hb_errors=%ld\n", c->label, c->agents, c->tasks,
+		atomic_load(&S.launches), atomic_load(&S.kills), atomic_load(&S.status_errors),
+		atomic_load(&S.hb_sent), atomic_load(&S.hb_errors));
+	if (o->keep_logs) {
+		char dst[256];
+
+		snprintf(dst, sizeof(dst), "%s/master-%s-%ld-%ld.log", o->keep_logs, c->label,
+			 c->agents, c->tasks);
+		rename(log, dst);
+	}
+	remove_tree(dir);
+	json_decref(resources);
+	json_decref(m0);
+	json_decref(m1);
+	clear_sim();
+}
+
+/* ---- output ---- */
+
+static void fmt_ms(char *out, size_t n, double v)
+{
+	if (v < 0)
+		snprintf(out, n, "n/a");
+	else
+		snprintf(out, n, "%.1f", v);
+}
+
+static void print_table(const struct result *r, int n)
+{
+	printf("\n| master | agents N | tasks M | placed | apps posted s | total s | placements/s | "
+	       "cycle p50 ms | cycle p99 ms | cycles | master CPU s | master peak RSS MiB |\n");
+	printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+	for (int i = 0; i < n; i++) {
+		char p50[16], p99[16];
+
+		fmt_ms(p50, sizeof(p50), r[i].cycle_p50_ms);
+		fmt_ms(p99, sizeof(p99), r[i].cycle_p99_ms);
+		printf("| %s | %ld | %ld | %ld | %.2f | %.2f | %.0f | %s | %s | %ld | %.2f | %.0f |%s%s\n",
+		       r[i].c.label, r[i].c.agents, r[i].c.tasks, r[i].placed, r[i].apps_s,
+		       r[i].total_s, r[i].rate, p50, p99, r[i].cycles, r[i].cpu_s,
+		       r[i].hwm_kib / 1024.0, r[i].ok ? "" : " FAILED: ", r[i].ok ? "" : r[i].why);
+	}
+	for (int i = 0; i < n; i++) {
+		if (r[i].constraint_fallback)
+			printf("\n(%s N=%ld: %d apps were posted without constraints: the master "
+			       "answered 422 to them)\n", r[i].c.label, r[i].c.agents,
+			       r[i].constraint_fallback);
+	}
+	/* Ratios: each non-baseline row against the baseline row of the same size. */
+	for (int i = 0; i < n; i++) {
+		for (int j = 0; j < n; j++) {
+			if (i == j || strcmp(r[j].c.label, "baseline") != 0 ||
+			    strcmp(r[i].c.label, "pacer") != 0 || r[i].c.agents != r[j].c.agents ||
+			    r[i].c.tasks != r[j].c.tasks || r[j].rate <= 0)
+				continue;
+			printf("\nratio %s/baseline at N=%ld M=%ld: placements/s x%.1f, master CPU s x%.2f\n",
+			       r[i].c.label, r[i].c.agents, r[i].c.tasks, r[i].rate / r[j].rate,
+			       r[j].cpu_s > 0 ? r[i].cpu_s / r[j].cpu_s : 0);
+		}
+	}
+}
+
+static void write_json(const char *path, const struct result *r, int n)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; i < n; i++)
+		json_array_append_new(a, json_pack(
+			"{s:s,s:I,s:I,s:I,s:b,s:f,s:f,s:f,s:f,s:f,s:f,s:I,s:f,s:I,s:s}",
+			"master", r[i].c.label, "agents", (json_int_t)r[i].c.agents,
+			"tasks", (json_int_t)r[i].c.tasks, "placed", (json_int_t)r[i].placed,
+			"ok", r[i].ok, "register_s", r[i].register_s, "apps_posted_s", r[i].apps_s,
+			"total_s", r[i].total_s, "placements_per_s", r[i].rate,
+			"cycle_p50_ms", r[i].cycle_p50_ms, "cycle_p99_ms", r[i].cycle_p99_ms,
+			"cycles", (json_int_t)r[i].cycles, "master_cpu_s", r[i].cpu_s,
+			"master_hwm_kib", (json_int_t)r[i].hwm_kib, "error", r[i].why));
+	json_dump_file(a, path, JSON_INDENT(2));
+	json_decref(a);
+}
+
+static const char usage[] =
+	"Usage: placement --master BIN [--baseline BIN] --case N:M [--case N:M ...]\n"
+	"                 [--baseline-case N:M ...] [--ref-master BIN --ref-case N:M ...]\n"
+	"                 [--senders K] [--heartbeaters H]\n"
+	"                 [--timeout S] [--allocation-interval S] [--no-constraints]\n"
+	"                 [--json FILE] [--keep-logs DIR]\n"
+	"Simulates N agents against a real pacer-master, creates apps totalling M instances\n"
+	"and measures the time until all are TASK_RUNNING. Needs root (own network namespace).\n"
+	"--baseline: an older pacer-master (ratios are printed against it at equal N:M);\n"
+	"--ref-master: bench/placement_master, the master core with a reference scheduler\n"
+	"(tasks asked for with POST /bench/v1/want instead of /v2/apps).\n";
+
+static int add_case(struct opts *o, const char *label, const char *bin, const char *spec,
+		    bool ref)
+{
+	long n, m;
+
+	if (!bin || sscanf(spec, "%ld:%ld", &n, &m) != 2 || n < 1 || m < 1 || n > 62500 ||
+	    o->ncases >= MAX_CASES) {
+		fprintf(stderr, "placement: bad case '%s' (N:M, N <= 62500, master given first)\n",
+			spec);
+		return -1;
+	}
+	o->cases[o->ncases++] = (struct bcase){ label, bin, n, m, ref };
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "master", required_argument, NULL, 'm' },
+		{ "baseline", required_argument, NULL, 'b' },
+		{ "case", required_argument, NULL, 'c' },
+		{ "baseline-case", required_argument, NULL, 'C' },
+		{ "ref-master", required_argument, NULL, 'r' },
+		{ "ref-case", required_argument, NULL, 'R' },
+		{ "senders", required_argument, NULL, 's' },
+		{ "heartbeaters", required_argument, NULL, 'H' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "allocation-interval", required_argument, NULL, 'i' },
+		{ "no-constraints", no_argument, NULL, 'n' },
+		{ "json", required_argument, NULL, 'j' },
+		{ "keep-logs", required_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct opts o = { .senders = 64, .hb_threads = 4, .timeout = 300,
+			  .alloc_interval = 0.1, .constraints = true };
+	const char *master = NULL, *baseline = NULL, *ref = NULL;
+	struct result res[MAX_CASES];
+	int c, fails = 0;
+
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'm': master = optarg; break;
+		case 'b': baseline = optarg; break;
+		case 'c': if (add_case(&o, "pacer", master, optarg, false)) return 2; break;
+		case 'C': if (add_case(&o, "baseline", baseline, optarg, false)) return 2; break;
+		case 'r': ref = optarg; break;
+		case 'R': if (add_case(&o, "core+ref", ref, optarg, true)) return 2; break;
+		case 's': o.senders = atoi(optarg); break;
+		case 'H': o.hb_threads = atoi(optarg); break;
+		case 't': o.timeout = atof(optarg); break;
+		case 'i': o.alloc_interval = atof(optarg); break;
+		case 'n': o.constraints = false; break;
+		case 'j': o.json_out = optarg; break;
+		case 'k': o.keep_logs = optarg; break;
+		case 'h': fputs(usage, stdout); return 0;
+		default: fputs(usage, stderr); return 2;
+		}
+	}
+	if (!o.ncases || o.senders < 1 || o.senders > 512 || o.hb_threads < 1 ||
+	    !(o.timeout > 0)) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (unshare(CLONE_NEWNET) < 0 || lo_up() < 0) {
+		fprintf(stderr, "placement: cannot make a private network namespace: %s (root?)\n",
+			strerror(errno));
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	http_client_global_init();
+	for (int i = 0; i < o.ncases && !interrupted; i++) {
+		fprintf(stderr, "placement: %s N=%ld M=%ld ...\n", o.cases[i].label,
+			o.cases[i].agents, o.cases[i].tasks);
+		run_case(&o, &o.cases[i], &res[i]);
+		if (!res[i].ok) {
+			fails++;
+			fprintf(stderr, "placement: %s N=%ld M=%ld failed: %s\n", o.cases[i].label,
+				o.cases[i].agents, o.cases[i].tasks, res[i].why);
+		}
+	}
+	if (interrupted) {
+		fprintf(stderr, "placement: interrupted\n");
+		return 1;
+	}
+	print_table(res, o.ncases);
+	if (o.json_out)
+		write_json(o.json_out, res, o.ncases);
+	return fails ? 1 : 0;
+}

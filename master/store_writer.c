@@ -1,0 +1,263 @@
+/* store_writer.c - group commit for the master's own records (kinds "tasks" and
+ * "agents"). Writers queue (kind, key, value) with master->lock held and get a sequence
+ * number; one thread writes everything queued in one transaction (one fsync for the whole
+ * batch) and publishes the highest durable sequence number. Whoever must not answer before
+ * its write is durable (a status ack, a launch sent to an agent, a registration reply)
+ * waits for its number with master->lock released, so the lock is never held across an
+ * fsync and a batch grows with the load: at a million tasks, thousands of writes share
+ * one commit instead of paying one fsync each.
+ *
+ * Without the thread (unit tests that drive the model directly) writes are synchronous.
+ * The SQLite backend holds its mutex from begin to commit, so another writer (the
+ * Marathon layer's own store calls) never lands inside a batch. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lib/log.h"
+#include "master/master_internal.h"
+
+/* value with value[raw_key] = raw_text, as text, without parsing raw_text: the record
+ * printed, its closing brace replaced by ,"raw_key":raw_text}. NULL if out of memory. */
+static char *splice(json_t *value, const char *raw_key, const char *raw_text)
+{
+	char *head = json_dumps(value, JSON_COMPACT), *out = NULL;
+	size_t len;
+
+	if (!head)
+		return NULL;
+	len = strlen(head);
+	if (len >= 2 && head[len - 1] == '}') {
+		head[len - 1] = '\0';
+		if (asprintf(&out, "%s%s\"%s\":%s}", head, len > 2 ? "," : "", raw_key,
+			     raw_text) < 0)
+			out = NULL;
+	}
+	free(head);
+	return out;
+}
+
+static void write_one(struct master *m, const char *kind, const char *key, json_t *value,
+		      const char *raw_key, const char *raw_text)
+{
+	int rc;
+
+	if (value && raw_key && raw_text && store_is_sqlite(m->store)) {
+		char *text = splice(value, raw_key, raw_text);
+
+		if (text) {
+			rc = store_sqlite_put_text(m->store, kind, key, text);
+			free(text);
+			goto out;
+		}
+	}
+	if (value && raw_key) {
+		json_t *v = raw_text ? json_loads(raw_text, 0, NULL) : NULL;
+
+		json_object_set_new(value, raw_key, v ? v : json_null());
+	}
+	rc = value ? store_put(m->store, kind, key, value) : store_del(m->store, kind, key);
+out:
+	if (rc < 0)
+		log_error("event=store_write_failed kind=%s key=%s op=%s error=\"%s\"", kind, key,
+			  value ? "put" : "del", strerror(-rc));
+}
+
+static void job_free(struct store_job *j)
+{
+	json_decref(j->value);
+	free(j->key);
+	free(j->full_key);
+	free(j->raw_key);
+	free(j->raw_text);
+	free(j);
+}
+
+void master_store_put_with(struct master *m, const char *kind, const char *key, json_t *value,
+			   const char *raw_key, const char *raw_text)
+{
+	struct store_job *j;
+
+	pthread_mutex_lock(&m->sw_mutex);
+	if (!m->sw_running) {
+		pthread_mutex_unlock(&m->sw_mutex);
+		write_one(m, kind, key, value, raw_key, raw_text);
+		return;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j || !(j->key = strdup(key)) || (raw_key && !(j->raw_key = strdup(raw_key))) ||
+	    (raw_text && !(j->raw_text = strdup(raw_text)))) {
+		pthread_mutex_unlock(&m->sw_mutex);
+		if (j)
+			job_free(j);
+		/* out of memory: at least write it */
+		write_one(m, kind, key, value, raw_key, raw_text);
+		return;
+	}
+	snprintf(j->kind, sizeof(j->kind), "%s", kind);
+	j->value = value ? json_incref(value) : NULL;
+	j->seq = ++m->sw_seq;
+	if (m->sw_tail)
+		m->sw_tail->next = j;
+	else
+		m->sw_head = j;
+	m->sw_tail = j;
+	pthread_cond_signal(&m->sw_cond);
+	pthread_mutex_unlock(&m->sw_mutex);
+}
+
+void master_store_put(struct master *m, const char *kind, const char *key, json_t *value)
+{
+	master_store_put_with(m, kind, key, value, NULL, NULL);
+}
+
+unsigned long master_store_pending(struct master *m)
+{
+	unsigned long n;
+
+	pthread_mutex_lock(&m->sw_mutex);
+	n = m->sw_seq - m->sw_durable;
+	pthread_mutex_unlock(&m->sw_mutex);
+	return n;
+}
+
+unsigned long master_store_seq(struct master *m)
+{
+	unsigned long seq;
+
+	pthread_mutex_lock(&m->sw_mutex);
+	seq = m->sw_seq;
+	pthread_mutex_unlock(&m->sw_mutex);
+	return seq;
+}
+
+void master_store_wait(struct master *m, unsigned long seq)
+{
+	pthread_mutex_lock(&m->sw_mutex);
+	while (m->sw_running && m->sw_durable < seq)
+		pthread_cond_wait(&m->sw_done, &m->sw_mutex);
+	pthread_mutex_unlock(&m->sw_mutex);
+}
+
+/* Only the last write of a key in a batch matters (a task queued STAGING then RUNNING is
+ * written once): earlier ones are marked superseded. Returns how many were. */
+static size_t coalesce(struct store_job *batch)
+{
+	struct hashmap seen;
+	size_t n = 0;
+
+	if (hashmap_init(&seen) < 0)
+		return 0;
+	for (struct store_job *j = batch; j; j = j->next) {
+		struct hm_node *old;
+
+		if (asprintf(&j->full_key, "%s\x1f%s", j->kind, j->key) < 0) {
+			j->full_key = NULL;
+			continue;
+		}
+		old = hashmap_remove(&seen, j->full_key);
+		if (old) {
+			hm_entry(old, struct store_job, by_key)->superseded = true;
+			n++;
+		}
+		hashmap_put(&seen, &j->by_key, j->full_key);
+	}
+	hashmap_destroy(&seen);
+	return n;
+}
+
+static void write_batch(struct master *m, struct store_job *batch)
+{
+	size_t skipped = coalesce(batch), n = 0;
+	bool tx = store_begin(m->store) == 0;
+	bool wake;
+
+	for (struct store_job *j = batch; j; j = j->next) {
+		if (j->superseded)
+			continue;
+		write_one(m, j->kind, j->key, j->value, j->raw_key, j->raw_text);
+		n++;
+	}
+	if (tx && store_commit(m->store) < 0)
+		log_error("event=store_batch_failed writes=%zu", n);
+	pthread_mutex_lock(&m->sw_mutex);
+	m->sw_batches++;
+	m->sw_writes += n;
+	m->sw_coalesced += skipped;
+	wake = m->sw_throttled;
+	m->sw_throttled = false;
+	pthread_mutex_unlock(&m->sw_mutex);
+	if (wake) {
+		/* The allocator held back for the backlog; this batch drained it. */
+		master_lock(m);
+		master_wake_allocator(m);
+		master_unlock(m);
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	struct master *m = arg;
+
+	pthread_mutex_lock(&m->sw_mutex);
+	for (;;) {
+		struct store_job *batch, *j;
+		unsigned long last;
+
+		while (!m->sw_stop && !m->sw_head)
+			pthread_cond_wait(&m->sw_cond, &m->sw_mutex);
+		if (!m->sw_head)
+			break;          /* stopping and everything is written */
+		batch = m->sw_head;
+		last = m->sw_tail->seq;
+		m->sw_head = m->sw_tail = NULL;
+		pthread_mutex_unlock(&m->sw_mutex);
+		write_batch(m, batch);
+		while (batch) {
+			j = batch;
+			batch = j->next;
+			job_free(j);
+		}
+		pthread_mutex_lock(&m->sw_mutex);
+		m->sw_durable = last;
+		pthread_cond_broadcast(&m->sw_done);
+	}
+	pthread_mutex_unlock(&m->sw_mutex);
+	return NULL;
+}
+
+int store_writer_start(struct master *m)
+{
+	int rc;
+
+	pthread_mutex_lock(&m->sw_mutex);
+	if (m->sw_running) {
+		pthread_mutex_unlock(&m->sw_mutex);
+		return 0;
+	}
+	m->sw_stop = false;
+	m->sw_running = true;
+	rc = pthread_create(&m->sw_thread, NULL, writer_main, m);
+	if (rc)
+		m->sw_running = false;
+	pthread_mutex_unlock(&m->sw_mutex);
+	return -rc;
+}
+
+void store_writer_stop(struct master *m)
+{
+	pthread_mutex_lock(&m->sw_mutex);
+	if (!m->sw_running) {
+		pthread_mutex_unlock(&m->sw_mutex);
+		return;
+	}
+	m->sw_stop = true;
+	pthread_cond_signal(&m->sw_cond);
+	pthread_mutex_unlock(&m->sw_mutex);
+	pthread_join(m->sw_thread, NULL);
+	pthread_mutex_lock(&m->sw_mutex);
+	m->sw_running = false;
+	m->sw_durable = m->sw_seq;
+	pthread_cond_broadcast(&m->sw_done);
+	pthread_mutex_unlock(&m->sw_mutex);
+}

@@ -1,0 +1,103 @@
+/* test_hashmap.c - lib/hashmap.c: put/get/remove through many doublings, duplicate keys
+ * refused, removal by node and by key, an empty table answering lookups. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lib/hashmap.h"
+
+struct item {
+	char key[24];
+	int value;
+	struct hm_node node;
+};
+
+static struct item *get(struct hashmap *h, const char *key)
+{
+	struct hm_node *n = hashmap_get(h, key);
+
+	return n ? hm_entry(n, struct item, node) : NULL;
+}
+
+static void test_grow_get_remove(void **state)
+{
+	enum { N = 20000 };
+	struct item *items = calloc(N, sizeof(*items));
+	struct hashmap h;
+
+	(void)state;
+	assert_non_null(items);
+	assert_int_equal(hashmap_init(&h), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(items[i].key, sizeof(items[i].key), "task-%d", i);
+		items[i].value = i;
+		assert_int_equal(hashmap_put(&h, &items[i].node, items[i].key), 0);
+	}
+	assert_int_equal(hashmap_count(&h), N);
+	assert_true(h.mask + 1 >= N);           /* it grew */
+	for (int i = 0; i < N; i++) {
+		char k[24];
+
+		snprintf(k, sizeof(k), "task-%d", i);
+		assert_non_null(get(&h, k));
+		assert_int_equal(get(&h, k)->value, i);
+	}
+	assert_null(get(&h, "task-20000"));
+	assert_null(get(&h, ""));
+	/* Remove the even ones, half by key, half by node. */
+	for (int i = 0; i < N; i += 2) {
+		if (i % 4 == 0)
+			assert_ptr_equal(hashmap_remove(&h, items[i].key), &items[i].node);
+		else
+			hashmap_remove_node(&h, &items[i].node);
+	}
+	assert_int_equal(hashmap_count(&h), N / 2);
+	for (int i = 0; i < N; i++)
+		assert_true((get(&h, items[i].key) != NULL) == (i % 2 == 1));
+	assert_null(hashmap_remove(&h, "task-0"));
+	hashmap_destroy(&h);
+	free(items);
+}
+
+static void test_duplicate_refused(void **state)
+{
+	struct item a = { .key = "x", .value = 1 }, b = { .key = "x", .value = 2 };
+	struct hashmap h;
+
+	(void)state;
+	assert_int_equal(hashmap_init(&h), 0);
+	assert_int_equal(hashmap_put(&h, &a.node, a.key), 0);
+	assert_int_equal(hashmap_put(&h, &b.node, b.key), -EEXIST);
+	assert_int_equal(get(&h, "x")->value, 1);
+	assert_int_equal(hashmap_count(&h), 1);
+	hashmap_destroy(&h);
+}
+
+static void test_zeroed_table_is_empty(void **state)
+{
+	struct hashmap h = { 0 };
+	struct item a = { .key = "k" };
+
+	(void)state;
+	assert_null(hashmap_get(&h, "k"));
+	assert_null(hashmap_remove(&h, "k"));
+	assert_int_equal(hashmap_put(&h, &a.node, a.key), 0);     /* initialises itself */
+	assert_ptr_equal(hashmap_get(&h, "k"), &a.node);
+	hashmap_destroy(&h);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_grow_get_remove),
+		cmocka_unit_test(test_duplicate_refused),
+		cmocka_unit_test(test_zeroed_table_is_empty),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
