@@ -439,6 +439,16 @@ class Cluster:
                 shutil.rmtree(pins, ignore_errors=True)
                 if os.path.exists(pins):
                     log(f"warning: could not remove {pins}")
+        # The shared pacer/ parents go too once no other agent uses them (rmdir of a
+        # non-empty dir fails, which is what should happen then).
+        parents = [os.path.join(BPFFS, "pacer")]
+        parents += [os.path.join(CG_ROOT, d, "pacer") for d in sorted(os.listdir(CG_ROOT))]
+        parents.append(os.path.join(CG_ROOT, "pacer"))
+        for parent in parents:
+            try:
+                os.rmdir(parent)
+            except OSError:
+                pass
         if leftovers:
             log(f"removed what the agent left behind: {', '.join(leftovers[:10])}"
                 + (" ..." if len(leftovers) > 10 else ""))
