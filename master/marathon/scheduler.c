@@ -25,6 +25,7 @@
 #include "master/marathon/app_id.h"
 #include "master/marathon/marathon_internal.h"
 #include "master/marathon/upgrade_plan.h"
+#include "master/task_query.h"
 
 #define REFUSE_IDLE_SECONDS 5.0
 #define MIN_SUCCESSFUL_RUN 5.0
@@ -144,7 +145,11 @@ static int collect(struct marathon *mt, const char *app_id, const struct task_re
 {
 	struct task_list l = { .app_id = app_id };
 
-	master_for_each_task(mt->m, mt->fw.id, collect_task, &l);
+	/* One app's tasks come from the master's per-app index, not a walk of them all. */
+	if (app_id)
+		master_for_each_app_task(mt->m, mt->fw.id, app_id, collect_task, &l);
+	else
+		master_for_each_task(mt->m, mt->fw.id, collect_task, &l);
 	if (l.oom) {
 		free(l.v);
 		*out = NULL;
