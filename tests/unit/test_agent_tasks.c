@@ -322,7 +322,18 @@ static void test_restart_recovers(void **state)
 	json_decref(wait_state(f, "keep.1", "TASK_RUNNING"));
 	json_decref(wait_state(f, "gone.1", "TASK_RUNNING"));
 	stop_agent(f);
-	sleep_ms(1000);                 /* gone.1 ends while no agent runs */
+	/* gone.1 ends while no agent runs: its executor writes exit.json */
+	{
+		char exit_path[PATH_MAX];
+		double deadline = now_mono() + 10;
+
+		assert_int_equal(path_join(exit_path, sizeof(exit_path),
+					   "%s/meta/tasks/gone.1/run/exit.json", f->dir), 0);
+		while (access(exit_path, F_OK) != 0) {
+			assert_true(now_mono() < deadline);
+			sleep_ms(10);
+		}
+	}
 
 	assert_int_equal(start_agent(f), 0);
 	u = wait_state(f, "gone.1", "TASK_FAILED");
