@@ -13,7 +13,11 @@
  * listening socket; the agent a launch is for is the local address the master connected
  * to. The whole run happens in a fresh network namespace with only loopback up, so
  * nothing but loopback traffic is possible and the wildcard listener is invisible outside.
- * Every wait has a deadline; the run stops by itself. Needs root (unshare). */
+ * Every wait has a deadline; the run stops by itself. Needs root (unshare).
+ *
+ * A usage case (--usage-case N:T, issue 4) registers N agents the same way and, instead of
+ * placing tasks, has every agent report usage for T tasks once a second over its own
+ * connection (placement_usage.c); it reports the master's CPU with and without that load. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +34,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -39,6 +44,7 @@
 #include "lib/http_client.h"
 #include "lib/http_server.h"
 #include "lib/util.h"
+#include "bench/placement_usage.h"
 
 #define MAX_CASES 8
 #define TASK_CPUS 0.01
@@ -49,13 +55,14 @@ struct bcase {
 	const char *bin;
 	long agents, tasks;
 	bool ref;               /* bench/placement_master: POST /bench/v1/want, not /v2/apps */
+	bool usage;             /* a usage-ingestion case: tasks = readings per agent batch */
 };
 
 struct opts {
 	struct bcase cases[MAX_CASES];
 	int ncases;
 	int senders, hb_threads;
-	double timeout, alloc_interval;
+	double timeout, alloc_interval, usage_seconds;
 	bool constraints;
 	const char *json_out;
 	const char *keep_logs;
@@ -605,6 +612,7 @@ struct result {
 	double cpu_s;
 	long hwm_kib;
 	int constraint_fallback;
+	struct usage_load_result u;
 	char why[200];
 };
 
@@ -654,6 +662,25 @@ static void clear_sim(void)
 		free(j);
 	}
 	S.qtail = NULL;
+}
+
+static const char *sim_agent_id(long i)
+{
+	return S.agents[i].id;
+}
+
+static void run_usage(const struct opts *o, const struct bcase *c, pid_t pid, uint16_t mport,
+		      struct result *res)
+{
+	struct usage_load l = { .master_port = mport, .master_pid = pid, .nagents = c->agents,
+				.agent_id = sim_agent_id, .tasks_per_agent = (int)c->tasks,
+				.interval = 1.0, .idle_seconds = 10, .seconds = o->usage_seconds,
+				.interrupted = &interrupted };
+
+	res->ok = usage_load_run(&l, &res->u) == 0 && res->u.batches_ok > 0;
+	if (!res->ok)
+		snprintf(res->why, sizeof(res->why), "%s", res->u.why[0] ? res->u.why : "no batch acknowledged");
+	res->hwm_kib = proc_status_kib(pid, "VmHWM:");
 }
 
 static void run_case(const struct opts *o, const struct bcase *c, struct result *res)
@@ -736,6 +763,10 @@ static void run_case(const struct opts *o, const struct bcase *c, struct result 
 		hba[nhb] = (struct hb_arg){ .from = nhb, .step = o->hb_threads,
 					    .resources = resources };
 		pthread_create(&hb[nhb], NULL, heartbeat_main, &hba[nhb]);
+	}
+	if (c->usage) {
+		run_usage(o, c, pid, mport, res);
+		goto out;
 	}
 	/* Warm-up (not timed): one app of one instance, so one-off first-offer work in the
 	 * master (per-agent bookkeeping of the app scheduler) is not counted as placement. */
@@ -869,13 +900,43 @@ static void fmt_ms(char *out, size_t n, double v)
 		snprintf(out, n, "%.1f", v);
 }
 
+static void print_usage_table(const struct result *r, int n)
+{
+	bool any = false;
+
+	for (int i = 0; i < n; i++)
+		any |= r[i].c.usage;
+	if (!any)
+		return;
+	printf("\n| usage ingestion | agents N | tasks per agent | readings/s | batches ok | failed | "
+	       "late | ack p50 ms | ack p99 ms | master CPU %% heartbeats only | master CPU %% with "
+	       "usage | usage CPU %% of a core | master peak RSS MiB |\n");
+	printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+	for (int i = 0; i < n; i++) {
+		const struct usage_load_result *u = &r[i].u;
+
+		if (!r[i].c.usage)
+			continue;
+		printf("| 1 Hz | %ld | %ld | %.0f | %ld | %ld | %ld | %.1f | %.1f | %.1f | %.1f | "
+		       "**%.1f** | %.0f |%s%s\n", r[i].c.agents, r[i].c.tasks,
+		       u->window_s > 0 ? (double)u->readings / u->window_s : 0, u->batches_ok,
+		       u->batches_failed, u->late, u->ack_p50_ms, u->ack_p99_ms, u->idle_cpu_pct,
+		       u->load_cpu_pct, u->load_cpu_pct - u->idle_cpu_pct, r[i].hwm_kib / 1024.0,
+		       r[i].ok ? "" : " FAILED: ", r[i].ok ? "" : r[i].why);
+	}
+}
+
 static void print_table(const struct result *r, int n)
 {
+	print_usage_table(r, n);
 	printf("\n| master | agents N | tasks M | placed | apps posted s | total s | placements/s | "
 	       "cycle p50 ms | cycle p99 ms | cycles | master CPU s | master peak RSS MiB |\n");
 	printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 	for (int i = 0; i < n; i++) {
 		char p50[16], p99[16];
+
+		if (r[i].c.usage)
+			continue;
 
 		fmt_ms(p50, sizeof(p50), r[i].cycle_p50_ms);
 		fmt_ms(p99, sizeof(p99), r[i].cycle_p99_ms);
@@ -918,6 +979,19 @@ static void write_json(const char *path, const struct result *r, int n)
 			"cycle_p50_ms", r[i].cycle_p50_ms, "cycle_p99_ms", r[i].cycle_p99_ms,
 			"cycles", (json_int_t)r[i].cycles, "master_cpu_s", r[i].cpu_s,
 			"master_hwm_kib", (json_int_t)r[i].hwm_kib, "error", r[i].why));
+	for (int i = 0; i < n; i++) {
+		const struct usage_load_result *u = &r[i].u;
+		json_t *row = json_array_get(a, (size_t)i);
+
+		if (!r[i].c.usage)
+			continue;
+		json_object_set_new(row, "usage", json_pack(
+			"{s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f}", "batches_ok", (json_int_t)u->batches_ok,
+			"batches_failed", (json_int_t)u->batches_failed, "late", (json_int_t)u->late,
+			"readings", (json_int_t)u->readings, "window_s", u->window_s,
+			"ack_p50_ms", u->ack_p50_ms, "ack_p99_ms", u->ack_p99_ms,
+			"idle_cpu_pct", u->idle_cpu_pct, "load_cpu_pct", u->load_cpu_pct));
+	}
 	json_dump_file(a, path, JSON_INDENT(2));
 	json_decref(a);
 }
@@ -928,14 +1002,17 @@ static const char usage[] =
 	"                 [--senders K] [--heartbeaters H]\n"
 	"                 [--timeout S] [--allocation-interval S] [--no-constraints]\n"
 	"                 [--json FILE] [--keep-logs DIR]\n"
+	"       placement --master BIN --usage-case N:T [--usage-seconds S]\n"
 	"Simulates N agents against a real pacer-master, creates apps totalling M instances\n"
 	"and measures the time until all are TASK_RUNNING. Needs root (own network namespace).\n"
 	"--baseline: an older pacer-master (ratios are printed against it at equal N:M);\n"
 	"--ref-master: bench/placement_master, the master core with a reference scheduler\n"
-	"(tasks asked for with POST /bench/v1/want instead of /v2/apps).\n";
+	"(tasks asked for with POST /bench/v1/want instead of /v2/apps).\n"
+	"--usage-case: N agents each report usage for T tasks once a second (one connection\n"
+	"per agent); master CPU with heartbeats only, then with the load for S seconds (20).\n";
 
 static int add_case(struct opts *o, const char *label, const char *bin, const char *spec,
-		    bool ref)
+		    bool ref, bool usage)
 {
 	long n, m;
 
@@ -945,7 +1022,7 @@ static int add_case(struct opts *o, const char *label, const char *bin, const ch
 			spec);
 		return -1;
 	}
-	o->cases[o->ncases++] = (struct bcase){ label, bin, n, m, ref };
+	o->cases[o->ncases++] = (struct bcase){ label, bin, n, m, ref, usage };
 	return 0;
 }
 
@@ -965,11 +1042,13 @@ int main(int argc, char **argv)
 		{ "no-constraints", no_argument, NULL, 'n' },
 		{ "json", required_argument, NULL, 'j' },
 		{ "keep-logs", required_argument, NULL, 'k' },
+		{ "usage-case", required_argument, NULL, 'u' },
+		{ "usage-seconds", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .senders = 64, .hb_threads = 4, .timeout = 300,
-			  .alloc_interval = 0.1, .constraints = true };
+			  .alloc_interval = 0.1, .constraints = true, .usage_seconds = 20 };
 	const char *master = NULL, *baseline = NULL, *ref = NULL;
 	struct result res[MAX_CASES];
 	int c, fails = 0;
@@ -978,10 +1057,12 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'm': master = optarg; break;
 		case 'b': baseline = optarg; break;
-		case 'c': if (add_case(&o, "pacer", master, optarg, false)) return 2; break;
-		case 'C': if (add_case(&o, "baseline", baseline, optarg, false)) return 2; break;
+		case 'c': if (add_case(&o, "pacer", master, optarg, false, false)) return 2; break;
+		case 'C': if (add_case(&o, "baseline", baseline, optarg, false, false)) return 2; break;
+		case 'u': if (add_case(&o, "usage", master, optarg, false, true)) return 2; break;
+		case 'U': o.usage_seconds = atof(optarg); break;
 		case 'r': ref = optarg; break;
-		case 'R': if (add_case(&o, "core+ref", ref, optarg, true)) return 2; break;
+		case 'R': if (add_case(&o, "core+ref", ref, optarg, true, false)) return 2; break;
 		case 's': o.senders = atoi(optarg); break;
 		case 'H': o.hb_threads = atoi(optarg); break;
 		case 't': o.timeout = atof(optarg); break;
@@ -998,6 +1079,12 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
+	/* One connection per simulated agent here and one thread per connection in the
+	 * master (which inherits the limit). */
+	struct rlimit nofile = { 1 << 16, 1 << 16 };
+
+	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+		fprintf(stderr, "placement: cannot raise the open-files limit: %s\n", strerror(errno));
 	if (unshare(CLONE_NEWNET) < 0 || lo_up() < 0) {
 		fprintf(stderr, "placement: cannot make a private network namespace: %s (root?)\n",
 			strerror(errno));

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "lib/log.h"
 #include "lib/util.h"
@@ -410,6 +411,18 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("event=http_server_note msg=\"%s\"", msg);
 }
 
+/* libmicrohttpd's default is FD_SETSIZE - 4 (1,020) connections even with poll(); a master
+ * talks to thousands of agents, each keeping connections open, so the limit is what the
+ * process may open, less a reserve for files, the store and outgoing calls. */
+static unsigned connection_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 65536;
+	return rl.rlim_cur > 1280 ? (unsigned)(rl.rlim_cur - 256) : 1020;
+}
+
 struct http_server *http_server_start(const char *bind_addr, uint16_t port, char *err,
 				      size_t errlen)
 {
@@ -436,6 +449,7 @@ struct http_server *http_server_start(const char *bind_addr, uint16_t port, char
 				       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
 				       MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
 				       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
+				       MHD_OPTION_CONNECTION_LIMIT, connection_limit(),
 				       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				       MHD_OPTION_END);
 	if (!srv->daemon) {

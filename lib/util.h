@@ -40,6 +40,8 @@ int write_string_file(const char *path, const char *s);
  * invalid bytes become '?'. For messages that quote user input into JSON (jansson refuses
  * strings that are not UTF-8, and the message would be lost). */
 void utf8_sanitize(char *s);
+/* Raises the open-files soft limit to the hard limit (a server holding many connections). */
+void raise_nofile_limit(void);
 
 /* snprintf that reports truncation: returns 0 or -ENAMETOOLONG. */
 int path_join(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

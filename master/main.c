@@ -11,6 +11,7 @@
 #include "lib/http_client.h"
 #include "lib/http_server.h"
 #include "lib/log.h"
+#include "lib/util.h"
 #include "master/marathon/events.h"
 #include "master/marathon/marathon.h"
 #include "master/master_internal.h"
@@ -168,6 +169,7 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile_limit();
 	http_client_global_init();
 
 	rc = store_sqlite_open(o.cfg.work_dir, &st, err, sizeof(err));

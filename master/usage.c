@@ -141,7 +141,7 @@ void usage_destroy(struct usage *u)
  * field that is not a non-negative integer. */
 static int parse_counters(json_t *report, json_t **out, char *err, size_t errlen, size_t idx)
 {
-	json_t *c = json_object();
+	json_t *c = out ? json_object() : NULL;
 
 	for (size_t i = 0; i < usage_nfields; i++) {
 		json_t *v = json_object_get(report, usage_fields[i].name);
@@ -152,9 +152,12 @@ static int parse_counters(json_t *report, json_t **out, char *err, size_t errlen
 			json_decref(c);
 			return -EINVAL;
 		}
-		json_object_set_new(c, usage_fields[i].name, json_integer(v ? json_integer_value(v) : 0));
+		if (c)
+			json_object_set_new(c, usage_fields[i].name,
+					    json_integer(v ? json_integer_value(v) : 0));
 	}
-	*out = c;
+	if (out)
+		*out = c;
 	return 0;
 }
 
@@ -339,12 +342,10 @@ static int apply_report(struct usage *u, const char *agent_id, uint64_t seq, jso
 		snprintf(err, errlen, "reports[%zu].at must be a number (wall seconds)", idx);
 		return -EINVAL;
 	}
+	if (dry)
+		return parse_counters(rep, NULL, err, errlen, idx);
 	if ((rc = parse_counters(rep, &counters, err, errlen, idx)))
 		return rc;
-	if (dry) {
-		json_decref(counters);
-		return 0;
-	}
 	when = at ? json_number_value(at) : now_wall();
 	old = json_object_get(u->tasks, task_id);
 	if (old && json_is_true(json_object_get(old, "final")) && !json_is_true(fin)) {

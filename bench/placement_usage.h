@@ -1,0 +1,36 @@
+/* placement_usage.h - the usage-ingestion load of the placement generator (issue 4): N
+ * simulated agents, each on its own keep-alive connection like a real agent's usage thread,
+ * send POST /internal/v1/usage batches of T task readings once per second, spread evenly
+ * over the second; the master's CPU is measured with heartbeats only, then with the load. */
+#ifndef PACER_BENCH_PLACEMENT_USAGE_H
+#define PACER_BENCH_PLACEMENT_USAGE_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct usage_load {
+	uint16_t master_port;           /* on 127.0.0.1 */
+	pid_t master_pid;
+	long nagents;
+	const char *(*agent_id)(long i);
+	int tasks_per_agent;
+	double interval;                /* seconds between an agent's batches (1) */
+	double idle_seconds;            /* window with heartbeats only */
+	double seconds;                 /* measured window with the load */
+	volatile sig_atomic_t *interrupted;
+};
+
+struct usage_load_result {
+	long batches_ok, batches_failed, late;  /* late: the previous batch not answered yet */
+	long readings;                          /* task readings acknowledged */
+	double window_s;
+	double ack_p50_ms, ack_p99_ms;
+	double idle_cpu_pct, load_cpu_pct;      /* master CPU, percent of one core */
+	char why[200];
+};
+
+/* Runs the idle window, a warm-up second and the measured window. 0 or -1 (why set). */
+int usage_load_run(const struct usage_load *l, struct usage_load_result *r);
+
+#endif
