@@ -99,6 +99,8 @@ struct marathon {
 	double (*clock_wall)(void);
 	long long last_version_ms;      /* wall ms of the newest version handed out */
 	bool waiting;                   /* some app waits for offers */
+	int full_reconcile_tasks;       /* tasks the last whole reconcile walked */
+	double last_full_reconcile;     /* monotonic */
 };
 
 /* ---- apps.c: registry and persistence ---- */
@@ -145,6 +147,10 @@ void scheduler_free(struct marathon *mt);
  * deployments that are done, revives or suppresses offers. safe: not inside a master
  * callback (terminal records may be expunged). */
 void scheduler_reconcile(struct marathon *mt, bool safe);
+/* The same for one app only (after a change that concerns only it: a status update of one
+ * of its tasks, offers used for it, its creation). Never suppresses offers. May remove ma
+ * (a deleted app whose last task ended). */
+void scheduler_reconcile_app(struct marathon *mt, struct mt_app *ma);
 /* Asks the master to kill a task and remembers it. Returns 0 or -ENOENT. */
 int scheduler_kill(struct marathon *mt, const char *task_id, double grace);
 bool scheduler_kill_pending(struct marathon *mt, const char *task_id);

@@ -475,6 +475,8 @@ void scheduler_reconcile(struct marathon *mt, bool safe)
 	n = collect(mt, NULL, &v, by_app_then_staged);
 	if (n < 0)
 		goto out;
+	mt->full_reconcile_tasks = n;
+	mt->last_full_reconcile = mt->clock_mono();
 	mt->waiting = false;
 	/* Both lists are sorted by id: walk them side by side. */
 	for (ma = mt->apps; ma; ma = next) {
@@ -501,6 +503,29 @@ void scheduler_reconcile(struct marathon *mt, bool safe)
 		master_suppress_offers(mt->m, &mt->fw);
 out:
 	json_decref(forget);
+}
+
+void scheduler_reconcile_app(struct marathon *mt, struct mt_app *ma)
+{
+	const struct task_record **v = NULL;
+	bool was_waiting = mt->waiting;
+	int n;
+
+	if (!mt->registered)
+		return;
+	n = collect(mt, ma->app.id, &v, by_staged_at);
+	if (n < 0) {
+		scheduler_reconcile(mt, false);
+		return;
+	}
+	mt->waiting = false;
+	reconcile_app(mt, ma, v, n, NULL);        /* may remove ma */
+	free(v);
+	/* Offers are asked for as soon as this app waits; they are stopped only by a whole
+	 * reconcile, which knows that no app waits. */
+	if (mt->waiting && mt->fw.suppressed)
+		master_revive_offers(mt->m, &mt->fw);
+	mt->waiting = mt->waiting || was_waiting;
 }
 
 /* ---- offers ---- */
@@ -849,8 +874,10 @@ static void on_offers(struct framework *fw, struct offer **offers, size_t count)
 		pend[i].per_offer = count ? (int)((pend[i].waiting + count - 1) / count) : 0;
 	for (size_t i = 0; i < count; i++)
 		use_offer(mt, offers[i], pend, npend, &waiting);
+	/* Only the apps that were offered to can have changed. */
+	for (size_t i = 0; i < npend; i++)
+		scheduler_reconcile_app(mt, pend[i].ma);
 	free(pend);
-	scheduler_reconcile(mt, false);
 }
 
 static void on_rescinded(struct framework *fw, const char *offer_id)
@@ -903,7 +930,6 @@ static void on_status(struct framework *fw, const struct task_status *st)
 {
 	struct marathon *mt = fw->ctx;
 	const struct task_record *t = master_find_task(mt->m, st->task_id);
-
 	struct mt_app *ma = t ? apps_find(mt, t->app_id) : NULL;
 
 	publish_status(mt, st, t);
@@ -914,13 +940,29 @@ static void on_status(struct framework *fw, const struct task_status *st)
 			backoff(mt, ma);
 		expunge_later(mt, st->task_id);
 	}
-	scheduler_reconcile(mt, false);
+	/* One update changes one app: reconcile that one (a million tasks are not walked
+	 * per update). A task of no app is an orphan: the next whole reconcile kills it. */
+	if (ma)
+		scheduler_reconcile_app(mt, ma);
 }
+
+/* The tick walks every task (timers: backoff ends, unreachable tasks, successful runs,
+ * orphans; suppressing offers): every tick while that is cheap, at most once a second
+ * once the framework has many tasks. Changes between are handled per app. */
+#define FULL_RECONCILE_MANY_TASKS 10000
+#define FULL_RECONCILE_MIN_INTERVAL 1.0
 
 static void on_tick(struct framework *fw, double now)
 {
+	struct marathon *mt = fw->ctx;
+
 	(void)now;
-	scheduler_reconcile(fw->ctx, true);
+	if (mt->full_reconcile_tasks >= FULL_RECONCILE_MANY_TASKS &&
+	    mt->clock_mono() - mt->last_full_reconcile < FULL_RECONCILE_MIN_INTERVAL) {
+		expunge_pending(mt);
+		return;
+	}
+	scheduler_reconcile(mt, true);
 }
 
 static const struct framework_ops app_scheduler_ops = {
