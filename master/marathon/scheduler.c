@@ -528,6 +528,17 @@ void scheduler_reconcile_app(struct marathon *mt, struct mt_app *ma)
 	mt->waiting = mt->waiting || was_waiting;
 }
 
+/* A small app is reconciled as soon as its tasks change; an app with many tasks waits for
+ * the next whole reconcile (every tick, at most once a second past 10,000 tasks): walking
+ * its tasks once per status update would cost as many tasks as it has, per update. */
+#define RECONCILE_AT_ONCE_MAX_TASKS 256
+
+static void app_changed(struct marathon *mt, struct mt_app *ma)
+{
+	if (master_app_live_tasks(mt->m, mt->fw.id, ma->app.id) <= RECONCILE_AT_ONCE_MAX_TASKS)
+		scheduler_reconcile_app(mt, ma);
+}
+
 /* ---- offers ---- */
 
 struct pending_app {
@@ -874,9 +885,19 @@ static void on_offers(struct framework *fw, struct offer **offers, size_t count)
 		pend[i].per_offer = count ? (int)((pend[i].waiting + count - 1) / count) : 0;
 	for (size_t i = 0; i < count; i++)
 		use_offer(mt, offers[i], pend, npend, &waiting);
-	/* Only the apps that were offered to can have changed. */
-	for (size_t i = 0; i < npend; i++)
-		scheduler_reconcile_app(mt, pend[i].ma);
+	/* What was launched no longer waits (the launches are STAGING tasks now); the
+	 * reconcile of the app recounts it exactly. */
+	for (size_t i = 0; i < npend; i++) {
+		struct mt_app *ma = pend[i].ma;
+		int launched = ma->to_launch - pend[i].waiting;
+
+		if (launched <= 0)
+			continue;
+		ma->to_launch = pend[i].waiting;
+		ma->missing = ma->missing > launched ? ma->missing - launched : 0;
+		update_queue(mt, ma);
+		app_changed(mt, ma);
+	}
 	free(pend);
 }
 
@@ -943,7 +964,7 @@ static void on_status(struct framework *fw, const struct task_status *st)
 	/* One update changes one app: reconcile that one (a million tasks are not walked
 	 * per update). A task of no app is an orphan: the next whole reconcile kills it. */
 	if (ma)
-		scheduler_reconcile_app(mt, ma);
+		app_changed(mt, ma);
 }
 
 /* The tick walks every task (timers: backoff ends, unreachable tasks, successful runs,
