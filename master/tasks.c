@@ -460,6 +460,13 @@ size_t master_app_live_tasks(struct master *m, const char *framework_id, const c
 	return g ? g->live : 0;
 }
 
+size_t master_framework_live_tasks(struct master *m, const char *framework_id)
+{
+	struct task_group *g = group_find(&m->tasks_by_fw, framework_id);
+
+	return g ? g->live : 0;
+}
+
 void master_expunge_task(struct master *m, const char *task_id)
 {
 	struct task *t = tasks_find(m, task_id);

@@ -95,7 +95,6 @@ static void expunge_pending(struct marathon *mt)
 struct task_list {
 	const struct task_record **v;
 	size_t n, cap;
-	const char *app_id;             /* filter, or NULL */
 	bool oom;
 };
 
@@ -104,8 +103,6 @@ static void collect_task(const struct task_record *t, void *arg)
 	struct task_list *l = arg;
 
 	if (task_state_is_terminal(t->state))
-		return;
-	if (l->app_id && strcmp(t->app_id, l->app_id) != 0)
 		return;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 16;
@@ -143,9 +140,10 @@ static int by_app_then_staged(const void *a, const void *b)
 static int collect(struct marathon *mt, const char *app_id, const struct task_record ***out,
 		   int (*cmp)(const void *, const void *))
 {
-	struct task_list l = { .app_id = app_id };
+	struct task_list l = { 0 };
 
-	/* One app's tasks come from the master's per-app index, not a walk of them all. */
+	/* One app's tasks come from the master's per-app index, not a walk of them all (so
+	 * collect_task needs no app filter). */
 	if (app_id)
 		master_for_each_app_task(mt->m, mt->fw.id, app_id, collect_task, &l);
 	else
@@ -459,38 +457,51 @@ static void orphan_task(struct marathon *mt, const struct task_record *t, bool s
 	scheduler_kill(mt, t->task_id, APP_DEFAULT_KILL_GRACE);
 }
 
+/* Tasks of no app (deleted, or an id no app has): killed, unreachable ones forgotten. Only
+ * walked when the apps' live counts do not add up to the framework's. */
+static void reconcile_orphans(struct marathon *mt, bool safe, json_t *forget)
+{
+	const struct task_record **v = NULL;
+	int n = collect(mt, NULL, &v, by_app_then_staged);
+
+	for (int i = 0; i < n; i++)
+		if (!apps_find(mt, v[i]->app_id))
+			orphan_task(mt, v[i], safe, forget);
+	free(v);
+}
+
 void scheduler_reconcile(struct marathon *mt, bool safe)
 {
 	const struct task_record **v = NULL;
 	json_t *forget = json_array();
 	struct mt_app *ma, *next;
-	size_t i = 0, j;
+	size_t live_in_apps = 0, j;
 	json_t *id;
-	int n;
+	int total = 0;
 
 	if (!mt->registered)
 		goto out;
 	if (safe)
 		expunge_pending(mt);
-	n = collect(mt, NULL, &v, by_app_then_staged);
-	if (n < 0)
-		goto out;
-	mt->full_reconcile_tasks = n;
-	mt->last_full_reconcile = mt->clock_mono();
 	mt->waiting = false;
-	/* Both lists are sorted by id: walk them side by side. */
+	/* App by app from the master's per-app index: no sort of every task by app id. */
 	for (ma = mt->apps; ma; ma = next) {
+		int n;
+
 		next = ma->next;
-		while (i < (size_t)n && strcmp(v[i]->app_id, ma->app.id) < 0)
-			orphan_task(mt, v[i++], safe, forget);
-		for (j = i; j < (size_t)n && strcmp(v[j]->app_id, ma->app.id) == 0; j++)
-			;
-		reconcile_app(mt, ma, v ? v + i : NULL, (int)(j - i), safe ? forget : NULL);
-		i = j;
+		live_in_apps += master_app_live_tasks(mt->m, mt->fw.id, ma->app.id);
+		n = collect(mt, ma->app.id, &v, by_staged_at);
+		if (n < 0)
+			continue;
+		total += n;
+		reconcile_app(mt, ma, v, n, safe ? forget : NULL);     /* may remove ma */
+		free(v);
+		v = NULL;
 	}
-	while (i < (size_t)n)
-		orphan_task(mt, v[i++], safe, forget);
-	free(v);
+	if (master_framework_live_tasks(mt->m, mt->fw.id) > live_in_apps)
+		reconcile_orphans(mt, safe, forget);
+	mt->full_reconcile_tasks = total;
+	mt->last_full_reconcile = mt->clock_mono();
 	/* Expunge after the walk: the records v[] pointed to are freed by it. */
 	json_array_foreach(forget, j, id) {
 		log_info("event=marathon_forget_unreachable task=%s", json_string_value(id));
