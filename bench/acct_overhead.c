@@ -10,8 +10,13 @@
  *       programs to CGDIR/t0001 .. CGDIR/tN as the agent does for each task, runs CMD,
  *       prints the counters of CGDIR/tN (the measured task) as one JSON line, then detaches
  *       everything and removes its pins, also when CMD fails or SIGINT/SIGTERM arrives.
+ *       With ACCT_PROG_STATS=1 in the environment the kernel's per-program run-time
+ *       statistics are on while CMD runs (they cost time themselves: a separate pass) and
+ *       a second line gives each program's runs and ns.
  * The cgroup2 tree and the task cgroups are made by the script. */
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -149,6 +154,50 @@ static uint32_t cgroup_level(const char *dir)
 	return level;
 }
 
+/* Runs and run time of every program attached through a link pinned in <pindir>/links
+ * (each program once: the N tasks' links share the two cgroup_skb programs). */
+static void print_prog_stats(const char *pindir)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 256];
+	uint32_t seen[16];
+	int nseen = 0, first = 1;
+	struct dirent *de;
+	DIR *d;
+
+	if (path_join(dir, sizeof(dir), "%s/links", pindir) || !(d = opendir(dir)))
+		return;
+	printf("{\"prog_stats\":{");
+	while ((de = readdir(d)) && nseen < (int)ARRAY_SIZE(seen)) {
+		struct bpf_link_info li = { 0 };
+		struct bpf_prog_info pi = { 0 };
+		uint32_t len = sizeof(li), plen = sizeof(pi);
+		int lfd, pfd, dup = 0;
+
+		if (de->d_name[0] == '.' || path_join(path, sizeof(path), "%s/%s", dir, de->d_name))
+			continue;
+		lfd = bpf_obj_get(path);
+		if (lfd < 0)
+			continue;
+		if (bpf_obj_get_info_by_fd(lfd, &li, &len)) {
+			close(lfd);
+			continue;
+		}
+		close(lfd);
+		for (int i = 0; i < nseen; i++)
+			dup |= seen[i] == li.prog_id;
+		if (dup || (pfd = bpf_prog_get_fd_by_id(li.prog_id)) < 0)
+			continue;
+		seen[nseen++] = li.prog_id;
+		if (!bpf_obj_get_info_by_fd(pfd, &pi, &plen))
+			printf("%s\"%s\":{\"runs\":%llu,\"ns\":%llu}", first ? "" : ",", pi.name,
+			       (unsigned long long)pi.run_cnt, (unsigned long long)pi.run_time_ns);
+		first = 0;
+		close(pfd);
+	}
+	closedir(d);
+	printf("}}\n");
+}
+
 static pid_t spawn(char **argv)
 {
 	pid_t pid = fork();
@@ -186,7 +235,7 @@ static int attach_run(const char *cgdir, int n, const char *id, char **cmd)
 	uint64_t *ids = calloc((size_t)n + 1, sizeof(*ids));
 	char err[512] = "", dir[PATH_MAX], pindir[PATH_MAX] = "", name[16];
 	struct task_acct a = { 0 };
-	int attached = 0, rc = 1;
+	int attached = 0, rc = 1, stats_fd = -1;
 	double t0 = now_mono(), t_attach;
 	pid_t pid;
 
@@ -214,6 +263,9 @@ static int attach_run(const char *cgdir, int n, const char *id, char **cmd)
 	if (stop_sig)
 		goto out;
 	t_attach = now_mono() - t0;
+	/* Counted while this fd is open: no global sysctl change, nothing to undo. */
+	if (getenv("ACCT_PROG_STATS") && !strcmp(getenv("ACCT_PROG_STATS"), "1"))
+		stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	pid = spawn(cmd);
 	if (pid < 0)
 		goto out;
@@ -226,7 +278,11 @@ static int attach_run(const char *cgdir, int n, const char *id, char **cmd)
 		       (unsigned long long)a.rx_bytes, (unsigned long long)a.tx_packets,
 		       (unsigned long long)a.rx_packets, (unsigned long long)a.tcp_connects,
 		       (unsigned long long)a.tcp_accepts, (unsigned long long)a.cpu_ns);
+	if (stats_fd >= 0)
+		print_prog_stats(pindir);
 out:
+	if (stats_fd >= 0)
+		close(stats_fd);
 	for (int i = 1; i <= attached; i++) {
 		task_name(name, sizeof(name), i);
 		bpf_net_detach(net, name, ids[i]);
