@@ -44,6 +44,15 @@ machine_busy_us() {
 	awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.0f\n", ($2 + $3 + $4 + $7 + $8 + $9) * 1e6 / hz; exit }' /proc/stat
 }
 
+# Tracing programs on the tracepoints Pacer's accounting uses that are attached now (other
+# agents on this host: each agent attaches its own node-wide copy). They run in every mode,
+# the baseline included, so they are counted and reported.
+foreign_tracing() {
+	bpftool link list -j 2>/dev/null | jq '[.[] | select(.type == "raw_tracepoint" and
+		((.tp_name // "") | test("^(sched_switch|sys_exit|inet_sock_set_state)$")))] | length' ||
+		echo -1
+}
+
 listening() {
 	[ -n "$(ss -Hltn "sport = :$port")" ]
 }
@@ -132,7 +141,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "bench-acct: must run as root (cgroups, BPF, network namespaces)" >&2
 	exit 1
 fi
-for t in iperf3 iptables iptables-restore ip ss unshare; do
+for t in iperf3 iptables iptables-restore ip ss unshare bpftool jq; do
 	command -v "$t" >/dev/null || { echo "bench-acct: $t is missing (make deps)" >&2; exit 1; }
 done
 [ -x "$bin" ] || { echo "bench-acct: $bin is missing (make $bin)" >&2; exit 1; }
@@ -207,13 +216,14 @@ for r in $(seq 1 "$rounds"); do
 			mode=${modes[$(((k + r - 1) % 3))]}
 			out=$work/r$r-n$n-$mode
 			export out
+			foreign=$(foreign_tracing)
 			trial_cmd=(unshare --net -- "$here/acct_overhead.sh" --trial "$mode" "$n")
 			if [ "$mode" = pacer ]; then
 				"$bin" attach "$cgroot" "$n" "$id" -- "${trial_cmd[@]}" >"$out.acct.json"
 			else
 				"${trial_cmd[@]}"
 			fi
-			/usr/bin/python3 - "$out" "$r" "$rounds" "$n" "$mode" >>"$results" <<'PY'
+			/usr/bin/python3 - "$out" "$r" "$rounds" "$n" "$mode" "$foreign" >>"$results" <<'PY'
 import json, os, sys
 out, r, rounds, n, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
 ip = json.load(open(out + ".iperf.json"))["end"]
@@ -226,13 +236,15 @@ row["tcp_cpu_ns_per_kb"] = row["tcp_cpu_us"] * 1e3 / (row["tcp_bytes"] / 1024)
 row["conn_cpu_us_per_conn"] = row["conn_cpu_us"] / row["connections"]
 # Share of the machine (all CPUs) other processes used during the trial.
 row["others_load"] = max(0, row["others_cpu_us"]) / (row["wall_us"] * os.cpu_count())
+row["foreign_tracing"] = int(sys.argv[6])
 for suffix, key in ((".acct.json", "pacer_counted"), (".ipt.json", "iptables_counted")):
     if os.path.exists(out + suffix):
         row[key] = json.loads(open(out + suffix).read().strip().splitlines()[-1])
 print(json.dumps(row))
 print("round %d/%s tasks %5d %-8s %7.2f Gbit/s %7.1f CPU ns/KB %8.0f conn/s %7.2f CPU us/conn"
-      " (others: %3.0f%% of the CPUs)" % (r, rounds, n, mode, row["tcp_gbps"], row["tcp_cpu_ns_per_kb"],
-      row["conn_per_s"], row["conn_cpu_us_per_conn"], 100 * row["others_load"]), file=sys.stderr)
+      " (others: %3.0f%% of the CPUs%s)" % (r, rounds, n, mode, row["tcp_gbps"], row["tcp_cpu_ns_per_kb"],
+      row["conn_per_s"], row["conn_cpu_us_per_conn"], 100 * row["others_load"],
+      ", %d foreign tracing programs" % row["foreign_tracing"] if row["foreign_tracing"] else ""), file=sys.stderr)
 PY
 		done
 	done
@@ -284,6 +296,11 @@ for n in sorted({r["tasks"] for r in rows}):
         if a.get("bytes", 0) < r["tcp_bytes"]:
             verdicts.append("  WARNING round %d: the task's iptables rule counted %s B, less than the %d B "
                             "received" % (r["round"], a.get("bytes"), r["tcp_bytes"]))
+dirty = [r for r in rows if r.get("foreign_tracing", 0)]
+if dirty:
+    verdicts.append("NOTE: in %d of %d trials other agents' tracing programs (up to %d) were attached to "
+                    "sched_switch / sys_exit / inet_sock_set_state: every mode, `none` included, paid for "
+                    "them" % (len(dirty), len(rows), max(r["foreign_tracing"] for r in dirty)))
 text = "\n".join(lines) + "\n\n" + "\n".join(verdicts) + "\n"
 print(text, end="")
 open(sys.argv[2], "w").write(text)
