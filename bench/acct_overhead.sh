@@ -11,8 +11,10 @@
 #             the LAST of the N (worst case for a linear rule list)
 # Each trial runs in a fresh network namespace (loopback only; its netfilter state goes with
 # it): iperf3 server and client, then bench/acct_overhead.c's connect/accept/close loop,
-# all inside the task cgroup. Rounds are interleaved (the mode order rotates each round) and
-# the medians and ratios to `none` are printed. Everything made (cgroups, BPF pins, iptables
+# all inside the task cgroup. Rounds are interleaved (the mode order rotates each round);
+# printed: medians of Gbit/s, connections/s and of the task cgroup's CPU per KB and per
+# connection (cpu.stat: stable when other processes share the CPUs), their ratios to `none`,
+# and per trial the others' load and other agents' tracing programs. Everything made (cgroups, BPF pins, iptables
 # chain, iperf3 server) is removed on exit, Ctrl-C included.
 # Usage: bench/acct_overhead.sh /abs/build   (root; the binary: make <build>/bench/acct_overhead)
 # Env: ACCT_TASKS ("1 100 1000"), ACCT_ROUNDS (5), ACCT_SECONDS (iperf3 -t, 3),
