@@ -25,7 +25,8 @@ LDLIBS   := -lmicrohttpd -ljansson -lcurl -lsqlite3 -lbpf -lelf -lz -luring -lse
 DEB_PACKAGES := build-essential clang llvm bpftool pkg-config libbpf-dev libelf-dev zlib1g-dev \
 	liburing-dev libcmocka-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev \
 	libsqlite3-dev libseccomp-dev libcap-dev libssl-dev iproute2 procps curl jq \
-	python3 python3-pytest libclang-rt-14-dev util-linux
+	python3 python3-pytest libclang-rt-14-dev util-linux \
+	iperf3 iptables
 
 LIB_SRCS      := $(sort $(wildcard lib/*.c))
 MASTER_SRCS   := $(sort $(filter-out master/main.c,$(wildcard master/*.c master/*/*.c)))
@@ -123,8 +124,19 @@ check: deps
 run: deps all
 	tools/demo-cluster.sh $(abspath $(BUILD))
 
-bench: deps all
+bench: deps all $(BUILD)/bench/acct_overhead
 	bench/run.sh $(abspath $(BUILD))
+
+# bench-acct: only the accounting overhead benchmark (bench/acct_overhead.sh: none / Pacer's
+# BPF accounting / iptables cgroup rules at ACCT_TASKS tasks, ACCT_ROUNDS interleaved rounds).
+ACCT_TASKS  ?= 1 100 1000
+ACCT_ROUNDS ?= 5
+.PHONY: bench-acct
+$(BUILD)/bench/acct_overhead: bench/acct_overhead.c $(BUILD)/libagent.a $(BUILD)/libpacer.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+bench-acct: deps $(BUILD)/bench/acct_overhead
+	ACCT_TASKS="$(ACCT_TASKS)" ACCT_ROUNDS=$(ACCT_ROUNDS) bench/acct_overhead.sh $(abspath $(BUILD))
 
 # fuzz: every parser that reads the network or a file has a libFuzzer target in tests/fuzz/;
 # each runs for FUZZ_SECONDS (check runs them briefly; run longer by hand). A target names
