@@ -189,19 +189,23 @@ static __always_inline struct task_acct *sock_acct(const struct sock *sk)
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(acct_tcp_state, const struct sock *sk, const int oldstate, const int newstate)
 {
+	bool opened = oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT;
+	bool accepted = oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED;
 	struct task_acct *c;
 
+	/* Five of the seven transitions of a connection count nothing: leave before reading
+	 * the socket. */
+	if (!opened && !accepted)
+		return 0;
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
-	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT) {
-		c = sock_acct(sk);
-		if (c)
-			ADD(c, tcp_connects, 1);
-	} else if (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED) {
-		c = sock_acct(sk);
-		if (c)
-			ADD(c, tcp_accepts, 1);
-	}
+	c = sock_acct(sk);
+	if (!c)
+		return 0;
+	if (opened)
+		ADD(c, tcp_connects, 1);
+	else
+		ADD(c, tcp_accepts, 1);
 	return 0;
 }
 
