@@ -3,7 +3,7 @@
  * and the container's environment built from a valid one (task_env_build). A TASKINFO
  * the agent accepts must give safe ids, positive resources, a runnable command, real
  * ports and a well-formed KEY=VALUE environment. */
-/* fuzz-links: agent/task_info.c */
+/* fuzz-links: agent/task_info.c agent/health_def.c */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
