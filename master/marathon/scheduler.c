@@ -178,10 +178,12 @@ void scheduler_counts(struct marathon *mt, const char *app_id, struct app_counts
 			out->staged++;
 		else if (v[i]->state == TASK_RUNNING)
 			out->running++;
-		if (v[i]->state == TASK_RUNNING && health_of(v[i]) >= 0) {
-			out->healthy += health_of(v[i]) == 1;
-			out->unhealthy += health_of(v[i]) == 0;
-		}
+		/* A task killed for its health stays unhealthy until it is gone. */
+		if (v[i]->state == TASK_RUNNING && health_of(v[i]) == 1)
+			out->healthy++;
+		else if ((v[i]->state == TASK_RUNNING || v[i]->state == TASK_KILLING) &&
+			 health_of(v[i]) == 0)
+			out->unhealthy++;
 	}
 	free(v);
 }
