@@ -48,8 +48,8 @@ struct checked {
 	struct task_info ti;            /* parsed info: checks, ports, env */
 	char **envp;                    /* COMMAND: the task's environment */
 	char sandbox[4096];
-	struct hc_state st[HC_MAX_CHECKS];
-	struct probe pr[HC_MAX_CHECKS];
+	struct hc_state *st;            /* one per check */
+	struct probe *pr;               /* one per check */
 	bool seen;
 };
 
@@ -364,6 +364,8 @@ static void checked_free(struct checker *c, struct checked *ct)
 	strv_free(ct->envp);
 	task_info_free(&ct->ti);
 	json_decref(ct->info);
+	free(ct->st);
+	free(ct->pr);
 	free(ct);
 }
 
@@ -377,14 +379,21 @@ static struct checked *checked_new(struct checker *c, const char *id, json_t *in
 		return NULL;
 	snprintf(ct->id, sizeof(ct->id), "%s", id);
 	ct->info = json_incref(info);
+	/* A task whose checks cannot run stays listed with none, so it is not retried. */
 	if (task_info_parse(info, &ct->ti, err, sizeof(err))) {
 		log_warn("event=health_check_bad_definition task_id=%s error=\"%s\"", id, err);
-		json_decref(ct->info);
-		free(ct);
-		return NULL;
+		ct->ti.nchecks = 0;
+		return ct;
 	}
 	checkpoint_sandbox_dir(c->a->cfg.work_dir, id, ct->sandbox, sizeof(ct->sandbox));
 	ct->envp = task_env_build(&ct->ti, c->a->cfg.ip, ct->sandbox);
+	ct->st = calloc(ct->ti.nchecks, sizeof(*ct->st));
+	ct->pr = calloc(ct->ti.nchecks, sizeof(*ct->pr));
+	if (!ct->envp || !ct->st || !ct->pr) {
+		log_warn("event=health_checks_not_started task_id=%s error=\"out of memory\"", id);
+		ct->ti.nchecks = 0;
+		return ct;
+	}
 	for (size_t i = 0; i < ct->ti.nchecks; i++) {
 		hc_state_init(&ct->st[i], &ct->ti.checks[i], now);
 		ct->pr[i].fd = -1;
