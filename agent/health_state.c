@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "agent/health.h"
+#include "lib/util.h"
 
 void hc_state_init(struct hc_state *s, const struct hc_def *d, double now)
 {
@@ -45,6 +46,7 @@ bool hc_state_result(struct hc_state *s, const struct hc_def *d, bool ok, const 
 	s->consecutive_failures++;
 	s->last_failure = wall;
 	snprintf(s->last_failure_cause, sizeof(s->last_failure_cause), "%s", cause ? cause : "");
+	utf8_sanitize(s->last_failure_cause);   /* a cut path must not make the JSON fail */
 	if (s->consecutive_failures >= threshold)
 		s->health = HC_UNHEALTHY;
 	return before != s->health || s->consecutive_failures <= threshold;

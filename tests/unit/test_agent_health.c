@@ -194,6 +194,27 @@ static void test_success_resets_the_count(void **state)
 	assert_int_equal(s.health, HC_UNHEALTHY);
 }
 
+/* A cause cut inside a UTF-8 character still makes valid JSON. */
+static void test_long_cause_is_cut_cleanly(void **state)
+{
+	struct hc_def d = def(0, 1, 1);
+	struct hc_state s;
+	char cause[400];
+	json_t *j;
+
+	(void)state;
+	memset(cause, 'a', sizeof(cause));
+	for (size_t i = 150; i + 2 < sizeof(cause); i += 2)
+		memcpy(cause + i, "\xc3\xa9", 2);            /* e-acute */
+	cause[sizeof(cause) - 1] = '\0';
+	hc_state_init(&s, &d, 0);
+	hc_state_result(&s, &d, false, cause, 1, 1);
+	j = hc_state_json(&s);
+	assert_non_null(j);
+	assert_true(strlen(json_string_value(json_object_get(j, "last_failure_cause"))) < HC_CAUSE_MAX);
+	json_decref(j);
+}
+
 static void test_zero_max_failures_is_unhealthy_at_first(void **state)
 {
 	struct hc_def d = def(0, 1, 0);
@@ -247,6 +268,7 @@ int main(void)
 		cmocka_unit_test(test_failure_after_a_pass_counts_inside_grace),
 		cmocka_unit_test(test_success_resets_the_count),
 		cmocka_unit_test(test_zero_max_failures_is_unhealthy_at_first),
+		cmocka_unit_test(test_long_cause_is_cut_cleanly),
 		cmocka_unit_test(test_aggregate_and_json),
 	};
 
