@@ -93,6 +93,22 @@ static int start_threads(struct agent *a, char *err, size_t errlen)
 		pthread_join(a->link_thread, NULL);
 		goto err;
 	}
+	/* The health checker sees a->stopping within 100 ms (its longest poll). */
+	rc = pthread_create(&a->health_thread, NULL, agent_health_main, a);
+	if (rc) {
+		pthread_mutex_lock(&a->lock);
+		a->stopping = true;
+		pthread_cond_broadcast(&a->launch_cond);
+		pthread_cond_broadcast(&a->monitor_cond);
+		pthread_cond_broadcast(&a->link_cond);
+		pthread_mutex_unlock(&a->lock);
+		pthread_join(a->launcher_thread, NULL);
+		pthread_join(a->monitor_thread, NULL);
+		pthread_join(a->link_thread, NULL);
+		agent_usage_stop(a);
+		pthread_join(a->usage_thread, NULL);
+		goto err;
+	}
 	a->threads_started = true;
 	return 0;
 err:
@@ -186,6 +202,7 @@ void agent_stop(struct agent *a)
 		pthread_join(a->link_thread, NULL);
 		agent_usage_stop(a);
 		pthread_join(a->usage_thread, NULL);
+		pthread_join(a->health_thread, NULL);
 		a->threads_started = false;
 	}
 	if (a->cz)

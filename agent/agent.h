@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "agent/containerizer.h"
+#include "agent/health.h"
 #include "lib/resources.h"
 #include "lib/task_state.h"
 
@@ -140,6 +141,8 @@ struct task_info {
 	size_t nports;
 	json_t *env;                 /* borrowed object of strings, may be NULL */
 	double kill_grace;
+	struct hc_def checks[HC_MAX_CHECKS];   /* "health_checks" (health_def.c) */
+	size_t nchecks;
 };
 
 bool task_id_valid(const char *id);
@@ -212,7 +215,7 @@ struct agent {
 	pthread_cond_t link_cond;    /* an update was queued */
 	pthread_cond_t monitor_cond; /* stopping */
 
-	pthread_t launcher_thread, monitor_thread, link_thread, usage_thread;
+	pthread_t launcher_thread, monitor_thread, link_thread, usage_thread, health_thread;
 	bool threads_started;
 	int lock_fd;                 /* flock on <work-dir>/agent.lock */
 	struct http_server *http;
@@ -234,6 +237,10 @@ int agent_task_kill(struct agent *a, const char *task_id, double grace);
 /* With the lock held: records a state change (checkpoint, outbox, wake master_link). */
 int agent_task_update(struct agent *a, struct task *t, enum task_state state,
 		      const char *reason, const char *message, const struct container_exit *ex);
+/* With the lock held: a TASK_RUNNING update carrying the task's health ("healthy", and
+ * "health_checks": one hc_state_json per check, stolen). Does not change t->state. */
+int agent_task_health_update(struct agent *a, struct task *t, bool healthy, json_t *checks,
+			     const char *message);
 /* With the lock held: the terminal update for a container that ended. */
 void agent_task_exited(struct agent *a, struct task *t, const struct container_exit *ex);
 int agent_task_checkpoint(struct agent *a, struct task *t);
@@ -253,6 +260,8 @@ int agent_cz_poll(struct agent *a, const char *task_id, struct container_exit *e
 int agent_cz_kill(struct agent *a, const char *task_id, double grace);
 int agent_cz_usage(struct agent *a, const char *task_id, struct container_usage *u);
 int agent_cz_cleanup(struct agent *a, const char *task_id);
+int agent_cz_exec(struct agent *a, const char *task_id, const struct container_exec *x, pid_t *pid,
+		  char *err, size_t errlen);
 
 /* monitor.c */
 void *agent_monitor_main(void *arg);

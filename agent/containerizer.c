@@ -20,6 +20,7 @@
 
 #include "agent/bpf_common.h"
 #include "agent/cgroup_fs.h"
+#include "agent/container_exec.h"
 #include "agent/isolator.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -784,6 +785,56 @@ int containerizer_usage(struct containerizer *c, const char *task_id, struct con
 			rc = r;
 	}
 	return rc;
+}
+
+/* The task's init from executor.json, checked to be in the task's cgroup (a recycled pid
+ * would be somewhere else). 0 if there is none. */
+static pid_t container_init(const char *run_dir, const char *cgroup_rel)
+{
+	char path[PATH_MAX + 32];
+	json_t *j;
+	pid_t init = 0;
+	char *cg;
+
+	if (path_join(path, sizeof(path), "%s/executor.json", run_dir))
+		return 0;
+	j = json_load_file(path, 0, NULL);
+	if (json_is_integer(json_object_get(j, "init_pid")))
+		init = (pid_t)json_integer_value(json_object_get(j, "init_pid"));
+	json_decref(j);
+	if (init <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)init);
+	cg = read_file(path, NULL);
+	if (!cg || !strstr(cg, cgroup_rel))
+		init = 0;
+	free(cg);
+	return init;
+}
+
+int containerizer_exec(struct containerizer *c, const char *task_id,
+		       const struct container_exec *x, pid_t *pid, char *err, size_t errlen)
+{
+	char run_dir[PATH_MAX], rel[PATH_MAX];
+	struct ctask *t;
+	pid_t init;
+
+	pthread_mutex_lock(&c->lock);
+	t = find_task(c, task_id);
+	if (!t || t->state != CT_RUNNING || t->kill_deadline > 0) {
+		pthread_mutex_unlock(&c->lock);
+		snprintf(err, errlen, "the container is not running");
+		return -ESRCH;
+	}
+	memcpy(run_dir, t->run_dir, sizeof(run_dir));
+	memcpy(rel, t->cgroup_rel, sizeof(rel));
+	pthread_mutex_unlock(&c->lock);
+	init = container_init(run_dir, rel);
+	if (!init) {
+		snprintf(err, errlen, "the container's init is gone");
+		return -ESRCH;
+	}
+	return container_exec_spawn(&c->cg, rel, init, x, pid, err, errlen);
 }
 
 int containerizer_cleanup(struct containerizer *c, const char *task_id)

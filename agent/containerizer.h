@@ -91,6 +91,21 @@ int containerizer_kill(struct containerizer *c, const char *task_id, double grac
 
 int containerizer_usage(struct containerizer *c, const char *task_id, struct container_usage *u);
 
+/* A process to start inside a running container (containerizer_exec). */
+struct container_exec {
+	const char *command;            /* /bin/sh -c command */
+	const char *const *envp;        /* NULL-terminated KEY=VALUE list */
+	const char *cwd;                /* working directory; "/" if it cannot be entered */
+	const char *user;               /* NULL: the agent's user */
+};
+
+/* Starts x inside the task's container: its init's mount, pid, uts and ipc namespaces and
+ * its cgroups, stdio on /dev/null, no_new_privs. The returned process leads its own process
+ * group (kill(-pid, SIGKILL) ends all of it), exits with the command's status (128 + signal
+ * when killed) and is the caller's child to reap. -ESRCH if the container is not running. */
+int containerizer_exec(struct containerizer *c, const char *task_id,
+		       const struct container_exec *x, pid_t *pid, char *err, size_t errlen);
+
 /* Removes cgroups, BPF attachments and counters of a task that ended. */
 int containerizer_cleanup(struct containerizer *c, const char *task_id);
 

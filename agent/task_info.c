@@ -242,6 +242,9 @@ int task_info_parse(json_t *info, struct task_info *ti, char *err, size_t errlen
 		rc = parse_ports(info, ti, err, errlen);
 	if (!rc)
 		rc = parse_env(info, ti, err, errlen);
+	if (!rc)
+		rc = health_defs_parse(json_object_get(info, "health_checks"), ti->checks,
+				       &ti->nchecks, err, errlen);
 	if (rc == -ENOMEM)
 		snprintf(err, errlen, "out of memory");
 	if (rc)

@@ -58,6 +58,16 @@ int agent_cz_usage(struct agent *a, const char *task_id, struct container_usage 
 	return rc;
 }
 
+int agent_cz_exec(struct agent *a, const char *task_id, const struct container_exec *x, pid_t *pid,
+		  char *err, size_t errlen)
+{
+	if (!a->cz) {
+		snprintf(err, errlen, "no containerizer");
+		return -ENODEV;
+	}
+	return containerizer_exec(a->cz, task_id, x, pid, err, errlen);
+}
+
 int agent_cz_cleanup(struct agent *a, const char *task_id)
 {
 	int rc;
@@ -198,6 +208,28 @@ int agent_task_update(struct agent *a, struct task *t, enum task_state state,
 		agent_task_checkpoint(a, t);
 	log_info("event=task_status task_id=%s state=%s%s%s", t->id, task_state_name(state),
 		 reason ? " reason=" : "", reason ? reason : "");
+	pthread_cond_signal(&a->link_cond);
+	return rc;
+}
+
+int agent_task_health_update(struct agent *a, struct task *t, bool healthy, json_t *checks,
+			     const char *message)
+{
+	json_t *st = status_json(t, TASK_RUNNING, NULL, message, NULL);
+	int rc;
+
+	if (!st) {
+		json_decref(checks);
+		return -ENOMEM;
+	}
+	json_object_set_new(st, "healthy", json_boolean(healthy));
+	json_object_set_new(st, "health_checks", checks ? checks : json_array());
+	rc = outbox_add(&a->outbox, st);
+	json_decref(st);
+	if (rc)
+		log_error("event=status_checkpoint_failed task_id=%s state=TASK_RUNNING error=\"%s\"",
+			  t->id, strerror(-rc));
+	log_info("event=task_health task_id=%s healthy=%s", t->id, healthy ? "true" : "false");
 	pthread_cond_signal(&a->link_cond);
 	return rc;
 }

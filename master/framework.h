@@ -46,6 +46,7 @@ struct task_launch {
 	size_t port_count;
 	const char *user;               /* or NULL */
 	double kill_grace_period_seconds;
+	json_t *health_checks;          /* TASKINFO "health_checks" the agent runs, or NULL (borrowed) */
 };
 
 /* A status update as the framework sees it (after the master applied it). */
@@ -59,6 +60,9 @@ struct task_status {
 	double timestamp;               /* wall seconds */
 	int exit_code;                  /* -1 if none */
 	int signal;                     /* 0 if none */
+	int healthy;                    /* the update's health: 1, 0, or -1 when it has none */
+	bool health_only;               /* the state did not change, only the health did */
+	bool health_changed;            /* healthy differs from the task's previous health */
 };
 
 /* The master's record of a task (read-only for frameworks). */
@@ -78,6 +82,8 @@ struct task_record {
 	char version[64];               /* framework's app version, from extra.version if set */
 	json_t *extra;                  /* framework data given at launch */
 	json_t *stats;                  /* latest {"rx_bytes","tx_bytes","rx_packets","tx_packets"} or NULL */
+	json_t *health;                 /* latest {"healthy":bool,"checks":[...]} from the agent's
+					   health checks (status.c), or NULL before the first */
 };
 
 struct framework_ops {

@@ -3,6 +3,7 @@
  * lost, launch failed). An applied update is persisted before the agent gets its ack, then
  * forwarded to the task's framework. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,8 @@ struct change {
 	const char *reason, *message;
 	double timestamp;
 	int exit_code, signal;
+	int healthy;                    /* -1: the update carries no health */
+	bool health_only, health_changed;
 };
 
 /* The framework may expunge the task from inside its callback: hand it copies. */
@@ -52,7 +55,8 @@ static void forward(struct master *m, struct task *t, const struct change *c)
 		.task_id = task_id, .agent_id = agent_id, .framework_id = framework_id,
 		.state = c->state, .message = c->message ? c->message : "",
 		.reason = c->reason ? c->reason : "", .timestamp = c->timestamp,
-		.exit_code = c->exit_code, .signal = c->signal,
+		.exit_code = c->exit_code, .signal = c->signal, .healthy = c->healthy,
+		.health_only = c->health_only, .health_changed = c->health_changed,
 	};
 
 	if (!fw || !fw->ops->status_update)
@@ -89,7 +93,7 @@ void tasks_transition(struct master *m, struct task *t, enum task_state state,
 {
 	struct change c = {
 		.state = state, .reason = reason, .message = message,
-		.timestamp = m->clock_wall(), .exit_code = -1, .signal = 0,
+		.timestamp = m->clock_wall(), .exit_code = -1, .signal = 0, .healthy = -1,
 	};
 
 	if (task_state_is_terminal(t->rec.state))
@@ -104,6 +108,66 @@ static const char *str(json_t *obj, const char *key)
 	return s ? s : "";
 }
 
+static double nonneg(json_t *obj, const char *key)
+{
+	double v = json_number_value(json_object_get(obj, key));
+
+	return isfinite(v) && v > 0 ? v : 0;
+}
+
+/* The health an agent's health checks reported ("healthy" and "health_checks"), kept with
+ * only the fields the master serves, typed: {"healthy":bool,"checks":[{"alive",
+ * "consecutive_failures","first_success","last_success","last_failure",
+ * "last_failure_cause"}]}. NULL when the update carries no health. */
+static json_t *health_from_update(json_t *update)
+{
+	json_t *healthy = json_object_get(update, "healthy"), *checks, *c;
+	size_t i;
+
+	if (!json_is_boolean(healthy))
+		return NULL;
+	checks = json_array();
+	json_array_foreach(json_object_get(update, "health_checks"), i, c) {
+		json_t *alive = json_object_get(c, "alive");
+		char cause[256];
+
+		if (i >= 16 || !checks)
+			break;
+		snprintf(cause, sizeof(cause), "%s",
+			 json_string_value(json_object_get(c, "last_failure_cause")) ?: "");
+		utf8_sanitize(cause);
+		json_array_append_new(checks, json_pack("{s:o, s:I, s:f, s:f, s:f, s:s}",
+			"alive", json_is_boolean(alive) ? json_incref(alive) : json_null(),
+			"consecutive_failures", (json_int_t)nonneg(c, "consecutive_failures"),
+			"first_success", nonneg(c, "first_success"),
+			"last_success", nonneg(c, "last_success"),
+			"last_failure", nonneg(c, "last_failure"), "last_failure_cause", cause));
+	}
+	return checks ? json_pack("{s:O, s:o}", "healthy", healthy, "checks", checks) : NULL;
+}
+
+/* Records an update's health. Returns true when that is all it changes (the task is in
+ * the update's state already, or being killed): the framework hears of the health only. */
+static bool apply_health(struct master *m, struct task *t, json_t *health, struct change *c)
+{
+	json_t *before = t->rec.health ? json_object_get(t->rec.health, "healthy") : NULL;
+
+	c->healthy = json_is_true(json_object_get(health, "healthy"));
+	c->health_changed = !json_is_boolean(before) || json_is_true(before) != c->healthy;
+	json_decref(t->rec.health);
+	t->rec.health = health;
+	if (c->state != t->rec.state && t->rec.state != TASK_KILLING)
+		return false;
+	c->state = t->rec.state;
+	c->health_only = true;
+	tasks_persist(m, t);
+	if (c->health_changed)
+		log_info("event=task_health task=%s healthy=%s", t->rec.task_id,
+			 c->healthy ? "true" : "false");
+	forward(m, t, c);       /* last: t may be gone afterwards */
+	return true;
+}
+
 int tasks_apply_status_json(struct master *m, const char *agent_id, json_t *update,
 			    bool *dup, char *err, size_t errlen)
 {
@@ -111,7 +175,8 @@ int tasks_apply_status_json(struct master *m, const char *agent_id, json_t *upda
 	const char *task_id = json_string_value(json_object_get(update, "task_id"));
 	const char *state_name = json_string_value(json_object_get(update, "state"));
 	json_t *v;
-	struct change c = { .exit_code = -1 };
+	struct change c = { .exit_code = -1, .healthy = -1 };
+	json_t *health;
 	struct task *t;
 	int st;
 
@@ -159,6 +224,9 @@ int tasks_apply_status_json(struct master *m, const char *agent_id, json_t *upda
 	v = json_object_get(update, "signal");
 	if (json_is_integer(v))
 		c.signal = (int)json_integer_value(v);
+	health = health_from_update(update);
+	if (health && apply_health(m, t, health, &c))
+		return 0;
 	if (c.state == t->rec.state) {
 		/* A repeat of the state the task is in (a restarted agent re-reporting it): no
 		 * transition, so frameworks and event subscribers hear nothing new. */

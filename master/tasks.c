@@ -115,6 +115,7 @@ static void task_free(struct task *t)
 	resources_free(&t->rec.resources);
 	json_decref(t->rec.extra);
 	json_decref(t->rec.stats);
+	json_decref(t->rec.health);
 	free(t->info_text);
 	free(t->uuids);
 	free(t);
@@ -156,6 +157,8 @@ int tasks_persist(struct master *m, struct task *t)
 
 	if (!j)
 		return -ENOMEM;
+	if (t->rec.health)
+		json_object_set(j, "health", t->rec.health);
 	/* "info" (the TASKINFO) is added from its text by the store writer. */
 	master_store_put_with(m, "tasks", t->rec.task_id, j, "info", t->info_text);
 	json_decref(j);
@@ -207,6 +210,8 @@ static struct task *task_from_json(const char *key, json_t *j)
 	r->updated_at = num(j, "updated_at");
 	v = json_object_get(j, "extra");
 	r->extra = json_is_null(v) ? NULL : json_incref(v);
+	v = json_object_get(j, "health");
+	r->health = json_is_object(v) ? json_incref(v) : NULL;
 	v = json_object_get(j, "info");
 	t->info_text = json_is_object(v) ? json_dumps(v, JSON_COMPACT) : NULL;
 	t->kill_requested = json_is_true(json_object_get(j, "kill_requested"));
@@ -338,14 +343,18 @@ static json_t *task_info(const struct task_launch *l, const struct resources *re
 {
 	json_t *env = l->env ? json_deep_copy(l->env) : json_object();
 	json_t *labels = l->labels ? json_deep_copy(l->labels) : json_object();
+	json_t *info;
 
-	return json_pack("{s:s,s:s,s:s,s:O,s:o,s:o,s:o,s:s?,s:f,s:o}",
+	info = json_pack("{s:s,s:s,s:s,s:O,s:o,s:o,s:o,s:s?,s:f,s:o}",
 			 "task_id", l->task_id, "name", l->name[0] ? l->name : l->task_id,
 			 "app_id", l->app_id, "command", l->command, "env", env,
 			 "resources", resources_to_json(res),
 			 "ports", ports_json(l->ports, l->port_count), "user", l->user,
 			 "kill_grace_period_seconds", l->kill_grace_period_seconds,
 			 "labels", labels);
+	if (info && json_array_size(l->health_checks) > 0)
+		json_object_set(info, "health_checks", l->health_checks);
+	return info;
 }
 
 int tasks_create(struct master *m, struct framework *fw, struct agent *a,

@@ -41,6 +41,8 @@ json_t *marathon_task_json(struct marathon *mt, const struct task_record *t)
 						     strchr(ip, ':') ? "IPv6" : "IPv4")
 				       : json_array());
 	json_object_set_new(o, "stats", t->stats ? json_deep_copy(t->stats) : json_object());
+	if (json_is_true(json_object_get(t->extra, "healthChecked")))
+		json_object_set_new(o, "healthCheckResults", health_results_json(t));
 	return o;
 }
 

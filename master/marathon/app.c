@@ -77,7 +77,7 @@ static int parse_ports(json_t *def, struct app *a)
 	return 0;
 }
 
-/* constraints, backoff, upgradeStrategy, killSelection, unreachableStrategy. */
+/* constraints, backoff, upgradeStrategy, killSelection, unreachableStrategy, healthChecks. */
 static int parse_behaviour(json_t *def, struct app *a)
 {
 	json_t *us = json_object_get(def, "upgradeStrategy");
@@ -101,6 +101,10 @@ static int parse_behaviour(json_t *def, struct app *a)
 				  strcmp(json_string_value(ur), "disabled") == 0;
 	a->inactive_after = num_or(ur, "inactiveAfterSeconds", APP_DEFAULT_INACTIVE_AFTER);
 	a->expunge_after = num_or(ur, "expungeAfterSeconds", APP_DEFAULT_EXPUNGE_AFTER);
+	c = json_object_get(def, "healthChecks");
+	a->health_checks = json_is_array(c) ? json_deep_copy(c) : json_array();
+	if (!a->health_checks)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -170,6 +174,7 @@ void app_free(struct app *a)
 	free(a->user);
 	json_decref(a->constraints);
 	constraints_free(&a->cs);
+	json_decref(a->health_checks);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -230,6 +235,8 @@ static json_t *config_json(const struct app *a)
 	json_object_set_new(o, "killSelection",
 			    json_string(a->kill_selection == KILL_OLDEST_FIRST ? "OLDEST_FIRST"
 									: "YOUNGEST_FIRST"));
+	json_object_set_new(o, "healthChecks",
+			    a->health_checks ? json_deep_copy(a->health_checks) : json_array());
 	json_object_set_new(o, "unreachableStrategy",
 			    a->unreachable_disabled
 				    ? json_string("disabled")

@@ -59,6 +59,7 @@ struct app {
 	enum kill_selection kill_selection;
 	bool unreachable_disabled;      /* unreachableStrategy "disabled": never replaced */
 	double inactive_after, expunge_after;
+	json_t *health_checks;          /* healthChecks, stored form (health_checks.h); [] if none */
 	/* Versions (ISO-8601 text, as Marathon prints them). */
 	char version[APP_VERSION_LEN];
 	char last_scaling_at[APP_VERSION_LEN];

@@ -14,6 +14,7 @@
 #include "master/marathon/app.h"
 #include "master/marathon/app_validate.h"
 #include "master/marathon/constraints.h"
+#include "master/marathon/health_checks.h"
 
 #define MAX_INSTANCES 10000
 
@@ -316,7 +317,6 @@ static const struct field_rule field_rules[] = {
 	{ "lastTaskFailure", F_READONLY, NULL },
 	{ "taskStats", F_READONLY, NULL },
 	{ "readinessCheckResults", F_READONLY, NULL },
-	{ "healthChecks", F_UNSUPPORTED, d_empty },
 	{ "readinessChecks", F_UNSUPPORTED, d_empty },
 	{ "dependencies", F_UNSUPPORTED, d_empty },
 	{ "uris", F_UNSUPPORTED, d_empty },
@@ -341,7 +341,7 @@ static const char *const supported_fields[] = {
 	"id", "cmd", "args", "cpus", "mem", "disk", "instances", "env", "labels",
 	"portDefinitions", "ports", "requirePorts", "user", "taskKillGracePeriodSeconds",
 	"constraints", "backoffSeconds", "backoffFactor", "maxLaunchDelaySeconds",
-	"upgradeStrategy", "killSelection", "unreachableStrategy",
+	"upgradeStrategy", "killSelection", "unreachableStrategy", "healthChecks",
 };
 
 static const struct field_rule *find_rule(const char *name)
@@ -395,7 +395,7 @@ static void drop_nulls(json_t *clean)
 						"requirePorts", "constraints", "backoffSeconds",
 						"backoffFactor", "maxLaunchDelaySeconds",
 						"upgradeStrategy", "killSelection",
-						"unreachableStrategy" };
+						"unreachableStrategy", "healthChecks" };
 
 	for (size_t i = 0; i < sizeof(nullable) / sizeof(nullable[0]); i++)
 		if (json_is_null(json_object_get(clean, nullable[i])))
@@ -603,6 +603,22 @@ drop:
 		json_object_del(clean, "requirePorts");
 }
 
+/* healthChecks: validated against the app's ports, stored with every default filled in. */
+static void check_health(json_t *clean, json_t *details)
+{
+	json_t *v = json_object_get(clean, "healthChecks");
+	json_t *defs = json_object_get(clean, "portDefinitions");
+	json_t *legacy = json_object_get(clean, "ports");
+	size_t nports = defs ? json_array_size(defs) : legacy ? json_array_size(legacy) : 1;
+	json_t *norm;
+
+	if (!v)
+		return;
+	norm = health_checks_validate(v, nports, details);
+	if (norm)
+		json_object_set_new(clean, "healthChecks", norm);
+}
+
 int app_validate(json_t *def, const char *base_id, json_t **out, json_t **details)
 {
 	json_t *d = json_array();
@@ -627,6 +643,7 @@ int app_validate(json_t *def, const char *base_id, json_t **out, json_t **detail
 	check_supported(clean, d);
 	check_require_ports(clean, d);
 	check_behaviour(clean, d);
+	check_health(clean, d);
 	if (json_array_size(d) > 0)
 		goto invalid;
 	json_decref(d);

@@ -168,6 +168,22 @@ void scheduler_counts(struct marathon *mt, const char *app_id, struct app_counts
  * the lock is held. *out is malloc'd; returns the count or -ENOMEM. */
 int scheduler_tasks(struct marathon *mt, const char *app_id, const struct task_record ***out);
 
+/* ---- health.c: health check results of tasks (the agent runs the checks) ---- */
+/* 1 healthy, 0 unhealthy, -1 no result yet (or launched without health checks). */
+int health_of(const struct task_record *t);
+/* The task counts as healthy for deployments and upgrades: TASK_RUNNING and, if it was
+ * launched with health checks, its last result is healthy. */
+bool health_task_ready(const struct task_record *t);
+/* Marathon's healthCheckResults of the task (new reference; [] before the first result). */
+json_t *health_results_json(const struct task_record *t);
+/* A status update with a health change: health_status_changed_event. */
+void health_on_status(struct marathon *mt, const struct task_status *st,
+		      const struct task_record *t);
+/* Kills the app's unhealthy tasks (unhealthy_task_kill_event), unless its checks allow
+ * any number of failures (maxConsecutiveFailures 0). */
+void health_kill_unhealthy(struct marathon *mt, const struct mt_app *ma,
+			   const struct task_record **v, int n);
+
 /* ---- app_ops.c: changes to apps, each one a deployment ---- */
 /* Creates the app from a validated definition (consumed). Returns 0 or -EEXIST. */
 int app_op_create(struct marathon *mt, struct app *a, struct deployment **out);

@@ -23,6 +23,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "master/marathon/app_id.h"
+#include "master/marathon/health_checks.h"
 #include "master/marathon/marathon_internal.h"
 #include "master/marathon/upgrade_plan.h"
 #include "master/task_query.h"
@@ -175,6 +176,12 @@ void scheduler_counts(struct marathon *mt, const char *app_id, struct app_counts
 			out->staged++;
 		else if (v[i]->state == TASK_RUNNING)
 			out->running++;
+		/* A task killed for its health stays unhealthy until it is gone. */
+		if (v[i]->state == TASK_RUNNING && health_of(v[i]) == 1)
+			out->healthy++;
+		else if ((v[i]->state == TASK_RUNNING || v[i]->state == TASK_KILLING) &&
+			 health_of(v[i]) == 0)
+			out->unhealthy++;
 	}
 	free(v);
 }
@@ -255,7 +262,8 @@ static enum task_class classify(struct marathon *mt, const struct mt_app *ma,
 	}
 	if (t->state == TASK_KILLING || scheduler_kill_pending(mt, t->task_id))
 		return TC_KILLING;
-	if (t->state == TASK_RUNNING)
+	/* "Running" for the planner is healthy: with health checks, a passed last check. */
+	if (health_task_ready(t))
 		return fresh ? TC_NEW_RUNNING : TC_OLD_RUNNING;
 	return fresh ? TC_NEW_OTHER : TC_OLD_OTHER;
 }
@@ -389,6 +397,7 @@ static bool reconcile_app(struct marathon *mt, struct mt_app *ma,
 	struct app_view av;
 	int wanted = ma->deleting ? 0 : ma->app.instances;
 
+	health_kill_unhealthy(mt, ma, v, n);
 	view_app(mt, ma, v, n, &av);
 	if (ma->failures > 0 && av.successful_run) {
 		log_info("event=marathon_backoff_reset app=%s reason=successful_run", ma->app.id);
@@ -660,6 +669,7 @@ out:
 	return rc;
 }
 
+/* Before fill_launch: l->ports are chosen (fit_task). */
 static void fill_launch(const struct app *a, struct task_launch *l)
 {
 	char prefix[160], uuid[37];
@@ -678,6 +688,9 @@ static void fill_launch(const struct app *a, struct task_launch *l)
 			     a->version);
 	l->user = a->user;
 	l->kill_grace_period_seconds = app_kill_grace(a);
+	l->health_checks = health_checks_for_launch(a->health_checks, l->ports, l->port_count);
+	if (l->health_checks && l->extra)
+		json_object_set_new(l->extra, "healthChecked", json_true());
 }
 
 static void free_launches(struct task_launch *ls, size_t n)
@@ -685,6 +698,7 @@ static void free_launches(struct task_launch *ls, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		json_decref(ls[i].command);
 		json_decref(ls[i].extra);
+		json_decref(ls[i].health_checks);
 		resources_free(&ls[i].resources);
 	}
 }
@@ -964,6 +978,11 @@ static void on_status(struct framework *fw, const struct task_status *st)
 	const struct task_record *t = master_find_task(mt->m, st->task_id);
 	struct mt_app *ma = t ? apps_find(mt, t->app_id) : NULL;
 
+	health_on_status(mt, st, t);
+	if (st->health_only) {          /* same state: only the health changed */
+		scheduler_reconcile(mt, false);
+		return;
+	}
 	publish_status(mt, st, t);
 	log_info("event=marathon_status task=%s state=%s", st->task_id, task_state_name(st->state));
 	/* TASK_RUNNING alone does not end a backoff: a successful run does (reconcile). */

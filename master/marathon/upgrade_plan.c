@@ -44,9 +44,11 @@ void upgrade_plan(const struct upgrade_state *s, struct upgrade_step *out)
 	total = old_active + new_active + s->killing;
 	if (new_active < s->instances)
 		out->launch = imax(0, imin(s->instances - new_active, max_total - total));
-	/* minHealth 1 and maxOver 0 leave no legal move: replace one old task at a time. */
+	/* minHealth 1 and maxOver 0 leave no legal move: replace one old task at a time. Not
+	 * while a new task is on its way (not running, or not healthy yet): once it is, the
+	 * health it adds lets an old task go within the bounds. */
 	if (out->launch == 0 && out->kill_old_running == 0 && out->kill_old_other == 0 &&
-	    out->kill_new == 0 && s->killing == 0 && s->old_running > 0 &&
+	    out->kill_new == 0 && s->killing == 0 && s->old_running > 0 && s->new_other == 0 &&
 	    new_active < s->instances && total >= max_total) {
 		out->kill_old_running = 1;
 		out->forced = true;

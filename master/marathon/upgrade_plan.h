@@ -6,8 +6,10 @@
  * Bounds (Marathon's TaskReplaceActor, without its one exception):
  *   healthy = old_running + new_running  never drops below ceil(minHealth x instances)
  *   total   = old + new + killing        never exceeds floor((1 + maxOver) x instances)
- * "healthy" is TASK_RUNNING (no health checks yet); "killing" are tasks asked to die that
- * have not ended yet: they still hold resources, so they count in the total. */
+ * "running" means healthy: TASK_RUNNING and, for an app with health checks, its last check
+ * passed (the scheduler classifies; a running task not healthy yet is "other"); "killing"
+ * are tasks asked to die that have not ended yet: they still hold resources, so they count
+ * in the total. */
 #ifndef PACER_MARATHON_UPGRADE_PLAN_H
 #define PACER_MARATHON_UPGRADE_PLAN_H
 
@@ -17,7 +19,8 @@ struct upgrade_state {
 	int instances;
 	double min_health;              /* upgradeStrategy.minimumHealthCapacity, 0..1 */
 	double max_over;                /* upgradeStrategy.maximumOverCapacity, 0..1 */
-	int old_running, old_other;     /* old version: RUNNING / not (staging, unreachable) */
+	int old_running, old_other;     /* old version: healthy / not (staging, starting,
+					   running but not healthy yet, unreachable) */
 	int new_running, new_other;     /* current version */
 	int killing;
 };

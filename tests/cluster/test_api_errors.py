@@ -97,9 +97,11 @@ def test_bad_requests_get_the_right_4xx(cluster, apps, dup_app):
     case("unknown constraint operator -> 422 naming constraints",
          lambda: _assert_422(post(with_(constraints=[["hostname", "NEAR"]])),
                              word="constraints"))
-    case("unsupported healthChecks -> 422 naming it",
-         lambda: _assert_422(post(with_(healthChecks=[{"protocol": "HTTP", "path": "/"}])),
-                             word="healthChecks"))
+    case("unsupported uris -> 422 naming it",
+         lambda: _assert_422(post(with_(uris=["http://example.invalid/a.tgz"])), word="uris"))
+    case("bad healthChecks -> 422 naming the check's field",
+         lambda: _assert_422(post(with_(healthChecks=[{"protocol": "HTTP", "path": "x"}])),
+                             path="/healthChecks(0)/path"))
     case("port out of range -> 422",
          lambda: _assert_422(post(with_(portDefinitions=[{"port": 70000}]))))
     case("env value not a string -> 422",

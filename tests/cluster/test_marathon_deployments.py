@@ -16,10 +16,12 @@ class BoundsSampler:
     """Samples the app's task list after every event on /v2/events (and at least every
     50 ms) and records each moment a bound is broken."""
 
-    def __init__(self, c, ev, app_id, min_healthy, max_total):
+    def __init__(self, c, ev, app_id, min_healthy, max_total, healthy=None):
         self.c, self.ev, self.app_id = c, ev, app_id
         self.min_healthy, self.max_total = min_healthy, max_total
+        self.healthy = healthy or (lambda t: t["state"] == "TASK_RUNNING")
         self.samples, self.violations, self.max_seen, self.min_seen = 0, [], 0, 10 ** 6
+        self.running_not_healthy = 0    # samples with a running task that is not healthy
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -36,12 +38,14 @@ class BoundsSampler:
             except AssertionError:
                 continue
             total = len([t for t in ts if t["state"] in COUNTED])
-            healthy = len([t for t in ts if t["state"] == "TASK_RUNNING"])
+            healthy = len([t for t in ts if self.healthy(t)])
+            running = len([t for t in ts if t["state"] == "TASK_RUNNING"])
+            self.running_not_healthy += running > healthy
             self.samples += 1
             self.max_seen = max(self.max_seen, total)
             self.min_seen = min(self.min_seen, healthy)
             if total > self.max_total or healthy < self.min_healthy:
-                self.violations.append((total, healthy, [(t["id"][-8:], t["state"])
+                self.violations.append((total, healthy, [(t["id"][-8:], t["state"], t.get("healthCheckResults"))
                                                          for t in ts]))
 
     def stop(self):
@@ -201,3 +205,50 @@ def test_unreachable_replaced_after_inactive_after(make_cluster, apps):
     assert time.monotonic() - t0 >= inactive - 2.5
     # The unreachable tasks are still listed (expungeAfterSeconds is 600).
     assert lost_ids <= {t["id"] for t in tasks_of(c, app_id)}
+
+
+def _passed_health_checks(t):
+    return t["state"] == "TASK_RUNNING" and bool(t.get("healthCheckResults")) and \
+        all(h["alive"] for h in t["healthCheckResults"])
+
+
+def test_rolling_upgrade_with_health_checks_counts_healthy_tasks(cluster, apps, events):
+    """With health checks, "healthy" in the bounds is a passed check, not TASK_RUNNING: a
+    new task is healthy only 2 s after it starts (its check looks for a file it makes then),
+    so an upgrade that counted running tasks would kill old ones too early."""
+    app_id = apps.new_id("rolling-hc")
+    n, mh, mo = 4, 0.5, 0.25
+    hc = {"protocol": "COMMAND", "command": {"value": "test -f ready"}, "gracePeriodSeconds": 60,
+          "intervalSeconds": 1, "timeoutSeconds": 2, "maxConsecutiveFailures": 3,
+          "delaySeconds": 0}
+    apps.create(app_def(app_id, cmd="sleep 2; touch ready; exec sleep 3600", instances=n,
+                        healthChecks=[hc],
+                        upgradeStrategy={"minimumHealthCapacity": mh, "maximumOverCapacity": mo}))
+    wait_until(lambda: len([t for t in tasks_of(cluster, app_id)
+                            if _passed_health_checks(t)]) == n, 40, what="4 healthy tasks")
+    wait_until(lambda: not cluster.api.get(app_path(app_id)).json["app"]["deployments"], 20,
+               what="the start deployment to end")
+    old = {t["id"] for t in tasks_of(cluster, app_id)}
+
+    min_healthy, max_total = math.ceil(mh * n), int((1 + mo) * n)
+    sampler = BoundsSampler(cluster, events, app_id, min_healthy, max_total,
+                            healthy=_passed_health_checks)
+    try:
+        r = cluster.api.put(app_path(app_id), {"cmd": "sleep 2; touch ready; exec sleep 3601"})
+        assert r.status == 200, r
+        dep = r.json["deploymentId"]
+        events.wait_for(lambda t, d: t == "deployment_success" and d.get("id") == dep, 120,
+                        what="deployment_success of the upgrade")
+        # Done means healthy: every task is new and has passed its check.
+        ts = tasks_of(cluster, app_id)
+        assert len(ts) == n and all(_passed_health_checks(t) for t in ts), ts
+        assert not old & {t["id"] for t in ts}
+    finally:
+        sampler.stop()
+    assert not sampler.violations, sampler.violations[:5]
+    assert sampler.samples >= 2, sampler.samples
+    # New tasks did run before they were healthy, and the planner waited for them.
+    assert sampler.running_not_healthy > 0, sampler.samples
+    assert sampler.min_seen < n, sampler.min_seen
+    app = cluster.api.get(app_path(app_id)).json["app"]
+    assert app["tasksHealthy"] == n and app["tasksUnhealthy"] == 0, app

@@ -4,7 +4,7 @@
  * status update outbox, outbox_open) and <work-dir>/agent_id (checkpoint_agent_id).
  * Input: the three file contents separated by 0xff bytes (never in valid UTF-8 JSON).
  * The work dir lives in /dev/shm so no disk is touched per input. */
-/* fuzz-links: agent/checkpoint.c agent/outbox.c agent/task_info.c */
+/* fuzz-links: agent/checkpoint.c agent/outbox.c agent/task_info.c agent/health_def.c */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -8,7 +8,7 @@
  * Input: messages separated by 0xff bytes; a message's first byte picks the call
  * ('r' register, 'h' heartbeat, anything else status), the rest is the body.
  * After every message the accounting must hold: an agent's used resources are the sum of
- * its non-terminal tasks'. */
+ * its non-terminal tasks'; a task's recorded health (updates with "healthy") is typed. */
 /* fuzz-links: master/[!m]*.c master/ma[!i]*.c */
 #include <errno.h>
 #include <math.h>
@@ -39,6 +39,8 @@ static void on_status(struct framework *fw, const struct task_status *st)
 {
 	(void)fw;
 	CHECK(st->task_id && st->agent_id && st->message && st->reason);
+	CHECK(st->healthy >= -1 && st->healthy <= 1);
+	CHECK(!st->health_only || st->healthy >= 0);
 }
 static const struct framework_ops ops = { .resource_offers = on_offers, .status_update = on_status };
 
@@ -124,6 +126,11 @@ static void check_accounting(struct master *m)
 
 			if (strcmp(t->rec.agent_id, a->id) || task_state_is_terminal(t->rec.state))
 				continue;
+			/* a recorded health is always the typed shape the API serves */
+			if (t->rec.health) {
+				CHECK(json_is_boolean(json_object_get(t->rec.health, "healthy")));
+				CHECK(json_array_size(json_object_get(t->rec.health, "checks")) <= 16);
+			}
 			cpus += t->rec.resources.cpus;
 			mem += t->rec.resources.mem;
 		}

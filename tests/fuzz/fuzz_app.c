@@ -3,7 +3,7 @@
  * rejected, app_validate, app_from_json), and a valid app must survive the round trips
  * the master makes with it: served form -> PUT back (validates, equal config), and the
  * store's text form (json_dumps/json_loads) -> app_from_json (equal). */
-/* fuzz-links: master/marathon/app.c master/marathon/app_id.c master/marathon/app_validate.c master/marathon/constraint*.c */
+/* fuzz-links: master/marathon/app.c master/marathon/app_id.c master/marathon/app_validate.c master/marathon/constraint*.c master/marathon/health_checks.c */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,9 +1,10 @@
 /* fuzz_task_info.c - libFuzzer target for the agent's POST /v1/launch body: the JSON as
- * the handler reads it (duplicate keys rejected), TASKINFO validation (task_info_parse),
+ * the handler reads it (duplicate keys rejected), TASKINFO validation (task_info_parse, with
+ * its health_checks),
  * and the container's environment built from a valid one (task_env_build). A TASKINFO
  * the agent accepts must give safe ids, positive resources, a runnable command, real
  * ports and a well-formed KEY=VALUE environment. */
-/* fuzz-links: agent/task_info.c */
+/* fuzz-links: agent/task_info.c agent/health_def.c */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -56,6 +57,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(ti.nports <= 1000);
 	for (size_t i = 0; i < ti.nports; i++)
 		CHECK(ti.ports[i] >= 1 && ti.ports[i] <= 65535);
+	/* health checks the agent would run: a real port or a command, sane timing */
+	CHECK(ti.nchecks <= HC_MAX_CHECKS);
+	for (size_t i = 0; i < ti.nchecks; i++) {
+		const struct hc_def *d = &ti.checks[i];
+
+		CHECK(d->interval >= 0.1 && d->timeout >= 0.1 && d->grace >= 0 && d->delay >= 0);
+		CHECK(d->max_failures >= 0);
+		if (d->protocol == HC_COMMAND)
+			CHECK(d->command && d->command[0]);
+		else
+			CHECK(d->port >= 1 && d->port <= 65535);
+		if (d->protocol == HC_HTTP)
+			CHECK(d->path && d->path[0] == '/' && !strpbrk(d->path, " \r\n"));
+	}
 	check_env(&ti);
 	task_info_free(&ti);
 out:

@@ -6,7 +6,7 @@
  * pending entry; the batch number goes up by one per commit, across a save and reload
  * (which gives back the same entries); an acknowledgement of the batch empties the spool.
  * Input: the file's bytes. The work dir lives in /dev/shm so no disk is touched per input. */
-/* fuzz-links: agent/usage_spool.c agent/task_info.c */
+/* fuzz-links: agent/usage_spool.c agent/task_info.c agent/health_def.c */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -127,12 +127,10 @@ static void test_each_bad_field_names_its_path(void **state)
 static void test_unsupported_and_unknown_fields(void **state)
 {
 	(void)state;
-	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"healthChecks\":[{\"protocol\":\"HTTP\"}]}",
-		     "/healthChecks", "not supported yet");
 	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"container\":{\"type\":\"DOCKER\"}}",
 		     "/container", "not supported yet");
-	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"healthChecks\":[{\"protocol\":\"TCP\"}]}",
-		     "/healthChecks", "not supported yet");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"readinessChecks\":[{\"name\":\"r\"}]}",
+		     "/readinessChecks", "not supported yet");
 	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"dependencies\":[\"/db\"]}", "/dependencies", "not supported yet");
 	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"cpu\":1}", "/cpu", "unknown field");
 }
@@ -278,6 +276,88 @@ static void test_round_trip(void **state)
 	json_decref(out);
 }
 
+/* healthChecks: Marathon's rules, each problem under /healthChecks(i)/field; the stored
+ * form has every default; the app's round trip keeps them. */
+static void test_health_checks(void **state)
+{
+	json_t *details, *out, *hc;
+	struct app a;
+
+	(void)state;
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"healthChecks\":{}}", "/healthChecks",
+		     "error.expected.jsarray");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"healthChecks\":[{\"protocol\":\"UDP\"}]}",
+		     "/healthChecks(0)/protocol", "is not one of");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"healthChecks\":[{\"protocol\":\"HTTPS\"}]}",
+		     "/healthChecks(0)/protocol", "not supported yet");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"healthChecks\":[{\"protocol\":\"COMMAND\"}]}",
+		     "/healthChecks(0)/command", "command.value");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"healthChecks\":[{},{\"portIndex\":1}]}",
+		     "/healthChecks(1)/portIndex", "must address an element of the ports array");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"portDefinitions\":[],\"healthChecks\":[{}]}",
+		     "/healthChecks(0)/portIndex", "must address an element");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"healthChecks\":[{\"port\":80,\"portIndex\":0}]}",
+		     "/healthChecks(0)", "both port and portIndex");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"healthChecks\":[{\"port\":0}]}",
+		     "/healthChecks(0)/port", "between 1 and 65535");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"healthChecks\":[{\"path\":\"health\"}]}",
+		     "/healthChecks(0)/path", "must start with '/'");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"healthChecks\":[{\"intervalSeconds\":0}]}",
+		     "/healthChecks(0)/intervalSeconds", "expected between 1");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"healthChecks\":[{\"gracePeriodSeconds\":\"a\"}]}",
+		     "/healthChecks(0)/gracePeriodSeconds", "error.expected.jsnumber");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"healthChecks\":[{\"maxConsecutiveFailures\":-1}]}",
+		     "/healthChecks(0)/maxConsecutiveFailures", "integer between 0");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"healthChecks\":[{\"ignoreHttp1xx\":1}]}",
+		     "/healthChecks(0)/ignoreHttp1xx", "error.expected.jsboolean");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"healthChecks\":[{\"protocol\":\"TCP\","
+		     "\"command\":{\"value\":\"true\"}}]}", "/healthChecks(0)/command", "only COMMAND");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"healthChecks\":[{\"timeout\":3}]}",
+		     "/healthChecks(0)/timeout", "unknown field");
+
+	out = validate("{\"id\":\"w\",\"cmd\":\"x\",\"portDefinitions\":[{\"port\":0},{\"port\":0}],"
+		       "\"healthChecks\":[{}, {\"protocol\":\"MESOS_TCP\",\"portIndex\":1,"
+		       "\"intervalSeconds\":1,\"maxConsecutiveFailures\":0},"
+		       "{\"protocol\":\"COMMAND\",\"command\":{\"value\":\"true\"}}]}", &details);
+	assert_non_null(out);
+	hc = json_array_get(json_object_get(out, "healthChecks"), 0);
+	assert_string_equal(json_string_value(json_object_get(hc, "protocol")), "HTTP");
+	assert_string_equal(json_string_value(json_object_get(hc, "path")), "/");
+	assert_int_equal(json_integer_value(json_object_get(hc, "portIndex")), 0);
+	assert_int_equal(json_integer_value(json_object_get(hc, "gracePeriodSeconds")), 300);
+	assert_int_equal(json_integer_value(json_object_get(hc, "intervalSeconds")), 60);
+	assert_int_equal(json_integer_value(json_object_get(hc, "timeoutSeconds")), 20);
+	assert_int_equal(json_integer_value(json_object_get(hc, "maxConsecutiveFailures")), 3);
+	assert_int_equal(json_integer_value(json_object_get(hc, "delaySeconds")), 15);
+	assert_true(json_is_false(json_object_get(hc, "ignoreHttp1xx")));
+	hc = json_array_get(json_object_get(out, "healthChecks"), 1);
+	assert_string_equal(json_string_value(json_object_get(hc, "protocol")), "MESOS_TCP");
+	assert_null(json_object_get(hc, "path"));
+	assert_int_equal(json_integer_value(json_object_get(hc, "maxConsecutiveFailures")), 0);
+	hc = json_array_get(json_object_get(out, "healthChecks"), 2);
+	assert_null(json_object_get(hc, "portIndex"));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(hc, "command"),
+							      "value")), "true");
+
+	/* stored and compared: a changed check is a config change, the round trip keeps it */
+	assert_int_equal(app_from_json(out, &a), 0);
+	{
+		json_t *j = app_to_json(&a);
+		struct app b;
+
+		assert_true(json_equal(json_object_get(j, "healthChecks"),
+				       json_object_get(out, "healthChecks")));
+		json_integer_set(json_object_get(json_array_get(json_object_get(j, "healthChecks"), 0),
+						 "intervalSeconds"), 5);
+		assert_int_equal(app_from_json(j, &b), 0);
+		assert_true(app_config_differs(&a, &b));
+		app_free(&b);
+		json_decref(j);
+	}
+	app_free(&a);
+	json_decref(out);
+}
+
 static void test_legacy_ports(void **state)
 {
 	json_t *details, *out = validate("{\"id\":\"w\",\"cmd\":\"x\",\"ports\":[0,9000]}", &details);
@@ -303,6 +383,7 @@ int main(void)
 		cmocka_unit_test(test_behaviour_fields_validated),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_legacy_ports),
+		cmocka_unit_test(test_health_checks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

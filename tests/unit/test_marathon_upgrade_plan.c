@@ -92,6 +92,26 @@ static void test_no_room_forces_one_kill(void **state)
 	assert_int_equal(st.kill_old_running + st.launch, 0);
 }
 
+/* Every slot taken, health at its floor, but new tasks are on their way (running, not
+ * healthy yet): wait for them, no forced kill (it would dip below minimumHealthCapacity). */
+static void test_no_forced_kill_while_new_tasks_come(void **state)
+{
+	struct upgrade_state s = { .instances = 4, .min_health = 0.5, .max_over = 0.25,
+				   .old_running = 2, .new_other = 3 };
+	struct upgrade_step st;
+
+	(void)state;
+	upgrade_plan(&s, &st);
+	assert_false(st.forced);
+	assert_int_equal(st.launch + st.kill_old_running + st.kill_old_other, 0);
+	/* one of them passed its check: one old task may go */
+	s.new_other = 2;
+	s.new_running = 1;
+	upgrade_plan(&s, &st);
+	assert_false(st.forced);
+	assert_int_equal(st.kill_old_running, 1);
+}
+
 /* A simulated app: tasks are old-running, new-staging, new-running or killing. */
 struct sim { int old_running, old_other, new_staging, new_running, killing; };
 
@@ -177,6 +197,7 @@ int main(void)
 		cmocka_unit_test(test_first_steps_4_half_quarter),
 		cmocka_unit_test(test_scale_within_one_version),
 		cmocka_unit_test(test_no_room_forces_one_kill),
+		cmocka_unit_test(test_no_forced_kill_while_new_tasks_come),
 		cmocka_unit_test(test_random_upgrades_keep_bounds),
 	};
 
