@@ -980,7 +980,8 @@ static void on_status(struct framework *fw, const struct task_status *st)
 
 	health_on_status(mt, st, t);
 	if (st->health_only) {          /* same state: only the health changed */
-		scheduler_reconcile(mt, false);
+		if (ma)
+			app_changed(mt, ma);
 		return;
 	}
 	publish_status(mt, st, t);
