@@ -19,6 +19,7 @@
 #define KIND_APPS "apps"
 #define KIND_APP_VERSIONS "app_versions"
 #define KIND_DEPLOYMENTS "deployments"
+#define KIND_GROUPS "groups"
 #define KIND_META "meta"
 #define META_FRAMEWORK_KEY "marathon_framework_id"
 
@@ -64,15 +65,27 @@ struct mt_app {
 	double queued_since;            /* wall; 0 = not in the queue */
 	struct constraint_counts cc;    /* placed tasks per constraint value */
 	struct queue_stats qs;
+	bool settled;                   /* tasks match the definition (deployments_advance) */
 	struct mt_app *next;
 };
 
+/* One action of a deployment plan. */
+struct deploy_item {
+	char app_id[APP_ID_MAX + 1];
+	enum deploy_action action;
+	int step;                       /* index of its step in the plan */
+	json_t *original;               /* the app before the change, NULL: created by it */
+};
+
+/* A plan of steps (Marathon's DeploymentPlan): the items of step k act only once every
+ * item of the steps before is done. A change to one app is one item in one step. */
 struct deployment {
 	char id[37];
 	char version[APP_VERSION_LEN];
-	char app_id[APP_ID_MAX + 1];
-	enum deploy_action action;
-	json_t *original;               /* the app before the change, NULL for a start */
+	struct deploy_item *items;      /* sorted by step */
+	int n_items;
+	int total_steps;
+	int current_step;               /* 0-based */
 	struct deployment *next;
 };
 
@@ -122,12 +135,26 @@ json_t *apps_version_get(struct marathon *mt, const char *id, const char *versio
 
 /* ---- deployments.c ---- */
 const char *deploy_action_name(enum deploy_action a);
+int deploy_action_parse(const char *s);         /* -1 if unknown */
+/* The running deployment that has an action on the app (locks it), or NULL. */
 struct deployment *deployment_for_app(struct marathon *mt, const char *app_id);
+const struct deploy_item *deployment_item(const struct deployment *d, const char *app_id);
+/* The app's action waits for an earlier step of its deployment: leave the app alone. */
+bool deployment_held(struct marathon *mt, const char *app_id);
 struct deployment *deployment_find(struct marathon *mt, const char *id);
 /* Starts (persists, announces) a deployment for the app; original is copied (may be NULL). */
 struct deployment *deployment_start(struct marathon *mt, const char *app_id,
 				    enum deploy_action action, json_t *original,
 				    const char *version);
+/* Starts a plan: items (n, sorted by step, originals owned) are taken over, also on
+ * failure (NULL: out of memory). */
+struct deployment *deployment_start_plan(struct marathon *mt, struct deploy_item *items,
+					 int n, int total_steps, const char *version);
+/* Advances every deployment whose current step is done (after a reconcile): a stop is
+ * done when the app is gone, any other action when the app is settled and
+ * marathon_app_ready. Ends finished deployments. Returns true if a step advanced (the
+ * apps of the next step can act now). */
+bool deployments_advance(struct marathon *mt);
 /* Ends a deployment: deployment_success or deployment_failed, store and memory removal. */
 void deployment_finish(struct marathon *mt, struct deployment *d, bool success);
 json_t *deployment_to_json(const struct deployment *d);
@@ -139,6 +166,10 @@ int deployments_load(struct marathon *mt);
 void deployments_free_all(struct marathon *mt);
 
 /* ---- scheduler.c ---- */
+/* Marathon's "ready": every one of the app's `instances` tasks of its current version is
+ * TASK_RUNNING (health checks, once they exist, will add: and healthy). Dependent apps of
+ * a deployment start only after this holds for their dependencies. */
+bool marathon_app_ready(struct marathon *mt, const struct mt_app *ma);
 int scheduler_start(struct marathon *mt, char *err, size_t errlen);
 void scheduler_free(struct marathon *mt);
 /* Brings every app towards its wanted tasks: kills surplus and outdated tasks, ends
@@ -163,6 +194,13 @@ void scheduler_counts(struct marathon *mt, const char *app_id, struct app_counts
 int scheduler_tasks(struct marathon *mt, const char *app_id, const struct task_record ***out);
 
 /* ---- app_ops.c: changes to apps, each one a deployment ---- */
+/* The registry and store half of a change, without a deployment (a group change makes one
+ * plan for all its apps). create: a (consumed on success) becomes the app at version;
+ * -EEXIST. update: a (consumed on success) replaces ma's definition; *act is
+ * ACT_SCALE or ACT_RESTART and *original the app before (new reference). */
+int app_apply_create(struct marathon *mt, struct app *a, const char *version);
+int app_apply_update(struct marathon *mt, struct mt_app *ma, struct app *a, const char *version,
+		     enum deploy_action *act, json_t **original);
 /* Creates the app from a validated definition (consumed). Returns 0 or -EEXIST. */
 int app_op_create(struct marathon *mt, struct app *a, struct deployment **out);
 /* Replaces the app's definition with a (consumed): a scale when only instances differ,
