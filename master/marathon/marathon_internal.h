@@ -89,6 +89,15 @@ struct deployment {
 	struct deployment *next;
 };
 
+/* A group created through /v2/groups (kept even when empty) or one with dependencies.
+ * Groups are otherwise implied by app ids: /a/b/c lives in /a and /a/b. */
+struct mt_group {
+	char id[APP_ID_MAX + 1];
+	json_t *dependencies;           /* absolute ids, owned */
+	char version[APP_VERSION_LEN];
+	struct mt_group *next;
+};
+
 /* Terminal tasks to expunge from the master outside of its callbacks. */
 struct expunge_entry {
 	char task_id[160];
@@ -103,6 +112,7 @@ struct marathon {
 	bool registered;
 	struct mt_app *apps;            /* sorted by id */
 	struct deployment *deployments; /* oldest first */
+	struct mt_group *groups;        /* groups made through /v2/groups, sorted by id */
 	json_t *kills;                  /* task ids this scheduler asked to kill (a set) */
 	struct expunge_entry *expunge;
 	json_t *agent_ips;              /* agent id -> "ip", learnt from offers */
@@ -132,6 +142,45 @@ const char *apps_group_conflict(struct marathon *mt, const char *id);
 /* Stored versions of an app, newest first; one stored version (new references). */
 json_t *apps_versions(struct marathon *mt, const char *id);
 json_t *apps_version_get(struct marathon *mt, const char *id, const char *version);
+
+/* ---- groups.c: group registry, persistence (kind "groups"), tree, dependency graph ---- */
+struct mt_group *groups_find(struct marathon *mt, const char *id);
+/* Creates or replaces the group (deps borrowed; NULL: keep the current ones) and stores it. */
+int groups_put(struct marathon *mt, const char *id, json_t *deps, const char *version);
+/* Forgets (memory and store) the group and every group under it. */
+void groups_remove_tree(struct marathon *mt, const char *id);
+int groups_load(struct marathon *mt);
+void groups_free_all(struct marathon *mt);
+/* id lies strictly under group ("/" holds everything). */
+bool group_contains(const char *group, const char *id);
+/* The group exists: the root, a stored group, or one implied by an app or group in it. */
+bool group_exists(struct marathon *mt, const char *id);
+enum group_embed {
+	EMBED_APPS = 1 << 0, EMBED_GROUPS = 1 << 1, EMBED_PODS = 1 << 2, EMBED_TASKS = 1 << 3,
+};
+/* The served group tree at id (new reference; NULL if it does not exist). */
+json_t *group_json(struct marathon *mt, const char *id, unsigned embed);
+/* Depths of the dependency graph of the registry (deleting apps only when with_deleting),
+ * edited: app_edits maps an app id to its new dependencies (null: the app goes away),
+ * group_edits a group id to its new dependencies (null: removed); either may be NULL.
+ * 0, -ELOOP (cycle names an app on the cycle) or -ENOMEM. */
+int groups_depths(struct marathon *mt, json_t *app_edits, json_t *group_edits,
+		  bool with_deleting, json_t **depth, char *cycle, size_t cycle_len);
+
+/* ---- group_ops.c: changes to groups, each one deployment of many apps ---- */
+struct group_result {
+	struct deployment *d;           /* the deployment started */
+	int status;                     /* on failure: the HTTP status */
+	json_t *body;                   /* on failure: the answer (new reference) */
+};
+/* val: group_validate's output. create: POST (409 if the group exists). */
+int group_op_apply(struct marathon *mt, json_t *val, bool create, bool force,
+		   struct group_result *r);
+int group_op_delete(struct marathon *mt, const char *id, bool force, struct group_result *r);
+/* Undo a deployment of several apps (DELETE /v2/deployments/{id} without force). */
+int group_op_rollback(struct marathon *mt, struct deployment *d, struct deployment **out);
+/* An app definition would close a dependency cycle: -ELOOP (and the app on it). */
+int groups_check_app_cycle(struct marathon *mt, const struct app *a, char *cycle, size_t len);
 
 /* ---- deployments.c ---- */
 const char *deploy_action_name(enum deploy_action a);
@@ -238,5 +287,6 @@ int api_tasks_register(struct marathon *mt, struct http_server *srv);
 int api_deployments_register(struct marathon *mt, struct http_server *srv);
 int api_misc_register(struct marathon *mt, struct http_server *srv);
 int api_queue_register(struct marathon *mt, struct http_server *srv);
+int api_groups_register(struct marathon *mt, struct http_server *srv);
 
 #endif
