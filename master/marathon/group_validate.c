@@ -36,11 +36,15 @@ struct gv {
 void group_parent(const char *id, char *out, size_t outlen)
 {
 	const char *slash = strrchr(id, '/');
+	size_t n = slash && slash != id ? (size_t)(slash - id) : 1;
 
-	if (!slash || slash == id)
-		snprintf(out, outlen, "/");
-	else
-		snprintf(out, outlen, "%.*s", (int)(slash - id), id);
+	/* out may be id itself (walking up in place): move, do not print. */
+	if (outlen == 0)
+		return;
+	if (n >= outlen)
+		n = outlen - 1;
+	memmove(out, id, n);
+	out[n] = '\0';
 }
 
 static const char *base_of(const char *group_id)

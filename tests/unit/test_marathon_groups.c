@@ -121,6 +121,21 @@ static void test_put_takes_the_path_id(void **state)
 	json_decref(out);
 }
 
+static void test_group_parent_walks_up_in_place(void **state)
+{
+	char id[32] = "/a/bb/c";
+
+	(void)state;
+	group_parent(id, id, sizeof(id));
+	assert_string_equal(id, "/a/bb");
+	group_parent(id, id, sizeof(id));
+	assert_string_equal(id, "/a");
+	group_parent(id, id, sizeof(id));
+	assert_string_equal(id, "/");
+	group_parent(id, id, sizeof(id));
+	assert_string_equal(id, "/");
+}
+
 static void test_bad_groups_name_their_path(void **state)
 {
 	(void)state;
@@ -325,6 +340,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ids_resolved_in_their_group),
 		cmocka_unit_test(test_put_takes_the_path_id),
+		cmocka_unit_test(test_group_parent_walks_up_in_place),
 		cmocka_unit_test(test_bad_groups_name_their_path),
 		cmocka_unit_test(test_nesting_is_bounded),
 		cmocka_unit_test(test_app_dependencies_validated),
