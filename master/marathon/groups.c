@@ -295,9 +295,17 @@ out:
 
 int groups_check_app_cycle(struct marathon *mt, const struct app *a, char *cycle, size_t len)
 {
-	json_t *edits = json_object(), *depth = NULL;
+	json_t *edits, *depth = NULL;
+	bool inherits = false;
 	int rc;
 
+	/* An app that depends on nothing, itself or through its groups, closes no cycle: the
+	 * common case skips building the graph of every app. */
+	for (struct mt_group *g = mt->groups; g && !inherits; g = g->next)
+		inherits = json_array_size(g->dependencies) > 0 && group_contains(g->id, a->id);
+	if (json_array_size(a->dependencies) == 0 && !inherits)
+		return 0;
+	edits = json_object();
 	if (!edits)
 		return -ENOMEM;
 	json_object_set(edits, a->id, a->dependencies ? a->dependencies : json_array());
