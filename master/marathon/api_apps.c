@@ -125,6 +125,19 @@ static int parse_app(json_t *def, const char *base_id, struct app *a, struct htt
 	return rc;
 }
 
+/* The app's dependencies would close a cycle: answers 422. */
+static bool reject_cycle(struct marathon *mt, const struct app *a, struct http_response *resp)
+{
+	char cycle[APP_ID_MAX + 1] = "", msg[APP_ID_MAX + 128];
+
+	if (groups_check_app_cycle(mt, a, cycle, sizeof(cycle)) != -ELOOP)
+		return false;
+	snprintf(msg, sizeof(msg), "Dependency graph has cyclic dependencies. '%s' depends on "
+		 "itself through its dependencies", cycle);
+	respond_invalid(resp, "/dependencies", msg);
+	return true;
+}
+
 /* Creates the app and answers; the master lock is held. created_body: POST's answer (the
  * app) rather than PUT's ({"deploymentId","version"}). */
 static void create_locked(struct marathon *mt, struct http_request *req,
@@ -147,6 +160,8 @@ static void create_locked(struct marathon *mt, struct http_request *req,
 		respond_invalid(resp, "/id", msg);
 		return;
 	}
+	if (reject_cycle(mt, a, resp))
+		return;
 	snprintf(location, sizeof(location), "/v2/apps%s", a->id);
 	rc = app_op_create(mt, a, &d);
 	if (rc) {
@@ -303,6 +318,10 @@ static void put_app(struct http_request *req, struct http_response *resp,
 		goto unlock;
 	if (!ma) {
 		create_locked(mt, req, resp, &a, false);
+		app_free(&a);
+		goto unlock;
+	}
+	if (reject_cycle(mt, &a, resp)) {
 		app_free(&a);
 		goto unlock;
 	}

@@ -43,7 +43,7 @@ static void deployments_route(struct http_request *req, struct http_response *re
 		http_respond_json(resp, 202, json_object());
 		goto unlock;
 	}
-	rc = app_op_rollback(mt, d, &rb);
+	rc = d->n_items == 1 ? app_op_rollback(mt, d, &rb) : group_op_rollback(mt, d, &rb);
 	if (rc || !rb) {
 		http_respond_error(resp, 500, "could not roll back deployment %s (error %d)", id, rc);
 		goto unlock;

@@ -85,8 +85,11 @@ static int parse_behaviour(json_t *def, struct app *a)
 	const char *ks = json_string_value(json_object_get(def, "killSelection"));
 	json_t *c = json_object_get(def, "constraints");
 
+	json_t *deps = json_object_get(def, "dependencies");
+
 	a->constraints = json_is_array(c) ? json_deep_copy(c) : json_array();
-	if (!a->constraints)
+	a->dependencies = json_is_array(deps) ? json_deep_copy(deps) : json_array();
+	if (!a->constraints || !a->dependencies)
 		return -ENOMEM;
 	if (constraints_compile(a->constraints, &a->cs))
 		return -EINVAL;
@@ -173,6 +176,7 @@ void app_free(struct app *a)
 		json_decref(a->ports[i].labels);
 	free(a->user);
 	json_decref(a->constraints);
+	json_decref(a->dependencies);
 	constraints_free(&a->cs);
 	json_decref(a->health_checks);
 	memset(a, 0, sizeof(*a));
@@ -226,6 +230,8 @@ static json_t *config_json(const struct app *a)
 			    a->kill_grace >= 0 ? json_real(a->kill_grace) : json_null());
 	json_object_set_new(o, "constraints",
 			    a->constraints ? json_deep_copy(a->constraints) : json_array());
+	json_object_set_new(o, "dependencies",
+			    a->dependencies ? json_deep_copy(a->dependencies) : json_array());
 	json_object_set_new(o, "backoffSeconds", json_real(a->backoff_seconds));
 	json_object_set_new(o, "backoffFactor", json_real(a->backoff_factor));
 	json_object_set_new(o, "maxLaunchDelaySeconds", json_real(a->max_launch_delay));
@@ -264,8 +270,11 @@ bool app_config_differs(const struct app *a, const struct app *b)
 	bool differs = true;
 
 	if (ja && jb) {
+		/* Dependencies order deployments; the tasks do not change with them. */
 		json_object_del(ja, "instances");
 		json_object_del(jb, "instances");
+		json_object_del(ja, "dependencies");
+		json_object_del(jb, "dependencies");
 		differs = !json_equal(ja, jb);
 	}
 	json_decref(ja);

@@ -12,6 +12,7 @@
 #include "master/marathon/constraints.h"
 
 #define APP_MAX_PORTS 64
+#define APP_MAX_DEPENDENCIES 100
 #define APP_VERSION_LEN 32
 
 /* Marathon defaults. */
@@ -53,6 +54,7 @@ struct app {
 	char *user;                     /* NULL if not set */
 	double kill_grace;              /* < 0: not set */
 	json_t *constraints;            /* [[field, op, value?]...], owned (validated) */
+	json_t *dependencies;           /* absolute app or group ids, owned (validated) */
 	struct constraint_set cs;       /* compiled from constraints */
 	double backoff_seconds, backoff_factor, max_launch_delay;
 	double min_health, max_over;    /* upgradeStrategy */
@@ -74,8 +76,8 @@ json_t *app_to_json(const struct app *a);
 void app_free(struct app *a);            /* frees members, not a itself */
 int app_copy(struct app *dst, const struct app *src);
 
-/* True when a and b differ in anything but instances and versions (an update that needs
- * new tasks rather than a scale). */
+/* True when a and b differ in anything but instances, dependencies and versions (an
+ * update that needs new tasks rather than a scale). */
 bool app_config_differs(const struct app *a, const struct app *b);
 
 /* The command for a task: {"shell":true,"value":cmd} or

@@ -31,24 +31,35 @@ static int take_lock(struct marathon *mt, const char *app_id, bool force, json_t
 	return 0;
 }
 
-int app_op_create(struct marathon *mt, struct app *a, struct deployment **out)
+int app_apply_create(struct marathon *mt, struct app *a, const char *version)
 {
-	struct mt_app *ma;
-	char version[APP_VERSION_LEN];
 	int rc;
 
 	if (apps_find(mt, a->id))
 		return -EEXIST;
-	marathon_new_version(mt, version);
-	memcpy(a->version, version, sizeof(version));
-	memcpy(a->last_scaling_at, version, sizeof(version));
-	memcpy(a->last_config_change_at, version, sizeof(version));
+	snprintf(a->version, sizeof(a->version), "%s", version);
+	memcpy(a->last_scaling_at, a->version, sizeof(a->version));
+	memcpy(a->last_config_change_at, a->version, sizeof(a->version));
 	rc = apps_persist(mt, a);
 	if (rc)
 		return rc;
-	ma = apps_insert(mt, a);
-	if (!ma)
+	if (!apps_insert(mt, a))
 		return -ENOMEM;
+	return 0;
+}
+
+int app_op_create(struct marathon *mt, struct app *a, struct deployment **out)
+{
+	struct mt_app *ma;
+	char version[APP_VERSION_LEN], id[APP_ID_MAX + 1];
+	int rc;
+
+	marathon_new_version(mt, version);
+	memcpy(id, a->id, sizeof(id));
+	rc = app_apply_create(mt, a, version);
+	if (rc)
+		return rc;
+	ma = apps_find(mt, id);
 	*out = deployment_start(mt, ma->app.id, ACT_START, NULL, version);
 	if (!*out)
 		return -ENOMEM;
@@ -57,10 +68,46 @@ int app_op_create(struct marathon *mt, struct app *a, struct deployment **out)
 	return 0;
 }
 
+int app_apply_update(struct marathon *mt, struct mt_app *ma, struct app *a, const char *version,
+		     enum deploy_action *act, json_t **original)
+{
+	int rc;
+
+	*original = app_to_json(&ma->app);
+	if (!*original)
+		return -ENOMEM;
+	snprintf(a->version, sizeof(a->version), "%s", version);
+	memcpy(a->last_scaling_at, a->version, sizeof(a->version));
+	/* Marathon restarts tasks only when the configuration (not the count) changed. */
+	if (app_config_differs(&ma->app, a)) {
+		*act = ACT_RESTART;
+		/* A restored version keeps its lastConfigChangeAt: its tasks are current again. */
+		if (!a->last_config_change_at[0])
+			memcpy(a->last_config_change_at, a->version, sizeof(a->version));
+	} else {
+		*act = ACT_SCALE;
+		memcpy(a->last_config_change_at, ma->app.last_config_change_at,
+		       sizeof(a->last_config_change_at));
+	}
+	rc = apps_persist(mt, a);
+	if (rc) {
+		json_decref(*original);
+		*original = NULL;
+		return rc;
+	}
+	app_free(&ma->app);
+	ma->app = *a;
+	memset(a, 0, sizeof(*a));
+	ma->deleting = false;
+	if (*act == ACT_RESTART)
+		scheduler_reset_backoff(ma);
+	return 0;
+}
+
 int app_op_update(struct marathon *mt, struct mt_app *ma, struct app *a, bool force,
 		  struct deployment **out, json_t **locked)
 {
-	json_t *original;
+	json_t *original = NULL;
 	char version[APP_VERSION_LEN];
 	enum deploy_action act;
 	int rc;
@@ -68,37 +115,15 @@ int app_op_update(struct marathon *mt, struct mt_app *ma, struct app *a, bool fo
 	rc = take_lock(mt, ma->app.id, force, locked);
 	if (rc)
 		return rc;
-	original = app_to_json(&ma->app);
-	if (!original)
-		return -ENOMEM;
 	marathon_new_version(mt, version);
-	memcpy(a->version, version, sizeof(version));
-	memcpy(a->last_scaling_at, version, sizeof(version));
-	/* Marathon restarts tasks only when the configuration (not the count) changed. */
-	if (app_config_differs(&ma->app, a)) {
-		act = ACT_RESTART;
-		/* A restored version keeps its lastConfigChangeAt: its tasks are current again. */
-		if (!a->last_config_change_at[0])
-			memcpy(a->last_config_change_at, version, sizeof(version));
-	} else {
-		act = ACT_SCALE;
-		memcpy(a->last_config_change_at, ma->app.last_config_change_at, sizeof(version));
-	}
-	rc = apps_persist(mt, a);
+	rc = app_apply_update(mt, ma, a, version, &act, &original);
 	if (rc)
-		goto out;
-	app_free(&ma->app);
-	ma->app = *a;
-	memset(a, 0, sizeof(*a));
-	ma->deleting = false;
-	if (act == ACT_RESTART)
-		scheduler_reset_backoff(ma);
+		return rc;
 	*out = deployment_start(mt, ma->app.id, act, original, version);
 	rc = *out ? 0 : -ENOMEM;
 	if (!rc)
 		log_info("event=app_updated app=%s version=%s action=%s instances=%d", ma->app.id,
 			 version, deploy_action_name(act), ma->app.instances);
-out:
 	json_decref(original);
 	return rc;
 }
@@ -186,16 +211,17 @@ void app_restore_config_version(struct app *a, json_t *stored)
 
 int app_op_rollback(struct marathon *mt, struct deployment *d, struct deployment **out)
 {
-	struct mt_app *ma = apps_find(mt, d->app_id);
+	const struct deploy_item *it = d->n_items == 1 ? &d->items[0] : NULL;
+	struct mt_app *ma = it ? apps_find(mt, it->app_id) : NULL;
 	json_t *locked = NULL, *clean = NULL, *details = NULL;
 	struct app a;
 	int rc;
 
 	if (!ma)
 		return -ENOENT;
-	if (!d->original)   /* rolling back a start = deleting the app */
+	if (!it->original)   /* rolling back a start = deleting the app */
 		return app_op_delete(mt, ma, true, out, &locked);
-	rc = app_validate(d->original, NULL, &clean, &details);
+	rc = app_validate(it->original, NULL, &clean, &details);
 	json_decref(details);
 	if (rc)
 		return rc;
@@ -203,7 +229,7 @@ int app_op_rollback(struct marathon *mt, struct deployment *d, struct deployment
 	json_decref(clean);
 	if (rc)
 		return rc;
-	app_restore_config_version(&a, d->original);
+	app_restore_config_version(&a, it->original);
 	rc = app_op_update(mt, ma, &a, true, out, &locked);
 	app_free(&a);
 	json_decref(locked);

@@ -318,7 +318,6 @@ static const struct field_rule field_rules[] = {
 	{ "taskStats", F_READONLY, NULL },
 	{ "readinessCheckResults", F_READONLY, NULL },
 	{ "readinessChecks", F_UNSUPPORTED, d_empty },
-	{ "dependencies", F_UNSUPPORTED, d_empty },
 	{ "uris", F_UNSUPPORTED, d_empty },
 	{ "fetch", F_UNSUPPORTED, d_empty },
 	{ "storeUrls", F_UNSUPPORTED, d_empty },
@@ -342,6 +341,7 @@ static const char *const supported_fields[] = {
 	"portDefinitions", "ports", "requirePorts", "user", "taskKillGracePeriodSeconds",
 	"constraints", "backoffSeconds", "backoffFactor", "maxLaunchDelaySeconds",
 	"upgradeStrategy", "killSelection", "unreachableStrategy", "healthChecks",
+	"dependencies",
 };
 
 static const struct field_rule *find_rule(const char *name)
@@ -395,7 +395,8 @@ static void drop_nulls(json_t *clean)
 						"requirePorts", "constraints", "backoffSeconds",
 						"backoffFactor", "maxLaunchDelaySeconds",
 						"upgradeStrategy", "killSelection",
-						"unreachableStrategy", "healthChecks" };
+						"unreachableStrategy", "healthChecks",
+						"dependencies" };
 
 	for (size_t i = 0; i < sizeof(nullable) / sizeof(nullable[0]); i++)
 		if (json_is_null(json_object_get(clean, nullable[i])))
@@ -420,6 +421,50 @@ static void check_id(json_t *clean, const char *base_id, json_t *details)
 		return;
 	}
 	json_object_set_new(clean, "id", json_string(id));
+}
+
+/* Dependencies are app or group ids; relative ones are resolved against the app's group
+ * (Marathon: "../db" from /prod/web/api is /prod/db). Stored absolute. */
+static void check_dependencies(json_t *clean, json_t *details)
+{
+	json_t *v = json_object_get(clean, "dependencies"), *out;
+	const char *id = json_string_value(json_object_get(clean, "id"));
+	char base[APP_ID_MAX + 1], dep[APP_ID_MAX + 1], err[512], p[64];
+	const char *slash;
+	size_t i;
+	json_t *d;
+
+	if (!v)
+		return;
+	if (!json_is_array(v)) {
+		validation_add(details, "/dependencies", "error.expected.jsarray");
+		return;
+	}
+	if (json_array_size(v) > APP_MAX_DEPENDENCIES) {
+		validation_add(details, "/dependencies", "at most %d dependencies are supported",
+			       APP_MAX_DEPENDENCIES);
+		return;
+	}
+	/* The id was checked (and normalised) first; without a valid one only types count. */
+	slash = id && id[0] == '/' ? strrchr(id, '/') : NULL;
+	snprintf(base, sizeof(base), "%.*s", slash ? (int)(slash - id) : 0, id ? id : "");
+	out = json_array();
+	if (!out)
+		return;
+	json_array_foreach(v, i, d) {
+		snprintf(p, sizeof(p), "/dependencies(%zu)", i);
+		if (!json_is_string(d)) {
+			validation_add(details, p, "error.expected.jsstring");
+			continue;
+		}
+		if (app_id_normalize(json_string_value(d), base[0] ? base : NULL, dep, sizeof(dep),
+				     err, sizeof(err))) {
+			validation_add(details, p, "%s", err);
+			continue;
+		}
+		json_array_append_new(out, json_string(dep));
+	}
+	json_object_set_new(clean, "dependencies", out);
 }
 
 static void check_supported(json_t *clean, json_t *details)
@@ -640,6 +685,7 @@ int app_validate(json_t *def, const char *base_id, json_t **out, json_t **detail
 	drop_nulls(clean);
 	check_field_names(clean, d);
 	check_id(clean, base_id, d);
+	check_dependencies(clean, d);
 	check_supported(clean, d);
 	check_require_ports(clean, d);
 	check_behaviour(clean, d);

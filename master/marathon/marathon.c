@@ -1,4 +1,4 @@
-/* marathon.c - starts and stops the Marathon layer: event bus, apps and deployments from
+/* marathon.c - starts and stops the Marathon layer: event bus, apps, groups and deployments from
  * the store, the app scheduler framework, and the /v2 and /ping routes. */
 #include <errno.h>
 #include <stdlib.h>
@@ -30,6 +30,8 @@ int marathon_start(struct master *m, struct http_server *srv, struct marathon **
 	master_lock(m);
 	rc = apps_load(mt);
 	if (!rc)
+		rc = groups_load(mt);
+	if (!rc)
 		rc = deployments_load(mt);
 	if (rc) {
 		snprintf(err, errlen, "cannot load apps and deployments from the store: %s",
@@ -50,6 +52,8 @@ int marathon_start(struct master *m, struct http_server *srv, struct marathon **
 		rc = api_misc_register(mt, srv);
 	if (!rc)
 		rc = api_queue_register(mt, srv);
+	if (!rc)
+		rc = api_groups_register(mt, srv);
 	if (rc) {
 		snprintf(err, errlen, "cannot register the Marathon routes: %s", strerror(-rc));
 		/* The framework stays registered with the master: keep mt alive for it. */
@@ -69,6 +73,7 @@ int marathon_start(struct master *m, struct http_server *srv, struct marathon **
 fail_locked:
 	master_unlock(m);
 	apps_free_all(mt);
+	groups_free_all(mt);
 	deployments_free_all(mt);
 	scheduler_free(mt);
 	events_destroy(mt->events);
@@ -83,6 +88,7 @@ void marathon_stop(struct marathon *mt)
 	if (!mt)
 		return;
 	apps_free_all(mt);
+	groups_free_all(mt);
 	deployments_free_all(mt);
 	scheduler_free(mt);
 	events_destroy(mt->events);

@@ -19,6 +19,7 @@
 #define KIND_APPS "apps"
 #define KIND_APP_VERSIONS "app_versions"
 #define KIND_DEPLOYMENTS "deployments"
+#define KIND_GROUPS "groups"
 #define KIND_META "meta"
 #define META_FRAMEWORK_KEY "marathon_framework_id"
 
@@ -64,16 +65,37 @@ struct mt_app {
 	double queued_since;            /* wall; 0 = not in the queue */
 	struct constraint_counts cc;    /* placed tasks per constraint value */
 	struct queue_stats qs;
+	bool settled;                   /* tasks match the definition (deployments_advance) */
 	struct mt_app *next;
 };
 
+/* One action of a deployment plan. */
+struct deploy_item {
+	char app_id[APP_ID_MAX + 1];
+	enum deploy_action action;
+	int step;                       /* index of its step in the plan */
+	json_t *original;               /* the app before the change, NULL: created by it */
+};
+
+/* A plan of steps (Marathon's DeploymentPlan): the items of step k act only once every
+ * item of the steps before is done. A change to one app is one item in one step. */
 struct deployment {
 	char id[37];
 	char version[APP_VERSION_LEN];
-	char app_id[APP_ID_MAX + 1];
-	enum deploy_action action;
-	json_t *original;               /* the app before the change, NULL for a start */
+	struct deploy_item *items;      /* sorted by step */
+	int n_items;
+	int total_steps;
+	int current_step;               /* 0-based */
 	struct deployment *next;
+};
+
+/* A group created through /v2/groups (kept even when empty) or one with dependencies.
+ * Groups are otherwise implied by app ids: /a/b/c lives in /a and /a/b. */
+struct mt_group {
+	char id[APP_ID_MAX + 1];
+	json_t *dependencies;           /* absolute ids, owned */
+	char version[APP_VERSION_LEN];
+	struct mt_group *next;
 };
 
 /* Terminal tasks to expunge from the master outside of its callbacks. */
@@ -90,6 +112,7 @@ struct marathon {
 	bool registered;
 	struct mt_app *apps;            /* sorted by id */
 	struct deployment *deployments; /* oldest first */
+	struct mt_group *groups;        /* groups made through /v2/groups, sorted by id */
 	json_t *kills;                  /* task ids this scheduler asked to kill (a set) */
 	struct expunge_entry *expunge;
 	json_t *agent_ips;              /* agent id -> "ip", learnt from offers */
@@ -122,14 +145,67 @@ const char *apps_group_conflict(struct marathon *mt, const char *id);
 json_t *apps_versions(struct marathon *mt, const char *id);
 json_t *apps_version_get(struct marathon *mt, const char *id, const char *version);
 
+/* ---- groups.c: group registry, persistence (kind "groups"), tree, dependency graph ---- */
+struct mt_group *groups_find(struct marathon *mt, const char *id);
+/* Creates or replaces the group (deps borrowed; NULL: keep the current ones) and stores it. */
+int groups_put(struct marathon *mt, const char *id, json_t *deps, const char *version);
+/* Forgets (memory and store) the group and every group under it. */
+void groups_remove_tree(struct marathon *mt, const char *id);
+int groups_load(struct marathon *mt);
+void groups_free_all(struct marathon *mt);
+/* id lies strictly under group ("/" holds everything). */
+bool group_contains(const char *group, const char *id);
+/* The group exists: the root, a stored group, or one implied by an app or group in it. */
+bool group_exists(struct marathon *mt, const char *id);
+enum group_embed {
+	EMBED_APPS = 1 << 0, EMBED_GROUPS = 1 << 1, EMBED_PODS = 1 << 2, EMBED_TASKS = 1 << 3,
+};
+/* The served group tree at id (new reference; NULL if it does not exist). */
+json_t *group_json(struct marathon *mt, const char *id, unsigned embed);
+/* Depths of the dependency graph of the registry (deleting apps only when with_deleting),
+ * edited: app_edits maps an app id to its new dependencies (null: the app goes away),
+ * group_edits a group id to its new dependencies (null: removed); either may be NULL.
+ * 0, -ELOOP (cycle names an app on the cycle) or -ENOMEM. */
+int groups_depths(struct marathon *mt, json_t *app_edits, json_t *group_edits,
+		  bool with_deleting, json_t **depth, char *cycle, size_t cycle_len);
+
+/* ---- group_ops.c: changes to groups, each one deployment of many apps ---- */
+struct group_result {
+	struct deployment *d;           /* the deployment started */
+	int status;                     /* on failure: the HTTP status */
+	json_t *body;                   /* on failure: the answer (new reference) */
+};
+/* val: group_validate's output. create: POST (409 if the group exists). */
+int group_op_apply(struct marathon *mt, json_t *val, bool create, bool force,
+		   struct group_result *r);
+int group_op_delete(struct marathon *mt, const char *id, bool force, struct group_result *r);
+/* Undo a deployment of several apps (DELETE /v2/deployments/{id} without force). */
+int group_op_rollback(struct marathon *mt, struct deployment *d, struct deployment **out);
+/* An app definition would close a dependency cycle: -ELOOP (and the app on it). */
+int groups_check_app_cycle(struct marathon *mt, const struct app *a, char *cycle, size_t len);
+
 /* ---- deployments.c ---- */
 const char *deploy_action_name(enum deploy_action a);
+int deploy_action_parse(const char *s);         /* -1 if unknown */
+/* The running deployment that has an action on the app (locks it), or NULL. */
 struct deployment *deployment_for_app(struct marathon *mt, const char *app_id);
+const struct deploy_item *deployment_item(const struct deployment *d, const char *app_id);
+/* The app's action waits for an earlier step of its deployment: leave the app alone. */
+bool deployment_held(struct marathon *mt, const char *app_id);
 struct deployment *deployment_find(struct marathon *mt, const char *id);
 /* Starts (persists, announces) a deployment for the app; original is copied (may be NULL). */
 struct deployment *deployment_start(struct marathon *mt, const char *app_id,
 				    enum deploy_action action, json_t *original,
 				    const char *version);
+/* Starts a plan: items (n, sorted by step, originals owned) are taken over, also on
+ * failure (NULL: out of memory). */
+struct deployment *deployment_start_plan(struct marathon *mt, struct deploy_item *items,
+					 int n, int total_steps, const char *version);
+/* Advances every deployment whose current step is done (after a reconcile): a stop is
+ * done when the app is gone, any other action when the app is settled and
+ * marathon_app_ready. Ends finished deployments. Returns true if a step advanced (the
+ * apps of the next step can act now). */
+bool deployments_advance(struct marathon *mt);
 /* Ends a deployment: deployment_success or deployment_failed, store and memory removal. */
 void deployment_finish(struct marathon *mt, struct deployment *d, bool success);
 json_t *deployment_to_json(const struct deployment *d);
@@ -141,6 +217,10 @@ int deployments_load(struct marathon *mt);
 void deployments_free_all(struct marathon *mt);
 
 /* ---- scheduler.c ---- */
+/* Marathon's "ready": every one of the app's `instances` tasks of its current version is
+ * TASK_RUNNING (health checks, once they exist, will add: and healthy). Dependent apps of
+ * a deployment start only after this holds for their dependencies. */
+bool marathon_app_ready(struct marathon *mt, const struct mt_app *ma);
 int scheduler_start(struct marathon *mt, char *err, size_t errlen);
 void scheduler_free(struct marathon *mt);
 /* Brings every app towards its wanted tasks: kills surplus and outdated tasks, ends
@@ -185,6 +265,13 @@ void health_kill_unhealthy(struct marathon *mt, const struct mt_app *ma,
 			   const struct task_record **v, int n);
 
 /* ---- app_ops.c: changes to apps, each one a deployment ---- */
+/* The registry and store half of a change, without a deployment (a group change makes one
+ * plan for all its apps). create: a (consumed on success) becomes the app at version;
+ * -EEXIST. update: a (consumed on success) replaces ma's definition; *act is
+ * ACT_SCALE or ACT_RESTART and *original the app before (new reference). */
+int app_apply_create(struct marathon *mt, struct app *a, const char *version);
+int app_apply_update(struct marathon *mt, struct mt_app *ma, struct app *a, const char *version,
+		     enum deploy_action *act, json_t **original);
 /* Creates the app from a validated definition (consumed). Returns 0 or -EEXIST. */
 int app_op_create(struct marathon *mt, struct app *a, struct deployment **out);
 /* Replaces the app's definition with a (consumed): a scale when only instances differ,
@@ -222,5 +309,6 @@ int api_tasks_register(struct marathon *mt, struct http_server *srv);
 int api_deployments_register(struct marathon *mt, struct http_server *srv);
 int api_misc_register(struct marathon *mt, struct http_server *srv);
 int api_queue_register(struct marathon *mt, struct http_server *srv);
+int api_groups_register(struct marathon *mt, struct http_server *srv);
 
 #endif

@@ -387,16 +387,47 @@ static void find_expunged(struct marathon *mt, const struct mt_app *ma,
 	}
 }
 
+bool marathon_app_ready(struct marathon *mt, const struct mt_app *ma)
+{
+	const struct task_record **v;
+	int n = scheduler_tasks(mt, ma->app.id, &v), running = 0;
+
+	if (n < 0)
+		return false;
+	/* Ready is Marathon's: running and, for a task launched with health checks, healthy. */
+	for (int i = 0; i < n; i++)
+		if (is_new(ma, v[i]) && health_task_ready(v[i]) &&
+		    !scheduler_kill_pending(mt, v[i]->task_id))
+			running++;
+	free(v);
+	return running >= ma->app.instances;
+}
+
+/* The app's action in a deployment waits for earlier steps: nothing is launched or
+ * killed, the app is not in the queue. */
+static void hold_app(struct marathon *mt, struct mt_app *ma, const struct task_record **v,
+		     int n)
+{
+	ma->missing = 0;
+	ma->to_launch = 0;
+	ma->settled = false;
+	count_placed(mt, ma, v, n);
+	update_queue(mt, ma);
+}
+
 /* Returns true if the app was removed (deleted and all its tasks gone). */
 static bool reconcile_app(struct marathon *mt, struct mt_app *ma,
 			  const struct task_record **v, int n, json_t *forget)
 {
-	struct deployment *d = deployment_for_app(mt, ma->app.id);
 	struct upgrade_state us;
 	struct upgrade_step step;
 	struct app_view av;
 	int wanted = ma->deleting ? 0 : ma->app.instances;
 
+	if (deployment_held(mt, ma->app.id)) {
+		hold_app(mt, ma, v, n);
+		return false;
+	}
 	health_kill_unhealthy(mt, ma, v, n);
 	view_app(mt, ma, v, n, &av);
 	if (ma->failures > 0 && av.successful_run) {
@@ -433,18 +464,16 @@ static bool reconcile_app(struct marathon *mt, struct mt_app *ma,
 
 	if (ma->deleting) {
 		/* Gone means no task that could still run, unreachable ones aside. */
+		ma->settled = false;
 		for (int c = TC_KILLING; c <= TC_NEW_OTHER; c++)
 			if (av.counts[c] > 0)
 				return false;
-		if (d)
-			deployment_finish(mt, d, true);
-		app_terminated(mt, ma);
+		app_terminated(mt, ma);     /* its deployment step sees it gone */
 		return true;
 	}
-	if (d && av.counts[TC_OLD_RUNNING] + av.counts[TC_OLD_OTHER] == 0 &&
-	    av.counts[TC_KILLING] == 0 && av.counts[TC_NEW_RUNNING] == wanted &&
-	    av.counts[TC_NEW_OTHER] == 0)
-		deployment_finish(mt, d, true);
+	ma->settled = av.counts[TC_OLD_RUNNING] + av.counts[TC_OLD_OTHER] == 0 &&
+		      av.counts[TC_KILLING] == 0 && av.counts[TC_NEW_RUNNING] == wanted &&
+		      av.counts[TC_NEW_OTHER] == 0;
 	return false;
 }
 
@@ -479,19 +508,14 @@ static void reconcile_orphans(struct marathon *mt, bool safe, json_t *forget)
 	free(v);
 }
 
-void scheduler_reconcile(struct marathon *mt, bool safe)
+/* One pass over every app and its tasks; forget (may be NULL) collects tasks to expunge. */
+static void reconcile_pass(struct marathon *mt, bool safe, json_t *forget)
 {
 	const struct task_record **v = NULL;
-	json_t *forget = json_array();
 	struct mt_app *ma, *next;
-	size_t live_in_apps = 0, j;
-	json_t *id;
+	size_t live_in_apps = 0;
 	int total = 0;
 
-	if (!mt->registered)
-		goto out;
-	if (safe)
-		expunge_pending(mt);
 	mt->waiting = false;
 	/* App by app from the master's per-app index: no sort of every task by app id. */
 	for (ma = mt->apps; ma; ma = next) {
@@ -511,7 +535,28 @@ void scheduler_reconcile(struct marathon *mt, bool safe)
 		reconcile_orphans(mt, safe, forget);
 	mt->full_reconcile_tasks = total;
 	mt->last_full_reconcile = mt->clock_mono();
-	/* Expunge after the walk: the records v[] pointed to are freed by it. */
+}
+
+/* Deployment steps are advanced after a pass; the apps of a step that just began act in
+ * another pass at once (a bounded number: each pass can only end steps). */
+#define MAX_PASSES 8
+
+void scheduler_reconcile(struct marathon *mt, bool safe)
+{
+	json_t *forget = json_array();
+	size_t j;
+	json_t *id;
+
+	if (!mt->registered)
+		goto out;
+	if (safe)
+		expunge_pending(mt);
+	for (int pass = 0; pass < MAX_PASSES; pass++) {
+		reconcile_pass(mt, safe, pass == 0 && safe ? forget : NULL);
+		if (!deployments_advance(mt))
+			break;
+	}
+	/* Expunge after the walk: the records the passes looked at are freed by it. */
 	json_array_foreach(forget, j, id) {
 		log_info("event=marathon_forget_unreachable task=%s", json_string_value(id));
 		master_expunge_task(mt->m, json_string_value(id));
@@ -546,6 +591,9 @@ void scheduler_reconcile_app(struct marathon *mt, struct mt_app *ma)
 	if (mt->waiting && mt->fw.suppressed)
 		master_revive_offers(mt->m, &mt->fw);
 	mt->waiting = mt->waiting || was_waiting;
+	/* The app may have ended its deployment's step: the apps of the next one act now. */
+	if (deployments_advance(mt))
+		scheduler_reconcile(mt, false);
 }
 
 /* A small app is reconciled as soon as its tasks change; an app with many tasks waits for

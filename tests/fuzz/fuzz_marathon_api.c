@@ -2,7 +2,8 @@
  * a real in-process master with the Marathon layer (SQLite store in /dev/shm) behind the
  * real HTTP server on 127.0.0.1, called over libcurl. Covers the route parsing of
  * /v2/apps/{id}[/restart|/tasks[/{taskId}]|/versions[/{v}]], query flags, POST/PUT bodies
- * (PUT's partial-update merge), DELETE, /v2/tasks, /v2/deployments, /v2/info, /ping.
+ * (PUT's partial-update merge), DELETE, /v2/groups[/{id}] (POST, PUT, scaleBy, DELETE),
+ * /v2/tasks, /v2/deployments, /v2/info, /ping.
  * Every answer must be a real status with a JSON body (never a crash, never a 5xx).
  * Input: byte 0 picks the method, then the path (after "/v2/") up to the first '\n',
  * then the body. State (apps, deployments) carries over between inputs. */

@@ -1,8 +1,9 @@
 /* fuzz_master_store.c - libFuzzer target for the master's start-up from its store: the
  * documents a restarted master reads back (kinds agents, tasks, frameworks, apps,
- * app_versions, deployments, meta), as raw text in master.db, loaded by master_load and by
- * the Marathon layer (apps_load, deployments_load, scheduler_start), then served
- * (marathon_app_json) and put to work (an allocation cycle offers to the app scheduler).
+ * app_versions, deployments, meta, groups), as raw text in master.db, loaded by master_load
+ * and by the Marathon layer (apps_load, groups_load, deployments_load, scheduler_start),
+ * then served (marathon_app_json, group_json) and put to work (an allocation cycle offers
+ * to the app scheduler, whose reconcile advances the loaded deployments' steps).
  * A damaged or hand-edited store must never crash the master.
  * Input: documents separated by 0xff bytes; a document's first byte picks its kind (and,
  * for meta, its key), the rest is the stored text. Keys are derived from the position.
@@ -49,7 +50,8 @@ static void wipe_store(void)
 static void insert_docs(const uint8_t *data, size_t size)
 {
 	static const char *const kinds[] = { "agents", "tasks", "frameworks", "apps",
-					     "app_versions", "deployments", "meta", "meta" };
+					     "app_versions", "deployments", "meta", "meta",
+					     "groups" };
 	char path[128], key[64];
 	sqlite3_stmt *st;
 	sqlite3 *db;
@@ -72,7 +74,13 @@ static void insert_docs(const uint8_t *data, size_t size)
 		case 4: snprintf(key, sizeof(key), "/fz/app%u@2026-01-01T00:00:00.00%uZ", n % 2, n % 10); break;
 		case 5: snprintf(key, sizeof(key), "0b7e4c1e-1111-4222-8333-44445555%04u", n % 10000); break;
 		case 6: snprintf(key, sizeof(key), META_FRAMEWORK_KEY); break;
-		default: snprintf(key, sizeof(key), "marathon_agent_ips"); break;
+		case 7: snprintf(key, sizeof(key), "marathon_agent_ips"); break;
+		default:
+			if (n % 2)
+				snprintf(key, sizeof(key), "/fz");
+			else
+				snprintf(key, sizeof(key), "/fz/g%u", n % 3);
+			break;
 		}
 		if (len > 0) {
 			sqlite3_bind_text(st, 1, kinds[k], -1, SQLITE_STATIC);
@@ -141,13 +149,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mt->events = events_create();
 	CHECK(mt->events);
 	master_lock(m);
-	if (apps_load(mt) == 0 && deployments_load(mt) == 0 &&
+	if (apps_load(mt) == 0 && groups_load(mt) == 0 && deployments_load(mt) == 0 &&
 	    scheduler_start(mt, err, sizeof(err)) == 0) {
 		for (struct mt_app *ma = mt->apps; ma; ma = ma->next)
 			json_decref(marathon_app_json(mt, ma, true));
 		allocate(m);
 		for (struct mt_app *ma = mt->apps; ma; ma = ma->next)
 			json_decref(marathon_app_json(mt, ma, true));
+		json_decref(group_json(mt, "/", EMBED_APPS | EMBED_GROUPS | EMBED_TASKS));
+		for (struct deployment *d = mt->deployments; d; d = d->next)
+			json_decref(deployment_to_json(d));
 	}
 	master_unlock(m);
 	marathon_stop(mt);

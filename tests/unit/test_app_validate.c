@@ -131,7 +131,7 @@ static void test_unsupported_and_unknown_fields(void **state)
 		     "/container", "not supported yet");
 	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"readinessChecks\":[{\"name\":\"r\"}]}",
 		     "/readinessChecks", "not supported yet");
-	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"dependencies\":[\"/db\"]}", "/dependencies", "not supported yet");
+	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"uris\":[\"http://a/b\"]}", "/uris", "not supported yet");
 	expect_error("{\"id\":\"w\",\"cmd\":\"x\",\"cpu\":1}", "/cpu", "unknown field");
 }
 
