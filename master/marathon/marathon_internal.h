@@ -264,6 +264,12 @@ void health_on_status(struct marathon *mt, const struct task_status *st,
 void health_kill_unhealthy(struct marathon *mt, const struct mt_app *ma,
 			   const struct task_record **v, int n);
 
+/* ---- agents_seen.c: agents' addresses, hostnames and attributes learnt from offers ---- */
+/* Fills mt->agent_ips and mt->agent_info from the store. 0 or -errno. */
+int agents_seen_load(struct marathon *mt);
+/* Learns from an offer round; stores the agents that changed in one transaction. */
+void agents_seen_offers(struct marathon *mt, struct offer **offers, size_t count);
+
 /* ---- app_ops.c: changes to apps, each one a deployment ---- */
 /* The registry and store half of a change, without a deployment (a group change makes one
  * plan for all its apps). create: a (consumed on success) becomes the app at version;

@@ -751,54 +751,6 @@ static void free_launches(struct task_launch *ls, size_t n)
 	}
 }
 
-#define META_AGENT_IPS_KEY "marathon_agent_ips"
-#define META_AGENT_INFO_KEY "marathon_agent_info"
-
-/* Agent id -> ip, from offers; stored so that task JSON keeps its ipAddresses across a
- * master restart (before the first offers arrive). */
-static void remember_agent_ip(struct marathon *mt, const struct offer *o);
-
-/* Agent id -> hostname and attributes, from offers; stored so that constraints count the
- * tasks on agents that are full (never offered) after a master restart. */
-static void remember_agent(struct marathon *mt, const struct offer *o)
-{
-	json_t *known = json_object_get(mt->agent_info, o->agent_id);
-	json_t *attrs = o->attributes ? o->attributes : json_object();
-	json_t *info;
-
-	remember_agent_ip(mt, o);
-	if (known && json_equal(json_object_get(known, "attributes"), attrs) &&
-	    strcmp(json_string_value(json_object_get(known, "hostname")) ?: "", o->hostname) == 0)
-		goto out;
-	info = json_pack("{s:s, s:O}", "hostname", o->hostname, "attributes", attrs);
-	if (!info)
-		goto out;
-	json_object_set_new(mt->agent_info, o->agent_id, info);
-	if (store_put(mt->store, KIND_META, META_AGENT_INFO_KEY, mt->agent_info))
-		log_warn("event=marathon_agent_info_not_stored agent=%s", o->agent_id);
-out:
-	if (!o->attributes)
-		json_decref(attrs);
-}
-
-static void remember_agent_ip(struct marathon *mt, const struct offer *o)
-{
-	char ip[128];
-	char *colon;
-	const char *known;
-
-	snprintf(ip, sizeof(ip), "%s", o->agent_address);
-	colon = strrchr(ip, ':');
-	if (colon)
-		*colon = '\0';
-	known = json_string_value(json_object_get(mt->agent_ips, o->agent_id));
-	if (!ip[0] || (known && strcmp(known, ip) == 0))
-		return;
-	json_object_set_new(mt->agent_ips, o->agent_id, json_string(ip));
-	if (store_put(mt->store, KIND_META, META_AGENT_IPS_KEY, mt->agent_ips))
-		log_warn("event=marathon_agent_ips_not_stored agent=%s", o->agent_id);
-}
-
 /* The app may take one more task on this offer's agent (constraints). */
 static bool placement_allowed(struct pending_app *p, const struct offer *o)
 {
@@ -937,8 +889,7 @@ static void on_offers(struct framework *fw, struct offer **offers, size_t count)
 	size_t npend = 0, napps = 0;
 	bool waiting = false;
 
-	for (size_t i = 0; i < count; i++)
-		remember_agent(mt, offers[i]);
+	agents_seen_offers(mt, offers, count);
 	for (struct mt_app *ma = mt->apps; ma; ma = ma->next)
 		napps++;
 	if (napps)
@@ -1101,14 +1052,10 @@ int scheduler_start(struct marathon *mt, char *err, size_t errlen)
 {
 	int rc;
 
-	if (store_get(mt->store, KIND_META, META_AGENT_IPS_KEY, &mt->agent_ips) || !json_is_object(mt->agent_ips)) {
-		json_decref(mt->agent_ips);
-		mt->agent_ips = json_object();
-	}
-	if (store_get(mt->store, KIND_META, META_AGENT_INFO_KEY, &mt->agent_info) ||
-	    !json_is_object(mt->agent_info)) {
-		json_decref(mt->agent_info);
-		mt->agent_info = json_object();
+	rc = agents_seen_load(mt);
+	if (rc) {
+		snprintf(err, errlen, "cannot load the agents known from offers: %s", strerror(-rc));
+		return rc;
 	}
 	if (!mt->kills)
 		mt->kills = json_object();
