@@ -56,62 +56,36 @@ static int init_sync(struct agent *a)
 
 static int start_threads(struct agent *a, char *err, size_t errlen)
 {
-	int rc = pthread_create(&a->launcher_thread, NULL, agent_launcher_main, a);
+	enum { USAGE = 3 };
+	struct { pthread_t *thread; void *(*main)(void *); } threads[] = {
+		{ &a->launcher_thread, agent_launcher_main },
+		{ &a->monitor_thread, agent_monitor_main },
+		{ &a->link_thread, agent_link_main },
+		[USAGE] = { &a->usage_thread, agent_usage_main },
+		/* The health checker sees a->stopping within 100 ms (its longest poll). */
+		{ &a->health_thread, agent_health_main },
+	};
+	size_t started;
+	int rc = 0;
 
-	if (rc)
-		goto err;
-	rc = pthread_create(&a->monitor_thread, NULL, agent_monitor_main, a);
-	if (rc) {
-		pthread_mutex_lock(&a->lock);
-		a->stopping = true;
-		pthread_cond_broadcast(&a->launch_cond);
-		pthread_mutex_unlock(&a->lock);
-		pthread_join(a->launcher_thread, NULL);
-		goto err;
+	for (started = 0; started < ARRAY_SIZE(threads); started++)
+		if ((rc = pthread_create(threads[started].thread, NULL, threads[started].main, a)))
+			break;
+	if (!rc) {
+		a->threads_started = true;
+		return 0;
 	}
-	rc = pthread_create(&a->link_thread, NULL, agent_link_main, a);
-	if (rc) {
-		pthread_mutex_lock(&a->lock);
-		a->stopping = true;
-		pthread_cond_broadcast(&a->launch_cond);
-		pthread_cond_broadcast(&a->monitor_cond);
-		pthread_mutex_unlock(&a->lock);
-		pthread_join(a->launcher_thread, NULL);
-		pthread_join(a->monitor_thread, NULL);
-		goto err;
-	}
-	rc = pthread_create(&a->usage_thread, NULL, agent_usage_main, a);
-	if (rc) {
-		pthread_mutex_lock(&a->lock);
-		a->stopping = true;
-		pthread_cond_broadcast(&a->launch_cond);
-		pthread_cond_broadcast(&a->monitor_cond);
-		pthread_cond_broadcast(&a->link_cond);
-		pthread_mutex_unlock(&a->lock);
-		pthread_join(a->launcher_thread, NULL);
-		pthread_join(a->monitor_thread, NULL);
-		pthread_join(a->link_thread, NULL);
-		goto err;
-	}
-	/* The health checker sees a->stopping within 100 ms (its longest poll). */
-	rc = pthread_create(&a->health_thread, NULL, agent_health_main, a);
-	if (rc) {
-		pthread_mutex_lock(&a->lock);
-		a->stopping = true;
-		pthread_cond_broadcast(&a->launch_cond);
-		pthread_cond_broadcast(&a->monitor_cond);
-		pthread_cond_broadcast(&a->link_cond);
-		pthread_mutex_unlock(&a->lock);
-		pthread_join(a->launcher_thread, NULL);
-		pthread_join(a->monitor_thread, NULL);
-		pthread_join(a->link_thread, NULL);
+	/* Stop and join the ones that started. */
+	pthread_mutex_lock(&a->lock);
+	a->stopping = true;
+	pthread_cond_broadcast(&a->launch_cond);
+	pthread_cond_broadcast(&a->monitor_cond);
+	pthread_cond_broadcast(&a->link_cond);
+	pthread_mutex_unlock(&a->lock);
+	if (started > USAGE)
 		agent_usage_stop(a);
-		pthread_join(a->usage_thread, NULL);
-		goto err;
-	}
-	a->threads_started = true;
-	return 0;
-err:
+	while (started-- > 0)
+		pthread_join(*threads[started].thread, NULL);
 	snprintf(err, errlen, "cannot start a thread: %s", strerror(rc));
 	return -rc;
 }

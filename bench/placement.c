@@ -456,7 +456,7 @@ static pid_t start_master(const char *bin, const char *dir, uint16_t port, doubl
 	_exit(127);
 }
 
-static double proc_cpu_seconds(pid_t pid)
+double proc_cpu_seconds(pid_t pid)
 {
 	char path[64], *text, *p;
 	unsigned long ut = 0, st = 0;
@@ -1081,10 +1081,14 @@ int main(int argc, char **argv)
 	}
 	/* One connection per simulated agent here and one thread per connection in the
 	 * master (which inherits the limit). */
-	struct rlimit nofile = { 1 << 16, 1 << 16 };
+	struct rlimit nofile;
 
-	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
-		fprintf(stderr, "placement: cannot raise the open-files limit: %s\n", strerror(errno));
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+			fprintf(stderr, "placement: cannot raise the open-files limit: %s\n",
+				strerror(errno));
+	}
 	if (unshare(CLONE_NEWNET) < 0 || lo_up() < 0) {
 		fprintf(stderr, "placement: cannot make a private network namespace: %s (root?)\n",
 			strerror(errno));

@@ -47,24 +47,6 @@ struct uload {
 	uint64_t tick;                  /* its round */
 };
 
-static double cpu_seconds(pid_t pid)
-{
-	char path[64], *text, *p;
-	unsigned long ut = 0, st = 0;
-	double v = -1;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	text = read_file(path, NULL);
-	if (!text)
-		return -1;
-	p = strrchr(text, ')');
-	if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
-			&st) == 2)
-		v = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-	free(text);
-	return v;
-}
-
 static int connect_one(struct uload *u, long i)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(u->l->master_port) };
@@ -335,19 +317,19 @@ int usage_load_run(const struct usage_load *l, struct usage_load_result *r)
 	}
 	/* Heartbeats only (the agents' connections open and idle). */
 	t0 = now_mono();
-	c0 = cpu_seconds(l->master_pid);
+	c0 = proc_cpu_seconds(l->master_pid);
 	while (now_mono() < t0 + l->idle_seconds && !*l->interrupted)
 		usleep(50000);
-	c1 = cpu_seconds(l->master_pid);
+	c1 = proc_cpu_seconds(l->master_pid);
 	r->idle_cpu_pct = 100.0 * (c1 - c0) / (now_mono() - t0);
 	/* One unmeasured round so every agent has a first reading, then the window. */
 	base = now_mono();
 	drive(&u, base, base + l->interval, body_buf);
 	u.measuring = true;
 	t0 = now_mono();
-	c0 = cpu_seconds(l->master_pid);
+	c0 = proc_cpu_seconds(l->master_pid);
 	drive(&u, base, t0 + l->seconds, body_buf);
-	c1 = cpu_seconds(l->master_pid);
+	c1 = proc_cpu_seconds(l->master_pid);
 	r->window_s = now_mono() - t0;
 	r->load_cpu_pct = 100.0 * (c1 - c0) / r->window_s;
 	r->batches_ok = u.ok;

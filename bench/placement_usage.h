@@ -30,6 +30,9 @@ struct usage_load_result {
 	char why[200];
 };
 
+/* The process's user+system CPU seconds (/proc/<pid>/stat; placement.c), -1 if unknown. */
+double proc_cpu_seconds(pid_t pid);
+
 /* Runs the idle window, a warm-up second and the measured window. 0 or -1 (why set). */
 int usage_load_run(const struct usage_load *l, struct usage_load_result *r);
 
