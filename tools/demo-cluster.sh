@@ -6,7 +6,8 @@
 # Makes bridge pacer-br0 (198.18.0.1/24) on the host and three network namespaces
 # pacer-demo-1..3 (198.18.0.2-4) joined to it by veths; runs pacer-master on the host (bound
 # to the bridge address only) and one pacer-agent in each namespace (racks a, b, c); deploys
-# /demo/web (3 python http.server instances) and prints what to try. On Ctrl-C, SIGTERM, or
+# /demo/web (3 python http.server instances, HTTP health-checked) and the group
+# /team-b/shop (db, and api depending on it) and prints what to try. On Ctrl-C, SIGTERM, or
 # any failure it removes every process, namespace, link, cgroup, BPF pin, mount and file it
 # made. Running it again first removes what a killed earlier run left behind.
 set -euo pipefail
@@ -162,7 +163,11 @@ agents_registered() {
 }
 
 web_running() {
-	[ "$(curl -sf "$MASTER_URL/v2/apps/demo/web" | jq '.app.tasksRunning')" -ge 3 ]
+	[ "$(curl -sf "$MASTER_URL/v2/apps/demo/web" | jq '.app.tasksHealthy')" -ge 3 ]
+}
+
+shop_running() {
+	[ "$(curl -sf "$MASTER_URL/v2/apps/team-b/shop/api" | jq '.app.tasksHealthy')" -ge 2 ]
 }
 
 main() {
@@ -221,9 +226,23 @@ main() {
 		"cmd": "exec python3 -m http.server $PORT0",
 		"cpus": 0.1, "mem": 64, "instances": 3,
 		"portDefinitions": [{"port": 0, "name": "http"}],
+		"healthChecks": [{"protocol": "HTTP", "path": "/", "portIndex": 0,
+				  "gracePeriodSeconds": 10, "intervalSeconds": 2}],
 		"labels": {"demo": "true"}
 	}' >/dev/null || die "could not create /demo/web"
-	wait_for 60 "/demo/web to run 3 tasks" web_running
+	# A second tenant: a group whose api starts once its db is healthy.
+	curl -sf -X POST -H 'Content-Type: application/json' "$MASTER_URL/v2/groups" -d '{
+		"id": "/team-b/shop",
+		"apps": [
+			{"id": "db", "cmd": "exec python3 -m http.server $PORT0", "cpus": 0.1, "mem": 64,
+			 "healthChecks": [{"protocol": "TCP", "intervalSeconds": 2}]},
+			{"id": "api", "cmd": "exec python3 -m http.server $PORT0", "cpus": 0.1, "mem": 64,
+			 "instances": 2, "dependencies": ["db"],
+			 "healthChecks": [{"protocol": "HTTP", "path": "/", "intervalSeconds": 2}]}
+		]
+	}' >/dev/null || die "could not create the group /team-b/shop"
+	wait_for 60 "/demo/web to run 3 healthy tasks" web_running
+	wait_for 90 "/team-b/shop (db, then api) to be healthy" shop_running
 
 	local ctl="$BUILD/pacerctl --master $MASTER_URL"
 	cat <<EOF
@@ -246,7 +265,10 @@ Try:
   $ctl tasks list
   $ctl apps scale /demo/web 5
   $ctl apps show /demo/web
-  curl $MASTER_URL/v2/apps/demo/web
+  $ctl usage --tenant team-b
+  curl $MASTER_URL/v2/apps/demo/web          # tasksHealthy, healthCheckResults
+  curl $MASTER_URL/v2/groups/team-b          # the group, its apps and dependencies
+  curl $MASTER_URL/metrics                   # per-tenant usage for Prometheus
   curl -N $MASTER_URL/v2/events
 
 Ctrl-C stops the cluster and removes everything it made.
