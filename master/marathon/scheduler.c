@@ -613,10 +613,29 @@ struct pending_app {
 	struct mt_app *ma;
 	int waiting;
 	int per_offer;      /* spread: at most this many instances of the app per offer */
-	int on_this_offer;  /* launched on the offer being used */
-	int at_offer_start; /* waiting when the offer being used came */
-	unsigned reasons;   /* why the offer being used did not take (more of) the app */
+	size_t offer_no;    /* the offer the fields below are about (1-based; 0 none yet) */
+	int on_this_offer;  /* launched on that offer */
+	int at_offer_start; /* waiting when the app was first looked at for that offer */
+	unsigned reasons;   /* why that offer did not take (more of) the app */
 };
+
+/* The apps of one offer round that still wait: the order they are looked at in (a cursor
+ * turns it from offer to offer, so that the same apps are not always first) and how many
+ * instances wait in all. */
+struct offer_round {
+	struct pending_app *pend;
+	size_t *active;     /* indices into pend of apps with waiting > 0 */
+	size_t nactive;
+	size_t cursor;      /* where the next offer starts in active */
+	size_t offer_no;
+	long waiting;       /* sum of waiting */
+	bool some_done;     /* an app stopped waiting on the last offer */
+};
+
+/* An offer that refused this many apps in a row for lack of resources is taken as full:
+ * the apps after them are not looked at (an offer costs the apps it fits, not every app
+ * that waits). */
+#define FULL_AFTER_REFUSALS 8
 
 static const char *const reason_names[OFFER_REASON_COUNT] = {
 	"UnfulfilledConstraint", "InsufficientCpus", "InsufficientMemory", "InsufficientDisk",
@@ -794,49 +813,67 @@ static void record_offer(struct marathon *mt, struct pending_app *p, const struc
 	u->at = now;
 }
 
-/* Launches what fits of the pending apps on one offer; returns launches made. */
-static size_t use_offer(struct marathon *mt, struct offer *o, struct pending_app *pend,
-			size_t npend, bool *still_waiting)
+/* The app is looked at for the round's current offer: its per-offer fields start over. */
+static void look_at(struct offer_round *r, struct pending_app *p, size_t *touched, size_t *nt,
+		    size_t idx)
+{
+	if (p->offer_no == r->offer_no)
+		return;
+	p->offer_no = r->offer_no;
+	p->on_this_offer = 0;
+	p->reasons = 0;
+	p->at_offer_start = p->waiting;
+	touched[(*nt)++] = idx;
+}
+
+/* Launches what fits of the waiting apps on one offer; returns launches made. Round robin:
+ * one instance per app per pass, so one big app does not starve others; an app leaves the
+ * offer's candidates once it has its share, no longer waits or is refused. */
+static size_t use_offer(struct marathon *mt, struct offer *o, struct offer_round *r)
 {
 	struct task_launch *ls = NULL;
-	size_t n = 0, cap = 0, launched = 0;
+	size_t n = 0, cap = 0, launched = 0, ncand = r->nactive, nt = 0, first_pass_end = 0;
+	size_t *cand = ncand ? malloc(ncand * sizeof(*cand)) : NULL;
+	size_t *touched = ncand ? malloc(ncand * sizeof(*touched)) : NULL;
 	struct resources remaining;
-	bool progress = true;
 	const char *ids[1] = { o->id };
 	char err[256], agent_id[64], offer_id[48];
-	int rc;
+	bool first_pass = true, full = false;
+	int refusals = 0, rc;
 
-	for (size_t i = 0; i < npend; i++) {
-		pend[i].on_this_offer = 0;
-		pend[i].reasons = 0;
-		pend[i].at_offer_start = pend[i].waiting;
-	}
+	r->offer_no++;
 	resources_init(&remaining);
-	if (resources_copy(&remaining, &o->resources)) {
-		resources_free(&remaining);
-		return 0;
+	if ((ncand && (!cand || !touched)) || resources_copy(&remaining, &o->resources)) {
+		ncand = 0;
+		full = true;
 	}
-	/* Round robin: one instance per app per pass, so one big app does not starve others. */
-	while (progress) {
-		progress = false;
-		for (size_t i = 0; i < npend; i++) {
-			struct pending_app *p = &pend[i];
+	for (size_t k = 0; k < ncand; k++)
+		cand[k] = r->active[(r->cursor + k) % r->nactive];
+	while (ncand && !full) {
+		size_t keep = 0, k;
+
+		for (k = 0; k < ncand && !full; k++) {
+			struct pending_app *p = &r->pend[cand[k]];
 			struct task_launch l;
 
+			look_at(r, p, touched, &nt, cand[k]);
 			if (p->waiting <= 0 || p->on_this_offer >= p->per_offer)
 				continue;
 			if (!placement_allowed(p, o))
 				continue;
 			memset(&l, 0, sizeof(l));
-			if (fit_task(&p->ma->app, &remaining, &l, &p->reasons))
+			if (fit_task(&p->ma->app, &remaining, &l, &p->reasons)) {
+				full = ++refusals >= FULL_AFTER_REFUSALS;
 				continue;
+			}
+			refusals = 0;
 			if (n == cap) {
 				size_t nc = cap ? cap * 2 : 8;
 				struct task_launch *nl = realloc(ls, nc * sizeof(*nl));
 
 				if (!nl) {
 					resources_free(&l.resources);
-					progress = false;
+					full = true;
 					break;
 				}
 				ls = nl;
@@ -845,27 +882,34 @@ static size_t use_offer(struct marathon *mt, struct offer *o, struct pending_app
 			fill_launch(&p->ma->app, &l);
 			ls[n++] = l;
 			p->waiting--;
+			r->waiting--;
+			r->some_done |= p->waiting == 0;
 			p->on_this_offer++;
 			if (p->ma->app.cs.n)
 				constraint_counts_add(&p->ma->cc, &p->ma->app.cs, o->hostname,
 						      o->attributes);
-			progress = true;
+			if (p->waiting > 0 && p->on_this_offer < p->per_offer)
+				cand[keep++] = cand[k];
 		}
+		if (first_pass)
+			first_pass_end = k;
+		first_pass = false;
+		ncand = keep;
 	}
+	/* The next offer starts after the last app this one looked at first. */
+	if (r->nactive)
+		r->cursor = (r->cursor + first_pass_end) % r->nactive;
 	resources_free(&remaining);
-	for (size_t i = 0; i < npend; i++)
-		record_offer(mt, &pend[i], o);
-	*still_waiting = false;
-	for (size_t i = 0; i < npend; i++)
-		*still_waiting = *still_waiting || pend[i].waiting > 0;
+	for (size_t k = 0; k < nt; k++)
+		record_offer(mt, &r->pend[touched[k]], o);
 	if (n == 0) {
-		master_decline(mt->m, &mt->fw, o->id, *still_waiting ? 0 : REFUSE_IDLE_SECONDS);
+		master_decline(mt->m, &mt->fw, o->id, r->waiting > 0 ? 0 : REFUSE_IDLE_SECONDS);
 		goto out;
 	}
 	/* The offer is gone once accepted: keep what the log needs. */
 	scopy(agent_id, sizeof(agent_id), o->agent_id);
 	scopy(offer_id, sizeof(offer_id), o->id);
-	rc = master_accept(mt->m, &mt->fw, ids, 1, ls, n, *still_waiting ? 0 : REFUSE_IDLE_SECONDS,
+	rc = master_accept(mt->m, &mt->fw, ids, 1, ls, n, r->waiting > 0 ? 0 : REFUSE_IDLE_SECONDS,
 			   err, sizeof(err));
 	if (rc) {
 		log_error("event=marathon_accept_failed offer=%s error=\"%s\"", offer_id, err);
@@ -879,21 +923,43 @@ static size_t use_offer(struct marathon *mt, struct offer *o, struct pending_app
 out:
 	free_launches(ls, n);
 	free(ls);
+	free(cand);
+	free(touched);
 	return launched;
+}
+
+/* Apps that no longer wait leave the round (order kept). */
+static void compact_round(struct offer_round *r)
+{
+	size_t keep = 0, cursor = 0;
+
+	if (!r->some_done)
+		return;
+	r->some_done = false;
+	for (size_t k = 0; k < r->nactive; k++) {
+		if (k == r->cursor)
+			cursor = keep;
+		if (r->pend[r->active[k]].waiting > 0)
+			r->active[keep++] = r->active[k];
+	}
+	r->nactive = keep;
+	r->cursor = keep ? cursor % keep : 0;
 }
 
 static void on_offers(struct framework *fw, struct offer **offers, size_t count)
 {
 	struct marathon *mt = fw->ctx;
+	struct offer_round r = { 0 };
 	struct pending_app *pend = NULL;
 	size_t npend = 0, napps = 0;
-	bool waiting = false;
 
 	agents_seen_offers(mt, offers, count);
 	for (struct mt_app *ma = mt->apps; ma; ma = ma->next)
 		napps++;
-	if (napps)
+	if (napps) {
 		pend = calloc(napps, sizeof(*pend));
+		r.active = calloc(napps, sizeof(*r.active));
+	}
 	/* to_launch is from the reconcile that ended the last change (every status update,
 	 * offer round and API change ends with one): no task scan here. */
 	for (struct mt_app *ma = mt->apps; pend && ma; ma = ma->next) {
@@ -905,10 +971,17 @@ static void on_offers(struct framework *fw, struct offer **offers, size_t count)
 	}
 	/* Spread each app over the agents offered together: an even share per offer now;
 	 * what did not fit waits for the next cycle (which a revive starts at once). */
-	for (size_t i = 0; i < npend; i++)
+	for (size_t i = 0; i < npend; i++) {
 		pend[i].per_offer = count ? (int)((pend[i].waiting + count - 1) / count) : 0;
-	for (size_t i = 0; i < count; i++)
-		use_offer(mt, offers[i], pend, npend, &waiting);
+		r.waiting += pend[i].waiting;
+		if (r.active)
+			r.active[r.nactive++] = i;
+	}
+	r.pend = pend;
+	for (size_t i = 0; i < count; i++) {
+		use_offer(mt, offers[i], &r);
+		compact_round(&r);
+	}
 	/* What was launched no longer waits (the launches are STAGING tasks now); the
 	 * reconcile of the app recounts it exactly. */
 	for (size_t i = 0; i < npend; i++) {
@@ -922,6 +995,7 @@ static void on_offers(struct framework *fw, struct offer **offers, size_t count)
 		update_queue(mt, ma);
 		app_changed(mt, ma);
 	}
+	free(r.active);
 	free(pend);
 }
 
