@@ -8,14 +8,15 @@
 
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/hashmap.h"
 #include "master/marathon/marathon_internal.h"
 
+/* Apps are found through a hash index by id (the list stays sorted for the API). */
 struct mt_app *apps_find(struct marathon *mt, const char *id)
 {
-	for (struct mt_app *ma = mt->apps; ma; ma = ma->next)
-		if (strcmp(ma->app.id, id) == 0)
-			return ma;
-	return NULL;
+	struct hm_node *n = mt->apps_by_id.buckets ? hashmap_get(&mt->apps_by_id, id) : NULL;
+
+	return n ? hm_entry(n, struct mt_app, by_id) : NULL;
 }
 
 struct mt_app *apps_insert(struct marathon *mt, struct app *a)
@@ -23,14 +24,18 @@ struct mt_app *apps_insert(struct marathon *mt, struct app *a)
 	struct mt_app *ma = calloc(1, sizeof(*ma));
 	struct mt_app **pp = &mt->apps;
 
-	if (!ma)
+	if (!ma || (!mt->apps_by_id.buckets && hashmap_init(&mt->apps_by_id))) {
+		free(ma);
 		return NULL;
+	}
 	ma->app = *a;
 	memset(a, 0, sizeof(*a));
 	while (*pp && strcmp((*pp)->app.id, ma->app.id) < 0)
 		pp = &(*pp)->next;
 	ma->next = *pp;
 	*pp = ma;
+	/* The key is ma->app.id: an update replaces the app in place with the same id. */
+	hashmap_put(&mt->apps_by_id, &ma->by_id, ma->app.id);
 	return ma;
 }
 
@@ -39,6 +44,7 @@ void apps_remove(struct marathon *mt, struct mt_app *ma)
 	for (struct mt_app **pp = &mt->apps; *pp; pp = &(*pp)->next) {
 		if (*pp == ma) {
 			*pp = ma->next;
+			hashmap_remove_node(&mt->apps_by_id, &ma->by_id);
 			constraint_counts_free(&ma->cc);
 			app_free(&ma->app);
 			free(ma);
@@ -51,6 +57,8 @@ void apps_free_all(struct marathon *mt)
 {
 	while (mt->apps)
 		apps_remove(mt, mt->apps);
+	hashmap_destroy(&mt->apps_by_id);
+	memset(&mt->apps_by_id, 0, sizeof(mt->apps_by_id));
 }
 
 static void version_key(char *out, size_t n, const char *id, const char *version)

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <jansson.h>
+#include "lib/hashmap.h"
 #include "lib/http_server.h"
 #include "master/framework.h"
 #include "master/master.h"
@@ -66,6 +67,7 @@ struct mt_app {
 	struct constraint_counts cc;    /* placed tasks per constraint value */
 	struct queue_stats qs;
 	bool settled;                   /* tasks match the definition (deployments_advance) */
+	struct hm_node by_id;           /* in marathon.apps_by_id */
 	struct mt_app *next;
 };
 
@@ -111,6 +113,7 @@ struct marathon {
 	struct framework fw;
 	bool registered;
 	struct mt_app *apps;            /* sorted by id */
+	struct hashmap apps_by_id;      /* the same, by id (apps.c) */
 	struct deployment *deployments; /* oldest first */
 	struct mt_group *groups;        /* groups made through /v2/groups, sorted by id */
 	json_t *kills;                  /* task ids this scheduler asked to kill (a set) */
