@@ -64,6 +64,7 @@ struct mt_app {
 	int missing;                    /* instances of the current version not launched */
 	int to_launch;                  /* launches the upgrade strategy allows now */
 	double queued_since;            /* wall; 0 = not in the queue */
+	bool was_waiting;               /* waited for offers at its last reconcile */
 	struct constraint_counts cc;    /* placed tasks per constraint value */
 	struct queue_stats qs;
 	bool settled;                   /* tasks match the definition (deployments_advance) */
@@ -125,6 +126,7 @@ struct marathon {
 	double (*clock_wall)(void);
 	long long last_version_ms;      /* wall ms of the newest version handed out */
 	bool waiting;                   /* some app waits for offers */
+	bool new_work;                  /* an app started waiting in this reconcile */
 	int full_reconcile_tasks;       /* tasks the last whole reconcile walked */
 	double last_full_reconcile;     /* monotonic */
 };

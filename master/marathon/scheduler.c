@@ -459,8 +459,15 @@ static bool reconcile_app(struct marathon *mt, struct mt_app *ma,
 	ma->to_launch = step.launch;
 	count_placed(mt, ma, v, n);
 	update_queue(mt, ma);
-	if (ma->to_launch > 0 && !in_backoff(mt, ma))
+	if (ma->to_launch > 0 && !in_backoff(mt, ma)) {
 		mt->waiting = true;
+		/* New work: offers declined while the app did not wait (refuse filters) must
+		 * come back now, suppressed or not (applied after the reconcile). */
+		mt->new_work |= !ma->was_waiting;
+		ma->was_waiting = true;
+	} else {
+		ma->was_waiting = false;
+	}
 
 	if (ma->deleting) {
 		/* Gone means no task that could still run, unreachable ones aside. */
@@ -562,10 +569,11 @@ void scheduler_reconcile(struct marathon *mt, bool safe)
 		master_expunge_task(mt->m, json_string_value(id));
 		kill_forget(mt, json_string_value(id));
 	}
-	if (mt->waiting && mt->fw.suppressed)
+	if (mt->waiting && (mt->fw.suppressed || mt->new_work))
 		master_revive_offers(mt->m, &mt->fw);
 	else if (!mt->waiting && !mt->fw.suppressed)
 		master_suppress_offers(mt->m, &mt->fw);
+	mt->new_work = false;
 out:
 	json_decref(forget);
 }
@@ -588,8 +596,9 @@ void scheduler_reconcile_app(struct marathon *mt, struct mt_app *ma)
 	free(v);
 	/* Offers are asked for as soon as this app waits; they are stopped only by a whole
 	 * reconcile, which knows that no app waits. */
-	if (mt->waiting && mt->fw.suppressed)
+	if (mt->waiting && (mt->fw.suppressed || mt->new_work))
 		master_revive_offers(mt->m, &mt->fw);
+	mt->new_work = false;
 	mt->waiting = mt->waiting || was_waiting;
 	/* The app may have ended its deployment's step: the apps of the next one act now. */
 	if (deployments_advance(mt))
