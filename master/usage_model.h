@@ -76,10 +76,11 @@ struct usage {
 	struct usage_journal *journal;
 	struct ujbuf pending, inflight;
 	uint64_t gen, durable;
-	pthread_cond_t wake, done;
+	uint64_t flushes;                   /* journal writes started */
+	pthread_cond_t wake, done[2];       /* done[k & 1]: write k finished */
 	pthread_t writer;
-	bool writer_running, stop;
-	double last_ckpt;
+	bool writer_running, writer_idle, stop;
+	double last_ckpt, ckpt_gap;         /* when the last one began; seconds to the next */
 
 	/* Checkpoints: the writer snapshots the dirty state and rotates the journal; this
 	 * thread writes the snapshot into the store, then drops the old journal. */

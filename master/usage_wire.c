@@ -470,15 +470,21 @@ enum { K_TASK_ID = USAGE_NFIELDS, K_APP_ID, K_FINAL, K_AT, K_NREPORT };
  * likely here (agents send the fields in table order). */
 static int report_key(const char *key, size_t klen, int hint)
 {
-	static const char *const extra[] = { "task_id", "app_id", "final", "at" };
+#define K(s) { s, sizeof(s) - 1 }
+	static const struct { const char *name; size_t len; } keys[K_NREPORT] = {
+		K("rx_bytes"), K("tx_bytes"), K("rx_packets"), K("tx_packets"), K("tcp_connects"),
+		K("tcp_accepts"), K("udp_rx_datagrams"), K("udp_tx_datagrams"), K("policy_denials"),
+		K("cpu_ns"), K("vfs_read_bytes"), K("vfs_write_bytes"), K("oom_kills"), K("mem_bytes"),
+		K("mem_peak_bytes"), K("task_id"), K("app_id"), K("final"), K("at"),
+	};
+#undef K
 
 	if (!key)
 		return -1;
 	for (int n = 0; n < K_NREPORT; n++) {
 		int i = (hint + n) % K_NREPORT;
-		const char *name = i < USAGE_NFIELDS ? usage_wire_fields[i] : extra[i - USAGE_NFIELDS];
 
-		if (strlen(name) == klen && memcmp(name, key, klen) == 0)
+		if (keys[i].len == klen && memcmp(keys[i].name, key, klen) == 0)
 			return i;
 	}
 	return -1;
