@@ -389,6 +389,7 @@ struct usage_ckpt {
 	size_t nretired;
 	char **deleted;             /* retired task ids */
 	size_t ndeleted, capdeleted;
+	bool keep_old;              /* the rotation failed: usage.journal.old may be live */
 };
 
 static void ckpt_free(struct usage_ckpt *c)
@@ -752,8 +753,10 @@ static struct usage_ckpt *rotate_locked(struct usage *u)
 	/* Records still pending belong to batches the snapshot holds: in the new journal
 	 * they are skipped on replay (their seq is not above the agent's). */
 	rc = usage_journal_rotate(u->journal);
-	if (rc)
+	if (rc) {
 		log_error("event=usage_journal_rotate_failed error=\"%s\"", strerror(-rc));
+		c->keep_old = true;
+	}
 	return c;
 }
 
@@ -775,7 +778,7 @@ static void *ckpt_main(void *arg)
 		double start = now_mono();
 
 		rc = ckpt_write(u, job);
-		if (!rc)
+		if (!rc && !job->keep_old)
 			rc = usage_journal_drop_old(u->journal);
 		pthread_mutex_lock(&u->mu);
 		if (!rc) {
@@ -922,7 +925,7 @@ int usage_checkpoint(struct usage *u)
 	if (!c)
 		return 0;
 	rc = ckpt_write(u, c);
-	if (!rc)
+	if (!rc && !c->keep_old)
 		rc = usage_journal_drop_old(u->journal);
 	ckpt_free(c);
 	if (!rc)

@@ -56,9 +56,10 @@ int usage_create(struct store *st, const char *dir, double retention,
 void usage_destroy(struct usage *u);
 /* Group commit: a writer thread appends every batch applied since its last write to the
  * journal in one write + fdatasync; usage_apply returns once its batch is durable. Every
- * ~10 s (spaced to 20x the last one's duration; or past 1 GiB of journal) the changed records go into the store in one
- * transaction (a checkpoint thread) and the journal starts over. Without the threads (unit
- * tests) each batch is written on its own. Stop writes what is left. */
+ * ~10 s (spaced to 20x the last one's duration; or past 1 GiB of journal) the changed
+ * records go into the store in one transaction (a checkpoint thread) and the journal
+ * starts over. Without the threads (unit tests) each batch is written on its own. Stop
+ * writes what is left. */
 int usage_start_writer(struct usage *u);
 void usage_stop_writer(struct usage *u);
 /* A checkpoint now (the threads must not run): -EBUSY, or the store's error. */

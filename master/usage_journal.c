@@ -189,7 +189,10 @@ int usage_journal_rotate(struct usage_journal *j)
 	if (fd < 0) {
 		int e = -errno;
 
-		/* Keep appending to the renamed file: it is replayed like the current one. */
+		/* Appends keep going to the renamed file: put it back under its name (if even
+		 * that fails, the caller must not delete usage.journal.old). */
+		if (rename(j->old, j->path) < 0)
+			log_error("event=usage_journal_unrename_failed error=\"%s\"", strerror(errno));
 		return e;
 	}
 	close(j->fd);

@@ -38,7 +38,7 @@ int usage_journal_append(struct usage_journal *j, const void *data, size_t len);
 /* Bytes in the current file. */
 size_t usage_journal_size(const struct usage_journal *j);
 /* Renames the current file to usage.journal.old (replacing one left over) and starts an
- * empty one. */
+ * empty one. On failure usage.journal.old must be kept (appends may still go to it). */
 int usage_journal_rotate(struct usage_journal *j);
 /* Deletes usage.journal.old (after the checkpoint covering it committed). */
 int usage_journal_drop_old(struct usage_journal *j);
