@@ -221,21 +221,56 @@ static void bprintf(struct buf *b, const char *fmt, ...)
 	}
 }
 
+/* /metrics at 100,000 tasks is 1.5 million lines: plain appends, printf for headers only. */
+static void bput(struct buf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->cap - b->len <= n) {
+		size_t cap = b->cap * 2 + n + 1;
+		char *p = realloc(b->p, cap);
+
+		if (!p) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void bu64(struct buf *b, uint64_t v, int min_digits)
+{
+	char tmp[24], *p = tmp + sizeof(tmp);
+
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v || tmp + sizeof(tmp) - p < min_digits);
+	bput(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
 /* Label values escape backslash, double quote and newline. */
 static void blabel(struct buf *b, const char *name, const char *v, bool comma)
 {
-	bprintf(b, "%s%s=\"", comma ? "," : "", name);
-	for (; v && *v; v++) {
-		if (*v == '\\')
-			bprintf(b, "\\\\");
-		else if (*v == '"')
-			bprintf(b, "\\\"");
-		else if (*v == '\n')
-			bprintf(b, "\\n");
-		else
-			bprintf(b, "%c", *v);
+	if (comma)
+		bput(b, ",", 1);
+	bput(b, name, strlen(name));
+	bput(b, "=\"", 2);
+	while (v && *v) {
+		size_t run = strcspn(v, "\\\"\n");
+
+		bput(b, v, run);
+		v += run;
+		if (!*v)
+			break;
+		bput(b, *v == '\\' ? "\\\\" : *v == '"' ? "\\\"" : "\\n", 2);
+		v++;
 	}
-	bprintf(b, "\"");
+	bput(b, "\"", 1);
 }
 
 static void counter_line(struct buf *b, const char *name, const char *help, uint64_t v)
@@ -252,27 +287,53 @@ char *usage_metrics_text(struct usage *u)
 	if (!b.p)
 		return NULL;
 	b.p[0] = '\0';
+	struct buf labels = { .cap = 4096 };
+	size_t *ends = NULL, n = 0;
+
+	labels.p = malloc(labels.cap);
 	pthread_mutex_lock(&u->mu);
-	for (size_t i = 0; i < usage_nfields; i++) {
+	/* Each task's label set, escaped once for all fifteen families. */
+	ends = malloc((hashmap_count(&u->tasks) + 1) * sizeof(*ends));
+	if (!ends || !labels.p)
+		b.oom = true;
+	for (const struct usage_group *a = u->apps_head; !b.oom && a; a = a->next) {
+		for (const struct usage_task *t = a->first; t; t = t->next) {
+			blabel(&labels, "tenant", a->tenant->key, false);
+			blabel(&labels, "app", a->key, true);
+			blabel(&labels, "task", t->id, true);
+			blabel(&labels, "agent", t->agent->id, true);
+			ends[n++] = labels.len;
+		}
+	}
+	b.oom |= labels.oom;
+	for (size_t i = 0; !b.oom && i < usage_nfields; i++) {
 		const struct usage_field *f = &usage_fields[i];
+		size_t mlen = strlen(f->metric), k = 0;
 
 		bprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", f->metric, f->help, f->metric,
 			f->counter ? "counter" : "gauge");
 		for (const struct usage_group *a = u->apps_head; a; a = a->next) {
-			for (const struct usage_task *t = a->first; t; t = t->next) {
-				int64_t v = t->c[i];
+			for (const struct usage_task *t = a->first; t; t = t->next, k++) {
+				uint64_t v = (uint64_t)t->c[i];
+				size_t from = k ? ends[k - 1] : 0;
 
 				if (!f->counter && t->final && strcmp(f->name, "mem_peak_bytes"))
 					v = 0;      /* an ended task uses no memory */
-				bprintf(&b, "%s{", f->metric);
-				blabel(&b, "tenant", a->tenant->key, false);
-				blabel(&b, "app", a->key, true);
-				blabel(&b, "task", t->id, true);
-				blabel(&b, "agent", t->agent->id, true);
-				if (f->scale == 1)
-					bprintf(&b, "} %lld\n", (long long)v);
-				else
-					bprintf(&b, "} %.9f\n", (double)v * f->scale);
+				bput(&b, f->metric, mlen);
+				bput(&b, "{", 1);
+				bput(&b, labels.p + from, ends[k] - from);
+				bput(&b, "} ", 2);
+				if (f->scale == 1) {
+					bu64(&b, v, 1);
+				} else if (f->scale == 1e-9) {
+					/* Nanoseconds as seconds with nine decimals, exactly. */
+					bu64(&b, v / 1000000000, 1);
+					bput(&b, ".", 1);
+					bu64(&b, v % 1000000000, 9);
+				} else {
+					bprintf(&b, "%.9f", (double)v * f->scale);
+				}
+				bput(&b, "\n", 1);
 			}
 		}
 	}
@@ -290,6 +351,8 @@ char *usage_metrics_text(struct usage *u)
 	counter_line(&b, "pacer_usage_retired_tasks_total",
 		     "Finished tasks folded into their app's and tenant's totals and forgotten.", u->retired);
 	pthread_mutex_unlock(&u->mu);
+	free(labels.p);
+	free(ends);
 	if (b.oom) {
 		free(b.p);
 		return NULL;
