@@ -289,47 +289,34 @@ static int apply_batch(struct usage *u, const struct usage_batch *b,
 
 /* ---- durability ---- */
 
-/* Writes what is pending (mu held on entry and return; dropped during the write). */
+/* Writes what is pending (mu held on entry and return; dropped during the write). Bytes
+ * whose write failed stay in inflight and go out first, alone, next time: a generation is
+ * durable only once every byte before it is. One flush at a time (flushing). */
 static int flush_locked(struct usage *u)
 {
-	uint64_t target = u->gen;
-	struct ujbuf tmp;
+	uint64_t target;
 	int rc;
 
-	if (!u->pending.len) {
-		u->durable = target;
-		return 0;
+	if (!u->inflight.len) {
+		struct ujbuf tmp = u->inflight;
+
+		if (!u->pending.len) {
+			u->durable = u->gen;        /* every applied batch left a record */
+			return 0;
+		}
+		u->inflight = u->pending;
+		u->pending = tmp;
+		u->pending.len = 0;
+		u->inflight_gen = u->gen;
 	}
-	tmp = u->inflight;
-	u->inflight = u->pending;
-	u->pending = tmp;
-	u->pending.len = 0;
+	target = u->inflight_gen;
 	u->flushes++;
+	u->flushing = true;
 	pthread_mutex_unlock(&u->mu);
 	rc = usage_journal_append(u->journal, u->inflight.p, u->inflight.len);
 	pthread_mutex_lock(&u->mu);
+	u->flushing = false;
 	if (rc) {
-		/* Put the bytes back in front of what came since: they go out first next time. */
-		if (u->inflight.cap - u->inflight.len >= u->pending.len) {
-			memcpy(u->inflight.p + u->inflight.len, u->pending.p, u->pending.len);
-			u->inflight.len += u->pending.len;
-			tmp = u->pending;
-			u->pending = u->inflight;
-			u->inflight = tmp;
-			u->inflight.len = 0;
-		} else {
-			char *p = realloc(u->inflight.p, u->inflight.len + u->pending.len);
-
-			if (p) {
-				memcpy(p + u->inflight.len, u->pending.p, u->pending.len);
-				u->inflight.p = p;
-				u->inflight.cap = u->inflight.len += u->pending.len;
-				tmp = u->pending;
-				u->pending = u->inflight;
-				u->inflight = tmp;
-				u->inflight.len = 0;
-			}
-		}
 		log_error("event=usage_journal_failed error=\"%s\"", strerror(-rc));
 	} else {
 		u->inflight.len = 0;
@@ -347,8 +334,13 @@ static int wait_durable(struct usage *u, uint64_t my, char *err, size_t errlen)
 	int rc = 0;
 
 	if (!u->writer_running) {
-		if (u->durable < my)
-			rc = flush_locked(u);
+		/* No writer (unit tests, shutdown): the caller writes, one at a time. */
+		while (u->durable < my && !rc) {
+			if (u->flushing)
+				pthread_cond_wait(&u->done[u->flushes & 1], &u->mu);
+			else
+				rc = flush_locked(u);
+		}
 	} else {
 		if (u->writer_idle)
 			pthread_cond_signal(&u->wake);
@@ -901,22 +893,24 @@ void usage_stop_writer(struct usage *u)
 		pthread_join(u->ckpt_thread, NULL);
 	pthread_mutex_lock(&u->mu);
 	u->writer_running = u->ckpt_running = false;
-	if (u->journal && u->durable < u->gen)
-		flush_locked(u);          /* what was applied but not yet written */
+	while (u->journal && u->durable < u->gen && !flush_locked(u))
+		;                         /* what was applied but not yet written */
 	pthread_mutex_unlock(&u->mu);
 }
 
 int usage_checkpoint(struct usage *u)
 {
 	struct usage_ckpt *c;
-	int rc;
+	int rc = 0;
 
 	pthread_mutex_lock(&u->mu);
 	if (u->writer_running || u->ckpt_job) {
 		pthread_mutex_unlock(&u->mu);
 		return -EBUSY;
 	}
-	if ((rc = flush_locked(u))) {
+	while (u->durable < u->gen && !(rc = flush_locked(u)))
+		;
+	if (rc) {
 		pthread_mutex_unlock(&u->mu);
 		return rc;
 	}

@@ -76,7 +76,9 @@ struct usage {
 	struct usage_journal *journal;
 	struct ujbuf pending, inflight;
 	uint64_t gen, durable;
+	uint64_t inflight_gen;              /* the generation inflight's bytes make durable */
 	uint64_t flushes;                   /* journal writes started */
+	bool flushing;
 	pthread_cond_t wake, done[2];       /* done[k & 1]: write k finished */
 	pthread_t writer;
 	bool writer_running, writer_idle, stop;

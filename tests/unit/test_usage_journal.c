@@ -2,7 +2,8 @@
  * master/usage.c) through crashes: a torn last record is dropped (that batch was never
  * acknowledged, the agent resends it), garbage mid-file ends the replay there, a crash
  * between a checkpoint's commit and the old journal's deletion replays it without counting
- * anything twice, a crash after the rotation but before the commit loses nothing; and
+ * anything twice, a crash after the rotation but before the commit loses nothing, a failed
+ * journal write is not acknowledged and leaves no half record behind; and
  * retention folds old finished tasks into their app's and tenant's totals, durably. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -255,6 +258,53 @@ static void test_crash_after_rotation_before_commit(void **state)
 	assert_int_equal(usage_last_applied(c->u, "a1"), 3);
 }
 
+static int try_send(struct ctx *c, const char *agent, uint64_t seq, const char *task, long long tx)
+{
+	char body[256], err[256];
+	struct usage_batch b;
+	uint64_t acked = 0;
+	bool syntax;
+	int rc;
+
+	snprintf(body, sizeof(body), "{\"agent_id\":\"%s\",\"seq\":%llu,\"reports\":[{\"task_id\":\"%s\","
+		 "\"app_id\":\"/ten/app\",\"tx_bytes\":%lld,\"at\":%llu}]}", agent,
+		 (unsigned long long)seq, task, tx, 1000 + (unsigned long long)seq);
+	assert_int_equal(usage_wire_parse(body, strlen(body), &b, &syntax, err, sizeof(err)), 0);
+	rc = usage_apply(c->u, &b, &acked, err, sizeof(err));
+	usage_wire_free(&b);
+	return rc;
+}
+
+/* A full disk (simulated with RLIMIT_FSIZE): the batch is not acknowledged (503, the agent
+ * resends); the file is cut back, so once there is room again the resend is acknowledged
+ * and everything after it is replayed, not hidden behind half a record. */
+static void test_journal_write_failure_not_acked(void **state)
+{
+	struct ctx *c = *state;
+	struct rlimit old, lim;
+	char path[128];
+	off_t size;
+
+	assert_int_equal(try_send(c, "a1", 1, "t1", 100), 0);
+	path_of(c, "usage.journal", path, sizeof(path));
+	size = file_size(path);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)size + 10;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	assert_int_equal(try_send(c, "a1", 2, "t1", 200), -EIO);
+	assert_int_equal(try_send(c, "a1", 2, "t1", 200), -EIO);     /* the resend: still no room */
+	assert_int_equal(file_size(path), size);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(try_send(c, "a1", 2, "t1", 200), 0);        /* acknowledged now */
+	assert_int_equal(try_send(c, "a1", 3, "t1", 300), 0);
+	close_all(c);
+	open_all(c);
+	assert_int_equal(task_tx(c, "t1"), 300);
+	assert_int_equal(usage_last_applied(c->u, "a1"), 3);
+}
+
 static void test_retention_folds_finished_tasks(void **state)
 {
 	struct ctx *c = *state;
@@ -366,6 +416,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_garbage_ends_replay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_between_checkpoint_and_truncation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_after_rotation_before_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_write_failure_not_acked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention_folds_finished_tasks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_retention_keeps_all, setup, teardown),
 		cmocka_unit_test(test_encode_replay_round_trip),
