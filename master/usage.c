@@ -328,6 +328,14 @@ static int flush_locked(struct usage *u)
 	return rc;
 }
 
+/* The journal write that will make generation my durable (mu held): the one in progress if
+ * it holds my, else the next (which writes everything pending, or first the bytes of a
+ * failed write: then the waiter wakes, asks again and waits for the one after). */
+static uint64_t covering_flush(const struct usage *u, uint64_t my)
+{
+	return u->flushing && my <= u->inflight_gen ? u->flushes : u->flushes + 1;
+}
+
 /* mu held: returns once generation my is durable (0), or -EIO. */
 static int wait_durable(struct usage *u, uint64_t my, char *err, size_t errlen)
 {
@@ -344,9 +352,8 @@ static int wait_durable(struct usage *u, uint64_t my, char *err, size_t errlen)
 	} else {
 		if (u->writer_idle)
 			pthread_cond_signal(&u->wake);
-		/* The next write to start covers this batch. */
 		while (u->durable < my && !u->stop)
-			pthread_cond_wait(&u->done[(u->flushes + 1) & 1], &u->mu);
+			pthread_cond_wait(&u->done[covering_flush(u, my) & 1], &u->mu);
 	}
 	if (u->durable >= my)
 		return 0;
@@ -730,8 +737,9 @@ static bool ckpt_empty(const struct usage_ckpt *c)
 	return !c->ntasks && !c->nagents && !c->nretired && !c->ndeleted;
 }
 
-/* Takes a snapshot and starts a new journal (mu held, no checkpoint in flight). NULL when
- * there is nothing to write. */
+/* Takes a snapshot (mu held on entry and return) and starts a new journal (mu dropped:
+ * only the thread that writes the journal calls this, so nothing is appended meanwhile;
+ * batches applied meanwhile go to the new journal). NULL when there is nothing to write. */
 static struct usage_ckpt *rotate_locked(struct usage *u)
 {
 	struct usage_ckpt *c = snapshot_locked(u);
@@ -744,7 +752,13 @@ static struct usage_ckpt *rotate_locked(struct usage *u)
 	}
 	/* Records still pending belong to batches the snapshot holds: in the new journal
 	 * they are skipped on replay (their seq is not above the agent's). */
+	u->flushing = true;             /* no append meanwhile (the no-writer path) */
+	pthread_mutex_unlock(&u->mu);
 	rc = usage_journal_rotate(u->journal);
+	pthread_mutex_lock(&u->mu);
+	u->flushing = false;
+	pthread_cond_broadcast(&u->done[0]);
+	pthread_cond_broadcast(&u->done[1]);
 	if (rc) {
 		log_error("event=usage_journal_rotate_failed error=\"%s\"", strerror(-rc));
 		c->keep_old = true;
@@ -778,7 +792,8 @@ static void *ckpt_main(void *arg)
 			 * keeps the thread busy at most 1/CKPT_SHARE of the time. */
 			double took = now_mono() - start;
 
-			u->ckpt_gap = took * CKPT_SHARE > CKPT_INTERVAL ? took * CKPT_SHARE : CKPT_INTERVAL;
+			u->ckpt_gap = took * CKPT_SHARE > u->ckpt_interval ? took * CKPT_SHARE
+									     : u->ckpt_interval;
 			ckpt_free(job);
 			u->ckpt_job = NULL;
 			u->checkpoints++;
@@ -895,6 +910,14 @@ void usage_stop_writer(struct usage *u)
 	u->writer_running = u->ckpt_running = false;
 	while (u->journal && u->durable < u->gen && !flush_locked(u))
 		;                         /* what was applied but not yet written */
+	pthread_mutex_unlock(&u->mu);
+}
+
+void usage_set_checkpoint_interval(struct usage *u, double seconds)
+{
+	pthread_mutex_lock(&u->mu);
+	u->ckpt_gap = u->ckpt_interval = seconds;
+	pthread_cond_signal(&u->wake);
 	pthread_mutex_unlock(&u->mu);
 }
 
@@ -1049,7 +1072,7 @@ int usage_create(struct store *st, const char *dir, double retention,
 	u->bus = bus;
 	u->retention = retention > 0 ? retention : 0;
 	u->last_ckpt = now_mono();
-	u->ckpt_gap = CKPT_INTERVAL;
+	u->ckpt_gap = u->ckpt_interval = CKPT_INTERVAL;
 	snprintf(u->dir, sizeof(u->dir), "%s", dir);
 	if (hashmap_init(&u->tasks) || hashmap_init(&u->agents) || hashmap_init(&u->apps) ||
 	    hashmap_init(&u->tenants)) {

@@ -62,6 +62,8 @@ void usage_destroy(struct usage *u);
  * writes what is left. */
 int usage_start_writer(struct usage *u);
 void usage_stop_writer(struct usage *u);
+/* The least time between checkpoints (default 10 s; tests make it short). */
+void usage_set_checkpoint_interval(struct usage *u, double seconds);
 /* A checkpoint now (the threads must not run): -EBUSY, or the store's error. */
 int usage_checkpoint(struct usage *u);
 

@@ -83,6 +83,7 @@ struct usage {
 	pthread_t writer;
 	bool writer_running, writer_idle, stop;
 	double last_ckpt, ckpt_gap;         /* when the last one began; seconds to the next */
+	double ckpt_interval;               /* the least gap */
 
 	/* Checkpoints: the writer snapshots the dirty state and rotates the journal; this
 	 * thread writes the snapshot into the store, then drops the old journal. */

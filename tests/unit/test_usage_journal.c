@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,6 +306,58 @@ static void test_journal_write_failure_not_acked(void **state)
 	assert_int_equal(usage_last_applied(c->u, "a1"), 3);
 }
 
+struct sender { struct ctx *c; int id; };
+
+static void *send_many(void *arg)
+{
+	struct sender *s = arg;
+	char agent[32], task[32];
+
+	snprintf(agent, sizeof(agent), "agent-%d", s->id);
+	snprintf(task, sizeof(task), "task-%d", s->id);
+	for (int seq = 1; seq <= 200; seq++) {
+		assert_int_equal(send1(s->c, agent, (uint64_t)seq, task, "/ten/app", seq * 10, false,
+				       1000.0 + seq), (uint64_t)seq);
+		usleep(1000);
+	}
+	return NULL;
+}
+
+/* The threads as the master runs them: batches from several agents while the writer
+ * rotates the journal and the checkpoint thread commits snapshots; then a crash. */
+static void test_checkpoints_under_load(void **state)
+{
+	struct ctx *c = *state;
+	struct sender s[4];
+	pthread_t th[4];
+	long long tasks;
+	char *text, *p;
+
+	usage_set_checkpoint_interval(c->u, 0.02);
+	assert_int_equal(usage_start_writer(c->u), 0);
+	for (int i = 0; i < 4; i++) {
+		s[i] = (struct sender){ c, i };
+		assert_int_equal(pthread_create(&th[i], NULL, send_many, &s[i]), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	text = usage_metrics_text(c->u);
+	p = strstr(text, "\npacer_usage_checkpoints_total ");
+	assert_non_null(p);
+	assert_true(atoi(p + strlen("\npacer_usage_checkpoints_total ")) >= 2);
+	free(text);
+	close_all(c);
+	open_all(c);
+	assert_int_equal(app_tx(c, "/ten/app", &tasks), 4 * 2000);
+	assert_int_equal(tasks, 4);
+	for (int i = 0; i < 4; i++) {
+		char agent[32];
+
+		snprintf(agent, sizeof(agent), "agent-%d", i);
+		assert_int_equal(usage_last_applied(c->u, agent), 200);
+	}
+}
+
 static void test_retention_folds_finished_tasks(void **state)
 {
 	struct ctx *c = *state;
@@ -417,6 +470,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_crash_between_checkpoint_and_truncation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_after_rotation_before_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_write_failure_not_acked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoints_under_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention_folds_finished_tasks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_retention_keeps_all, setup, teardown),
 		cmocka_unit_test(test_encode_replay_round_trip),
