@@ -31,6 +31,9 @@ static const char usage[] =
 	"  --offer-timeout SECS      unanswered offers are rescinded after this (default 5)\n"
 	"  --allocation-interval SECS  time between allocation cycles (default 1)\n"
 	"  --hostname NAME           name this master reports (default: the host name)\n"
+	"  --usage-retention SECS    forget a finished task's usage record this long after its\n"
+	"                            final reading, keeping it in its app's and tenant's totals\n"
+	"                            (default 86400; 0 = keep every record)\n"
 	"  --log-level LEVEL         debug, info, warn or error (default info)\n"
 	"  --help                    show this text\n";
 
@@ -38,6 +41,7 @@ struct options {
 	struct master_config cfg;
 	enum log_level level;
 	char hostname[HOST_NAME_MAX + 1];
+	double usage_retention;
 };
 
 static int bad(const char *flag, const char *value, const char *what)
@@ -63,7 +67,8 @@ static int parse_seconds(const char *flag, const char *value, double *out)
 /* Returns -1 to go on, or an exit code. */
 static int parse_flags(int argc, char **argv, struct options *o)
 {
-	enum { O_PORT = 1, O_BIND, O_WORK, O_AGENT_TO, O_OFFER_TO, O_ALLOC, O_HOST, O_LOG, O_HELP };
+	enum { O_PORT = 1, O_BIND, O_WORK, O_AGENT_TO, O_OFFER_TO, O_ALLOC, O_HOST, O_LOG, O_HELP,
+	       O_RETENTION };
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, O_PORT },
 		{ "bind", required_argument, NULL, O_BIND },
@@ -74,6 +79,7 @@ static int parse_flags(int argc, char **argv, struct options *o)
 		{ "hostname", required_argument, NULL, O_HOST },
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "help", no_argument, NULL, O_HELP },
+		{ "usage-retention", required_argument, NULL, O_RETENTION },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, rc;
@@ -83,6 +89,7 @@ static int parse_flags(int argc, char **argv, struct options *o)
 		.agent_timeout = 15, .offer_timeout = 5, .allocation_interval = 1,
 	};
 	o->level = LOG_LVL_INFO;
+	o->usage_retention = USAGE_RETENTION_DEFAULT;
 	if (gethostname(o->hostname, sizeof(o->hostname)) < 0)
 		snprintf(o->hostname, sizeof(o->hostname), "localhost");
 	o->cfg.hostname = o->hostname;
@@ -108,6 +115,13 @@ static int parse_flags(int argc, char **argv, struct options *o)
 			rc = parse_seconds("allocation-interval", optarg, &o->cfg.allocation_interval);
 			break;
 		case O_HOST: o->cfg.hostname = optarg; break;
+		case O_RETENTION:
+			errno = 0;
+			o->usage_retention = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(o->usage_retention >= 0) ||
+			    o->usage_retention > 100 * 365 * 86400.0)
+				return bad("usage-retention", optarg, "expected a number of seconds >= 0");
+			break;
 		case O_LOG:
 			rc = log_level_parse(optarg);
 			if (rc < 0)
@@ -143,6 +157,7 @@ static void bus_publish(void *ctx, const char *type, json_t *data) { events_publ
 static int bus_subscribe(void *ctx, const char *const *types, struct http_stream *out)
 { return events_subscribe(ctx, types, out); }
 static void bus_close(void *ctx) { events_close(ctx); }
+static bool bus_listening(void *ctx) { return events_subscriber_count(ctx) > 0; }
 
 int main(int argc, char **argv)
 {
@@ -153,7 +168,7 @@ int main(int argc, char **argv)
 	struct marathon *mt = NULL;
 	struct usage *um = NULL;
 	struct usage_bus usage_bus = { .publish = bus_publish, .subscribe = bus_subscribe,
-				       .close = bus_close };
+				       .close = bus_close, .listening = bus_listening };
 	char err[512] = "";
 	sigset_t sigs;
 	int rc, sig, status = 1;
@@ -188,7 +203,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	usage_bus.ctx = events_create();
-	rc = usage_bus.ctx ? usage_create(st, &usage_bus, &um, err, sizeof(err)) : -ENOMEM;
+	rc = usage_bus.ctx ? usage_create(st, o.cfg.work_dir, o.usage_retention, &usage_bus, &um,
+					       err, sizeof(err)) : -ENOMEM;
 	if (rc == 0 && (rc = usage_start_writer(um)) < 0)
 		snprintf(err, sizeof(err), "cannot start the usage writer: %s", strerror(-rc));
 	if (rc < 0) {

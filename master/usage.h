@@ -16,6 +16,11 @@
 #include <jansson.h>
 #include "lib/http_server.h"
 #include "master/store.h"
+#include "master/usage_wire.h"
+
+/* --usage-retention: a finished task's record is kept this long after its final reading
+ * (seconds), then folded into its app's and tenant's totals and forgotten. 0: forever. */
+#define USAGE_RETENTION_DEFAULT (24 * 3600.0)
 
 struct usage;
 
@@ -39,22 +44,33 @@ struct usage_bus {
 	void (*publish)(void *ctx, const char *type, json_t *data);   /* data stolen */
 	int (*subscribe)(void *ctx, const char *const *types, struct http_stream *out);
 	void (*close)(void *ctx);
+	/* Whether anyone subscribed: without listeners no event is even built. NULL: always. */
+	bool (*listening)(void *ctx);
 };
 
-/* Loads the totals and the agents' last applied sequence numbers from the store. */
-int usage_create(struct store *st, const struct usage_bus *bus, struct usage **out,
-		 char *err, size_t errlen);
+/* retention: seconds (see USAGE_RETENTION_DEFAULT). Loads the records, the retired totals and the agents' last applied sequence numbers from
+ * the store, replays the usage journal in dir (the master's work dir) and checkpoints what
+ * it held into the store. */
+int usage_create(struct store *st, const char *dir, double retention,
+		 const struct usage_bus *bus, struct usage **out, char *err, size_t errlen);
 void usage_destroy(struct usage *u);
-/* Group commit: a thread writes everything applied since its last transaction in one
- * (one fsync for many agents' batches); usage_apply returns once its batch is durable.
- * Without it (unit tests) each batch commits on its own. Stop writes what is left. */
+/* Group commit: a writer thread appends every batch applied since its last write to the
+ * journal in one write + fdatasync; usage_apply returns once its batch is durable. Every
+ * ~10 s (spaced to 20x the last one's duration; or past 1 GiB of journal) the changed
+ * records go into the store in one transaction (a checkpoint thread) and the journal
+ * starts over. Without the threads (unit tests) each batch is written on its own. Stop
+ * writes what is left. */
 int usage_start_writer(struct usage *u);
 void usage_stop_writer(struct usage *u);
+/* The least time between checkpoints (default 10 s; tests make it short). */
+void usage_set_checkpoint_interval(struct usage *u, double seconds);
+/* A checkpoint now (the threads must not run): -EBUSY, or the store's error. */
+int usage_checkpoint(struct usage *u);
 
-/* Applies one agent batch {"agent_id","seq","reports":[...]}: *acked gets the sequence to
- * acknowledge. 0 (applied, or a repeat), -EINVAL (err names the bad field), -EIO (store).
- * A bad report inside a good batch is logged and skipped; the others are applied. */
-int usage_apply(struct usage *u, json_t *batch, uint64_t *acked, char *err, size_t errlen);
+/* Applies one parsed agent batch (usage_wire_parse): *acked gets the sequence to
+ * acknowledge. 0 (applied, or a repeat), -EIO (journal; err says why). A bad report
+ * inside the batch is logged and skipped; the others are applied. */
+int usage_apply(struct usage *u, struct usage_batch *b, uint64_t *acked, char *err, size_t errlen);
 /* The highest sequence applied for the agent (0: none). An agent that sees it above what
  * it sends has lost its numbering (a reset spool) and must number on from there. */
 uint64_t usage_last_applied(struct usage *u, const char *agent_id);
