@@ -4,7 +4,7 @@
  * normalised, every app and group a direct child of a listed group, every app definition
  * valid again as POST /v2/apps would see it. Its dependency graph then either has a cycle
  * or orders a deployment so that each app's step comes after its dependencies' steps. */
-/* fuzz-links: master/marathon/group_validate.c master/marathon/dependency_order.c master/marathon/app.c master/marathon/app_id.c master/marathon/app_validate.c master/marathon/constraint*.c */
+/* fuzz-links: master/marathon/group_validate.c master/marathon/dependency_order.c master/marathon/app.c master/marathon/app_id.c master/marathon/app_validate.c master/marathon/health_checks.c master/marathon/constraint*.c */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
