@@ -68,6 +68,13 @@ struct mt_app {
 	struct constraint_counts cc;    /* placed tasks per constraint value */
 	struct queue_stats qs;
 	bool settled;                   /* tasks match the definition (deployments_advance) */
+	/* Nothing to do until something changes (scheduler.c): its last reconcile found it
+	 * settled with no timer running (no backoff, no unreachable or ignored tasks), and
+	 * since then no task of it changed and no launch or kill was made for it. A whole
+	 * reconcile passes over it while its definition is the one it was then. */
+	bool quiet;
+	int quiet_instances;
+	char quiet_version[APP_VERSION_LEN];
 	struct hm_node by_id;           /* in marathon.apps_by_id */
 	struct mt_app *next;
 };

@@ -55,11 +55,17 @@ static void kill_forget(struct marathon *mt, const char *task_id)
 
 int scheduler_kill(struct marathon *mt, const char *task_id, double grace)
 {
+	const struct task_record *t;
+	struct mt_app *ma;
 	int rc;
 
 	rc = master_kill_task(mt->m, task_id, grace);
 	if (rc)
 		return rc;
+	t = master_find_task(mt->m, task_id);
+	ma = t ? apps_find(mt, t->app_id) : NULL;
+	if (ma)
+		ma->quiet = false;
 	log_info("event=marathon_kill task=%s", task_id);
 	/* On ENOMEM only the bookkeeping is lost; the kill was sent. */
 	json_object_set_new(mt->kills, task_id, json_true());
@@ -154,7 +160,7 @@ static int collect(struct marathon *mt, const char *app_id, const struct task_re
 		*out = NULL;
 		return -ENOMEM;
 	}
-	if (l.n)
+	if (l.n && cmp)
 		qsort(l.v, l.n, sizeof(*l.v), cmp);
 	*out = l.v;
 	return (int)l.n;
@@ -424,6 +430,7 @@ static bool reconcile_app(struct marathon *mt, struct mt_app *ma,
 	struct app_view av;
 	int wanted = ma->deleting ? 0 : ma->app.instances;
 
+	ma->quiet = false;
 	if (deployment_held(mt, ma->app.id)) {
 		hold_app(mt, ma, v, n);
 		return false;
@@ -481,7 +488,22 @@ static bool reconcile_app(struct marathon *mt, struct mt_app *ma,
 	ma->settled = av.counts[TC_OLD_RUNNING] + av.counts[TC_OLD_OTHER] == 0 &&
 		      av.counts[TC_KILLING] == 0 && av.counts[TC_NEW_RUNNING] == wanted &&
 		      av.counts[TC_NEW_OTHER] == 0;
+	/* Settled with no timer to watch: unreachable tasks (TC_*_OTHER, or TC_IGNORED once
+	 * inactive) and a backoff keep it looked at every time. */
+	if (ma->settled && ma->failures == 0 && av.counts[TC_IGNORED] == 0) {
+		ma->quiet = true;
+		ma->quiet_instances = ma->app.instances;
+		scopy(ma->quiet_version, sizeof(ma->quiet_version), ma->app.last_config_change_at);
+	}
 	return false;
+}
+
+/* A quiet app whose definition did not change since has nothing to do (see mt_app.quiet). */
+static bool still_quiet(struct marathon *mt, const struct mt_app *ma)
+{
+	return ma->quiet && !ma->deleting && ma->quiet_instances == ma->app.instances &&
+	       strcmp(ma->quiet_version, ma->app.last_config_change_at) == 0 &&
+	       !deployment_held(mt, ma->app.id);
 }
 
 /* A task whose app no longer exists is killed; an unreachable one is forgotten (safe
@@ -529,8 +551,14 @@ static void reconcile_pass(struct marathon *mt, bool safe, json_t *forget)
 		int n;
 
 		next = ma->next;
-		live_in_apps += master_app_live_tasks(mt->m, mt->fw.id, ma->app.id);
-		n = collect(mt, ma->app.id, &v, by_staged_at);
+		n = (int)master_app_live_tasks(mt->m, mt->fw.id, ma->app.id);
+		live_in_apps += (size_t)n;
+		if (still_quiet(mt, ma)) {
+			total += n;
+			continue;
+		}
+		/* Unsorted: nothing below depends on the order (kills sort their candidates). */
+		n = collect(mt, ma->app.id, &v, NULL);
 		if (n < 0)
 			continue;
 		total += n;
@@ -586,7 +614,7 @@ void scheduler_reconcile_app(struct marathon *mt, struct mt_app *ma)
 
 	if (!mt->registered)
 		return;
-	n = collect(mt, ma->app.id, &v, by_staged_at);
+	n = collect(mt, ma->app.id, &v, NULL);
 	if (n < 0) {
 		scheduler_reconcile(mt, false);
 		return;
@@ -890,6 +918,7 @@ static size_t use_offer(struct marathon *mt, struct offer *o, struct offer_round
 			}
 			fill_launch(&p->ma->app, &l);
 			ls[n++] = l;
+			p->ma->quiet = false;
 			p->waiting--;
 			r->waiting--;
 			r->some_done |= p->waiting == 0;
@@ -1060,6 +1089,8 @@ static void on_status(struct framework *fw, const struct task_status *st)
 	const struct task_record *t = master_find_task(mt->m, st->task_id);
 	struct mt_app *ma = t ? apps_find(mt, t->app_id) : NULL;
 
+	if (ma)
+		ma->quiet = false;
 	health_on_status(mt, st, t);
 	if (st->health_only) {          /* same state: only the health changed */
 		if (ma)
