@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include "lib/hashmap.h"
 #include "lib/http_server.h"
+#include "lib/intern.h"
 #include "lib/resources.h"
 #include "lib/task_state.h"
 #include "master/framework.h"
@@ -84,10 +85,11 @@ struct agent {
 	struct agent *next;
 };
 
+/* One allocation per task: the struct, then its port ranges, ports and id (rec points at
+ * them). The TASKINFO sent to the agent is not kept: it is in the store (kind "task_infos"). */
 struct task {
 	struct task_record rec;
-	char *info_text;                /* TASKINFO sent to the agent, compact JSON text (owned):
-					 * a tree per task costs ~2 KiB, the text ~400 bytes */
+	const char *extra_text;         /* rec.extra as interned JSON text (m->strings), or NULL */
 	bool kill_requested;            /* master_kill_task was called; resent until terminal */
 	double kill_grace;
 	char (*uuids)[37];              /* ring of applied update uuids, grown on demand up to
@@ -97,7 +99,8 @@ struct task {
 	struct hm_node by_id;           /* master->task_index */
 	struct dlink all;               /* master->tasks, creation (or load) order */
 	struct dlink on_agent, on_fw, on_app;
-	struct task_group *g_agent, *g_fw, *g_app;
+	struct task_group *g_agent, *g_fw, *g_app;   /* rec's agent, framework and app ids are
+						      * their keys */
 };
 
 struct offer_entry {
@@ -190,6 +193,7 @@ struct master {
 	struct hashmap task_index;      /* task id -> task */
 	struct hashmap tasks_by_agent, tasks_by_fw, tasks_by_app;   /* key -> task_group */
 	struct task_group *groups;      /* every group (freed at destroy) */
+	struct intern strings;          /* tasks' shared hostnames and framework data */
 	size_t task_count;
 	struct framework_entry *frameworks;
 	struct dlink offers;
@@ -314,6 +318,9 @@ int tasks_apply_status_json(struct master *m, const char *agent_id, json_t *upda
 void tasks_transition(struct master *m, struct task *t, enum task_state state,
 		      const char *reason, const char *message);
 int tasks_persist(struct master *m, struct task *t);
+/* Keeps a heartbeat TASKREF's "stats" {"rx_bytes","tx_bytes","rx_packets","tx_packets"}
+ * (a missing or negative counter is 0). Not persisted. */
+void tasks_set_stats(struct task *t, json_t *stats);
 /* Moves a task's resources in or out of its agent's used and its framework's allocation
  * for a state change from -> to (terminal: out of both; unreachable: out of the share). */
 void tasks_account(struct master *m, struct task *t, enum task_state from, enum task_state to);

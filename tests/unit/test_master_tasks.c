@@ -251,8 +251,8 @@ static void test_reconcile_unknown_killed_and_missing_lost(void **state)
 	assert_false(kill_list_has(reply, "t1"));
 	json_decref(reply);
 	master_lock(f->m);
-	assert_int_equal(json_integer_value(json_object_get(master_find_task(f->m, "t1")->stats,
-							      "tx_bytes")), 20);
+	assert_true(master_find_task(f->m, "t1")->has_stats);
+	assert_int_equal(master_find_task(f->m, "t1")->stats.tx_bytes, 20);
 	master_unlock(f->m);
 	/* Not listed 31 s after launch: lost. */
 	fx_wall += 21;
