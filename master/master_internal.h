@@ -133,9 +133,8 @@ struct alloc_stats {
 struct store_job {
 	char kind[16];
 	char *key;                      /* owned */
-	json_t *value;                  /* owned; NULL: delete */
-	char *raw_key, *raw_text;       /* optional: value[raw_key] = parsed raw_text, added by
-					 * the writer (keeps the parse off the master lock) */
+	json_t *value;                  /* owned; NULL (and no text): delete */
+	char *text;                     /* owned: the value as JSON text, instead of value */
 	unsigned long seq;
 	bool superseded;                /* a later job of the same batch writes this key */
 	struct hm_node by_key;          /* batch-local index on "<kind>\x1f<key>" */
@@ -261,9 +260,8 @@ int store_sqlite_put_text(struct store *s, const char *kind, const char *key, co
 /* --- store writer (store_writer.c) --- */
 /* Queue a put (value borrowed) or delete (value NULL) of a record. Lock held or not. */
 void master_store_put(struct master *m, const char *kind, const char *key, json_t *value);
-/* The same, with value[raw_key] set from JSON text when written (value is then changed). */
-void master_store_put_with(struct master *m, const char *kind, const char *key, json_t *value,
-			   const char *raw_key, const char *raw_text);
+/* A put of an object given as JSON text (taken over and freed; NULL: nothing queued). */
+void master_store_put_text(struct master *m, const char *kind, const char *key, char *text);
 /* Writes queued and not yet durable. */
 unsigned long master_store_pending(struct master *m);
 /* The sequence number of the newest queued write (0: none yet). */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "lib/json_text.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "master/master_internal.h"
@@ -218,38 +219,107 @@ static json_t *ports_json(const uint32_t *ports, size_t n)
 	return a;
 }
 
-/* The stored record: everything but the TASKINFO (kind "task_infos", written once). */
-static json_t *task_to_json(const struct task *t)
+/* The stored record as JSON text: everything but the TASKINFO (kind "task_infos", written
+ * once). Written straight as text: this runs on every status change, under the lock. */
+static char *task_text(const struct task *t)
 {
 	const struct task_record *r = &t->rec;
-	json_t *uuids = json_array();
+	struct jtext b;
+	char *health;
 
-	for (unsigned i = 0; i < t->uuid_cap; i++)
-		if (t->uuids[i][0])
-			json_array_append_new(uuids, json_string(t->uuids[i]));
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:f,s:f,s:f,s:O?,s:b,s:f,s:o,s:i}",
-			 "framework_id", r->framework_id, "agent_id", r->agent_id,
-			 "hostname", r->hostname, "app_id", r->app_id,
-			 "state", task_state_name(r->state),
-			 "resources", resources_to_json(&r->resources),
-			 "ports", ports_json(r->ports, r->port_count),
-			 "staged_at", r->staged_at, "started_at", r->started_at,
-			 "updated_at", r->updated_at, "extra", r->extra,
-			 "kill_requested", t->kill_requested, "kill_grace", t->kill_grace,
-			 "uuids", uuids, "uuid_next", (int)t->uuid_next);
+	jt_init(&b);
+	jt_raw(&b, "{");
+	jt_key(&b, "framework_id");
+	jt_str(&b, r->framework_id);
+	jt_key(&b, "agent_id");
+	jt_str(&b, r->agent_id);
+	jt_key(&b, "hostname");
+	jt_str(&b, r->hostname);
+	jt_key(&b, "app_id");
+	jt_str(&b, r->app_id);
+	jt_key(&b, "state");
+	jt_str(&b, task_state_name(r->state));
+	jt_key(&b, "resources");
+	jt_raw(&b, "{");
+	jt_key(&b, "cpus");
+	jt_num(&b, r->resources.cpus);
+	jt_key(&b, "mem");
+	jt_num(&b, r->resources.mem);
+	jt_key(&b, "disk");
+	jt_num(&b, r->resources.disk);
+	jt_key(&b, "ports");
+	jt_raw(&b, "[");
+	for (size_t i = 0; i < r->resources.ports.count; i++) {
+		jt_sep(&b);
+		jt_raw(&b, "[");
+		jt_int(&b, r->resources.ports.ranges[i].begin);
+		jt_sep(&b);
+		jt_int(&b, r->resources.ports.ranges[i].end);
+		jt_raw(&b, "]");
+	}
+	jt_raw(&b, "]}");
+	jt_key(&b, "ports");
+	jt_raw(&b, "[");
+	for (size_t i = 0; i < r->port_count; i++) {
+		jt_sep(&b);
+		jt_int(&b, r->ports[i]);
+	}
+	jt_raw(&b, "]");
+	jt_key(&b, "staged_at");
+	jt_num(&b, r->staged_at);
+	jt_key(&b, "started_at");
+	jt_num(&b, r->started_at);
+	jt_key(&b, "updated_at");
+	jt_num(&b, r->updated_at);
+	jt_key(&b, "extra");
+	jt_raw(&b, t->extra_text ? t->extra_text : "null");
+	jt_key(&b, "kill_requested");
+	jt_bool(&b, t->kill_requested);
+	jt_key(&b, "kill_grace");
+	jt_num(&b, t->kill_grace);
+	jt_key(&b, "uuids");
+	jt_raw(&b, "[");
+	for (unsigned i = 0; i < t->uuid_cap; i++) {
+		if (!t->uuids[i][0])
+			continue;
+		jt_sep(&b);
+		jt_str(&b, t->uuids[i]);
+	}
+	jt_raw(&b, "]");
+	jt_key(&b, "uuid_next");
+	jt_int(&b, t->uuid_next);
+	if (r->health) {
+		health = json_dumps(r->health, JSON_COMPACT);
+		jt_key(&b, "health");
+		jt_raw(&b, health ? health : "null");
+		free(health);
+	}
+	jt_raw(&b, "}");
+	return jt_take(&b);
 }
 
 int tasks_persist(struct master *m, struct task *t)
 {
-	json_t *j = task_to_json(t);
+	char *text = task_text(t);
 
-	if (!j)
+	if (!text) {
+		log_error("event=task_persist_failed task=%s error=\"out of memory\"",
+			  t->rec.task_id);
 		return -ENOMEM;
-	if (t->rec.health)
-		json_object_set(j, "health", t->rec.health);
-	master_store_put(m, "tasks", t->rec.task_id, j);
-	json_decref(j);
+	}
+	master_store_put_text(m, "tasks", t->rec.task_id, text);
 	return 0;
+}
+
+/* The TASKINFO, stored once as {"info":TASKINFO}. */
+static void persist_info(struct master *m, const char *task_id, const char *info_text)
+{
+	char *text;
+
+	if (asprintf(&text, "{\"info\":%s}", info_text) < 0)
+		log_error("event=task_persist_failed task=%s error=\"out of memory\"", task_id);
+	else
+		master_store_put_text(m, "task_infos", task_id, text);
 }
 
 static uint64_t counter(json_t *obj, const char *key)
@@ -272,17 +342,6 @@ void tasks_set_stats(struct task *t, json_t *stats)
 	s->rx_packets = counter(stats, "rx_packets");
 	s->tx_packets = counter(stats, "tx_packets");
 	t->rec.has_stats = true;
-}
-
-/* The TASKINFO, stored once as {"info":TASKINFO} (from its text, see store_writer.c). */
-static void persist_info(struct master *m, const char *task_id, const char *info_text)
-{
-	json_t *j = json_object();
-
-	if (!j)
-		return;
-	master_store_put_with(m, "task_infos", task_id, j, "info", info_text);
-	json_decref(j);
 }
 
 static const char *str(json_t *obj, const char *key)
