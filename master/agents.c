@@ -129,10 +129,8 @@ static void reconcile_ref(struct master *m, struct agent *a, json_t *ref, json_t
 		}
 		return;
 	}
-	if (json_is_object(stats)) {
-		json_decref(t->rec.stats);
-		t->rec.stats = json_deep_copy(stats);
-	}
+	if (json_is_object(stats))
+		tasks_set_stats(t, stats);
 	if (t->kill_requested && agent_live)
 		json_array_append_new(kill, json_string(id));
 	if (t->rec.state == TASK_UNREACHABLE && agent_live && st >= 0)

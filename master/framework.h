@@ -65,23 +65,32 @@ struct task_status {
 	bool health_changed;            /* healthy differs from the task's previous health */
 };
 
-/* The master's record of a task (read-only for frameworks). */
+/* A task's network counters as its agent last reported them (cumulative). */
+struct task_net_stats {
+	uint64_t rx_bytes, tx_bytes, rx_packets, tx_packets;
+};
+
+/* The master's record of a task (read-only for frameworks). The strings are never NULL
+ * ("" when unset); the ones many tasks have in common (framework, agent, hostname, app,
+ * version, extra) are shared between them, so a million records stay small. */
 struct task_record {
-	char task_id[160];
-	char framework_id[64];
-	char agent_id[64];
-	char hostname[256];
-	char app_id[256];
+	const char *task_id;
+	const char *framework_id;
+	const char *agent_id;
+	const char *hostname;
+	const char *app_id;             /* "" for non-Marathon frameworks */
+	const char *version;            /* framework's app version: extra.version, or "" */
 	enum task_state state;
+	bool has_stats;                 /* stats were reported */
 	struct resources resources;
-	uint32_t ports[64];
+	const uint32_t *ports;          /* port_count host ports, in portDefinitions order */
 	size_t port_count;
 	double staged_at;               /* wall seconds */
 	double started_at;              /* wall seconds of TASK_RUNNING, 0 if never */
 	double updated_at;
-	char version[64];               /* framework's app version, from extra.version if set */
-	json_t *extra;                  /* framework data given at launch */
-	json_t *stats;                  /* latest {"rx_bytes","tx_bytes","rx_packets","tx_packets"} or NULL */
+	json_t *extra;                  /* framework data given at launch, or NULL (shared with
+					   other tasks given the same data: never change it) */
+	struct task_net_stats stats;    /* latest from the agent's heartbeat, if has_stats */
 	json_t *health;                 /* latest {"healthy":bool,"checks":[...]} from the agent's
 					   health checks (status.c), or NULL before the first */
 };

@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include "lib/hashmap.h"
 #include "lib/http_server.h"
+#include "lib/intern.h"
 #include "lib/resources.h"
 #include "lib/task_state.h"
 #include "master/framework.h"
@@ -84,10 +85,11 @@ struct agent {
 	struct agent *next;
 };
 
+/* One allocation per task: the struct, then its port ranges, ports and id (rec points at
+ * them). The TASKINFO sent to the agent is not kept: it is in the store (kind "task_infos"). */
 struct task {
 	struct task_record rec;
-	char *info_text;                /* TASKINFO sent to the agent, compact JSON text (owned):
-					 * a tree per task costs ~2 KiB, the text ~400 bytes */
+	const char *extra_text;         /* rec.extra as interned JSON text (m->strings), or NULL */
 	bool kill_requested;            /* master_kill_task was called; resent until terminal */
 	double kill_grace;
 	char (*uuids)[37];              /* ring of applied update uuids, grown on demand up to
@@ -97,7 +99,8 @@ struct task {
 	struct hm_node by_id;           /* master->task_index */
 	struct dlink all;               /* master->tasks, creation (or load) order */
 	struct dlink on_agent, on_fw, on_app;
-	struct task_group *g_agent, *g_fw, *g_app;
+	struct task_group *g_agent, *g_fw, *g_app;   /* rec's agent, framework and app ids are
+						      * their keys */
 };
 
 struct offer_entry {
@@ -130,9 +133,8 @@ struct alloc_stats {
 struct store_job {
 	char kind[16];
 	char *key;                      /* owned */
-	json_t *value;                  /* owned; NULL: delete */
-	char *raw_key, *raw_text;       /* optional: value[raw_key] = parsed raw_text, added by
-					 * the writer (keeps the parse off the master lock) */
+	json_t *value;                  /* owned; NULL (and no text): delete */
+	char *text;                     /* owned: the value as JSON text, instead of value */
 	unsigned long seq;
 	bool superseded;                /* a later job of the same batch writes this key */
 	struct hm_node by_key;          /* batch-local index on "<kind>\x1f<key>" */
@@ -190,6 +192,7 @@ struct master {
 	struct hashmap task_index;      /* task id -> task */
 	struct hashmap tasks_by_agent, tasks_by_fw, tasks_by_app;   /* key -> task_group */
 	struct task_group *groups;      /* every group (freed at destroy) */
+	struct intern strings;          /* tasks' shared hostnames and framework data */
 	size_t task_count;
 	struct framework_entry *frameworks;
 	struct dlink offers;
@@ -257,9 +260,8 @@ int store_sqlite_put_text(struct store *s, const char *kind, const char *key, co
 /* --- store writer (store_writer.c) --- */
 /* Queue a put (value borrowed) or delete (value NULL) of a record. Lock held or not. */
 void master_store_put(struct master *m, const char *kind, const char *key, json_t *value);
-/* The same, with value[raw_key] set from JSON text when written (value is then changed). */
-void master_store_put_with(struct master *m, const char *kind, const char *key, json_t *value,
-			   const char *raw_key, const char *raw_text);
+/* A put of an object given as JSON text (taken over and freed; NULL: nothing queued). */
+void master_store_put_text(struct master *m, const char *kind, const char *key, char *text);
 /* Writes queued and not yet durable. */
 unsigned long master_store_pending(struct master *m);
 /* The sequence number of the newest queued write (0: none yet). */
@@ -314,6 +316,9 @@ int tasks_apply_status_json(struct master *m, const char *agent_id, json_t *upda
 void tasks_transition(struct master *m, struct task *t, enum task_state state,
 		      const char *reason, const char *message);
 int tasks_persist(struct master *m, struct task *t);
+/* Keeps a heartbeat TASKREF's "stats" {"rx_bytes","tx_bytes","rx_packets","tx_packets"}
+ * (a missing or negative counter is 0). Not persisted. */
+void tasks_set_stats(struct task *t, json_t *stats);
 /* Moves a task's resources in or out of its agent's used and its framework's allocation
  * for a state change from -> to (terminal: out of both; unreachable: out of the share). */
 void tasks_account(struct master *m, struct task *t, enum task_state from, enum task_state to);

@@ -49,10 +49,11 @@ struct change {
 static void forward(struct master *m, struct task *t, const struct change *c)
 {
 	struct framework *fw = frameworks_find(m, t->rec.framework_id);
-	char task_id[sizeof(t->rec.task_id)], agent_id[sizeof(t->rec.agent_id)];
-	char framework_id[sizeof(t->rec.framework_id)];
+	char *task_id = strdupa(t->rec.task_id);
+	/* agent and framework ids are the keys of groups, which outlive the record */
 	struct task_status st = {
-		.task_id = task_id, .agent_id = agent_id, .framework_id = framework_id,
+		.task_id = task_id, .agent_id = t->rec.agent_id,
+		.framework_id = t->rec.framework_id,
 		.state = c->state, .message = c->message ? c->message : "",
 		.reason = c->reason ? c->reason : "", .timestamp = c->timestamp,
 		.exit_code = c->exit_code, .signal = c->signal, .healthy = c->healthy,
@@ -61,9 +62,6 @@ static void forward(struct master *m, struct task *t, const struct change *c)
 
 	if (!fw || !fw->ops->status_update)
 		return;
-	snprintf(task_id, sizeof(task_id), "%s", t->rec.task_id);
-	snprintf(agent_id, sizeof(agent_id), "%s", t->rec.agent_id);
-	snprintf(framework_id, sizeof(framework_id), "%s", t->rec.framework_id);
 	fw->ops->status_update(fw, &st);
 }
 

@@ -1,5 +1,7 @@
-/* store_writer.c - group commit for the master's own records (kinds "tasks" and
- * "agents"). Writers queue (kind, key, value) with master->lock held and get a sequence
+/* store_writer.c - group commit for the master's own records (kinds "tasks", "task_infos"
+ * and "agents"). Writers queue (kind, key, value) with master->lock held, the value as a
+ * jansson tree or already as JSON text (task records: a fraction of a tree's memory while
+ * queued, and no printing in the writer), and get a sequence
  * number; one thread writes everything queued in one transaction (one fsync for the whole
  * batch) and publishes the highest durable sequence number. Whoever must not answer before
  * its write is durable (a status ack, a launch sent to an agent, a registration reply)
@@ -17,50 +19,28 @@
 #include "lib/log.h"
 #include "master/master_internal.h"
 
-/* value with value[raw_key] = raw_text, as text, without parsing raw_text: the record
- * printed, its closing brace replaced by ,"raw_key":raw_text}. NULL if out of memory. */
-static char *splice(json_t *value, const char *raw_key, const char *raw_text)
-{
-	char *head = json_dumps(value, JSON_COMPACT), *out = NULL;
-	size_t len;
-
-	if (!head)
-		return NULL;
-	len = strlen(head);
-	if (len >= 2 && head[len - 1] == '}') {
-		head[len - 1] = '\0';
-		if (asprintf(&out, "%s%s\"%s\":%s}", head, len > 2 ? "," : "", raw_key,
-			     raw_text) < 0)
-			out = NULL;
-	}
-	free(head);
-	return out;
-}
-
+/* A put of value, or of text (JSON text of an object) when value is NULL; a delete when
+ * both are NULL. */
 static void write_one(struct master *m, const char *kind, const char *key, json_t *value,
-		      const char *raw_key, const char *raw_text)
+		      const char *text)
 {
+	json_error_t jerr;
+	json_t *parsed;
 	int rc;
 
-	if (value && raw_key && raw_text && store_is_sqlite(m->store)) {
-		char *text = splice(value, raw_key, raw_text);
-
-		if (text) {
-			rc = store_sqlite_put_text(m->store, kind, key, text);
-			free(text);
-			goto out;
-		}
+	if (text && store_is_sqlite(m->store)) {
+		rc = store_sqlite_put_text(m->store, kind, key, text);
+	} else if (text) {
+		parsed = json_loads(text, 0, &jerr);
+		rc = parsed ? store_put(m->store, kind, key, parsed) : -EINVAL;
+		json_decref(parsed);
+	} else {
+		rc = value ? store_put(m->store, kind, key, value) :
+			     store_del(m->store, kind, key);
 	}
-	if (value && raw_key) {
-		json_t *v = raw_text ? json_loads(raw_text, 0, NULL) : NULL;
-
-		json_object_set_new(value, raw_key, v ? v : json_null());
-	}
-	rc = value ? store_put(m->store, kind, key, value) : store_del(m->store, kind, key);
-out:
 	if (rc < 0)
 		log_error("event=store_write_failed kind=%s key=%s op=%s error=\"%s\"", kind, key,
-			  value ? "put" : "del", strerror(-rc));
+			  value || text ? "put" : "del", strerror(-rc));
 }
 
 static void job_free(struct store_job *j)
@@ -68,34 +48,35 @@ static void job_free(struct store_job *j)
 	json_decref(j->value);
 	free(j->key);
 	free(j->full_key);
-	free(j->raw_key);
-	free(j->raw_text);
+	free(j->text);
 	free(j);
 }
 
-void master_store_put_with(struct master *m, const char *kind, const char *key, json_t *value,
-			   const char *raw_key, const char *raw_text)
+/* Queues a job owning text (may be NULL); value is borrowed. */
+static void queue(struct master *m, const char *kind, const char *key, json_t *value,
+		  char *text)
 {
 	struct store_job *j;
 
 	pthread_mutex_lock(&m->sw_mutex);
 	if (!m->sw_running) {
 		pthread_mutex_unlock(&m->sw_mutex);
-		write_one(m, kind, key, value, raw_key, raw_text);
+		write_one(m, kind, key, value, text);
+		free(text);
 		return;
 	}
 	j = calloc(1, sizeof(*j));
-	if (!j || !(j->key = strdup(key)) || (raw_key && !(j->raw_key = strdup(raw_key))) ||
-	    (raw_text && !(j->raw_text = strdup(raw_text)))) {
+	if (!j || !(j->key = strdup(key))) {
 		pthread_mutex_unlock(&m->sw_mutex);
-		if (j)
-			job_free(j);
+		free(j);
 		/* out of memory: at least write it */
-		write_one(m, kind, key, value, raw_key, raw_text);
+		write_one(m, kind, key, value, text);
+		free(text);
 		return;
 	}
 	snprintf(j->kind, sizeof(j->kind), "%s", kind);
 	j->value = value ? json_incref(value) : NULL;
+	j->text = text;
 	j->seq = ++m->sw_seq;
 	if (m->sw_tail)
 		m->sw_tail->next = j;
@@ -108,7 +89,13 @@ void master_store_put_with(struct master *m, const char *kind, const char *key, 
 
 void master_store_put(struct master *m, const char *kind, const char *key, json_t *value)
 {
-	master_store_put_with(m, kind, key, value, NULL, NULL);
+	queue(m, kind, key, value, NULL);
+}
+
+void master_store_put_text(struct master *m, const char *kind, const char *key, char *text)
+{
+	if (text)
+		queue(m, kind, key, NULL, text);
 }
 
 unsigned long master_store_pending(struct master *m)
@@ -175,7 +162,7 @@ static void write_batch(struct master *m, struct store_job *batch)
 	for (struct store_job *j = batch; j; j = j->next) {
 		if (j->superseded)
 			continue;
-		write_one(m, j->kind, j->key, j->value, j->raw_key, j->raw_text);
+		write_one(m, j->kind, j->key, j->value, j->text);
 		n++;
 	}
 	if (tx && store_commit(m->store) < 0)

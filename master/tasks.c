@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "lib/json_text.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "master/master_internal.h"
@@ -60,14 +61,17 @@ struct task_group *tasks_on_agent(struct master *m, const char *agent_id)
 	return group_find(&m->tasks_by_agent, agent_id);
 }
 
+/* Longest ids and names a record keeps (what the launch and agent structs can hold). */
+#define TASK_ID_LEN 160
+#define FRAMEWORK_ID_LEN 64
+#define AGENT_ID_LEN 64
+#define HOSTNAME_LEN 256
+#define APP_ID_LEN 256
+
 static void group_add(struct task_group *g, struct dlink *link, struct task_group **slot,
 		      bool live)
 {
 	*slot = g;
-	if (!g) {
-		dl_init(link);
-		return;
-	}
 	dl_add_tail(&g->tasks, link);
 	g->count++;
 	g->live += live;
@@ -81,22 +85,31 @@ static void group_del(struct task_group *g, struct dlink *link)
 	g->count--;
 }
 
-/* Links a new record into every index. -EEXIST if its id is taken. */
-static int task_link(struct master *m, struct task *t)
+/* Links a new record into every index; its framework, agent and app ids become the keys
+ * of its groups. -EEXIST if its id is taken, -ENOMEM. */
+static int task_link(struct master *m, struct task *t, const char *framework_id,
+		     const char *agent_id, const char *app_id)
 {
 	bool live = !task_state_is_terminal(t->rec.state);
-	char key[sizeof(t->rec.framework_id) + sizeof(t->rec.app_id) + 2];
+	char key[FRAMEWORK_ID_LEN + APP_ID_LEN + 2];
+	struct task_group *ga, *gf, *gp;
 
+	app_key(key, sizeof(key), framework_id, app_id);
+	ga = task_group_get(m, &m->tasks_by_agent, agent_id);
+	gf = task_group_get(m, &m->tasks_by_fw, framework_id);
+	gp = task_group_get(m, &m->tasks_by_app, key);
+	if (!ga || !gf || !gp)
+		return -ENOMEM;
 	if (hashmap_put(&m->task_index, &t->by_id, t->rec.task_id) == -EEXIST)
 		return -EEXIST;
 	dl_add_tail(&m->tasks, &t->all);
 	m->task_count++;
-	app_key(key, sizeof(key), t->rec.framework_id, t->rec.app_id);
-	group_add(task_group_get(m, &m->tasks_by_agent, t->rec.agent_id), &t->on_agent,
-		  &t->g_agent, live);
-	group_add(task_group_get(m, &m->tasks_by_fw, t->rec.framework_id), &t->on_fw, &t->g_fw,
-		  live);
-	group_add(task_group_get(m, &m->tasks_by_app, key), &t->on_app, &t->g_app, live);
+	t->rec.agent_id = ga->key;
+	t->rec.framework_id = gf->key;
+	t->rec.app_id = gp->key + strlen(gf->key) + 1;
+	group_add(ga, &t->on_agent, &t->g_agent, live);
+	group_add(gf, &t->on_fw, &t->g_fw, live);
+	group_add(gp, &t->on_app, &t->g_app, live);
 	return 0;
 }
 
@@ -110,15 +123,91 @@ static void task_unlink(struct master *m, struct task *t)
 	group_del(t->g_app, &t->on_app);
 }
 
-static void task_free(struct task *t)
+/* Frees an unlinked (or never linked) record. */
+static void task_free(struct master *m, struct task *t)
 {
-	resources_free(&t->rec.resources);
-	json_decref(t->rec.extra);
-	json_decref(t->rec.stats);
+	intern_put(&m->strings, t->rec.hostname);
+	intern_put(&m->strings, t->extra_text);
 	json_decref(t->rec.health);
-	free(t->info_text);
 	free(t->uuids);
 	free(t);
+}
+
+/* What a new record is made of (from a launch, or from the store). */
+struct task_init {
+	const char *task_id, *framework_id, *agent_id, *hostname, *app_id;
+	enum task_state state;
+	const struct resources *res;
+	const uint32_t *ports;
+	size_t port_count;
+	json_t *extra;                  /* NULL: none */
+};
+
+/* One allocation for the record, its port ranges, ports and id; the hostname and extra
+ * shared through m->strings; linked into every index. -EEXIST (id taken), -ENOMEM. */
+static int task_new(struct master *m, const struct task_init *in, struct task **out)
+{
+	char id[TASK_ID_LEN], fw[FRAMEWORK_ID_LEN], agent[AGENT_ID_LEN], host[HOSTNAME_LEN];
+	char app[APP_ID_LEN];
+	size_t nr = in->res->ports.count, idlen;
+	struct task_record *r;
+	struct task *t;
+	char *tail, *text;
+	int rc;
+
+	*out = NULL;
+	snprintf(id, sizeof(id), "%s", in->task_id);
+	snprintf(fw, sizeof(fw), "%s", in->framework_id);
+	snprintf(agent, sizeof(agent), "%s", in->agent_id);
+	snprintf(host, sizeof(host), "%s", in->hostname);
+	snprintf(app, sizeof(app), "%s", in->app_id);
+	idlen = strlen(id);
+	t = calloc(1, sizeof(*t) + nr * sizeof(struct port_range) +
+		   in->port_count * sizeof(uint32_t) + idlen + 1);
+	if (!t)
+		return -ENOMEM;
+	r = &t->rec;
+	tail = (char *)(t + 1);
+	r->resources.cpus = in->res->cpus;
+	r->resources.mem = in->res->mem;
+	r->resources.disk = in->res->disk;
+	r->resources.ports.count = nr;
+	if (nr) {
+		r->resources.ports.ranges = (struct port_range *)tail;
+		memcpy(tail, in->res->ports.ranges, nr * sizeof(struct port_range));
+		tail += nr * sizeof(struct port_range);
+	}
+	r->port_count = in->port_count;
+	if (in->port_count) {
+		r->ports = (const uint32_t *)tail;
+		memcpy(tail, in->ports, in->port_count * sizeof(uint32_t));
+		tail += in->port_count * sizeof(uint32_t);
+	}
+	memcpy(tail, id, idlen + 1);
+	r->task_id = tail;
+	r->state = in->state;
+	r->version = "";
+	rc = -ENOMEM;
+	r->hostname = intern_get(&m->strings, host);
+	if (!r->hostname)
+		goto fail;
+	if (in->extra) {
+		text = json_dumps(in->extra, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+		t->extra_text = text ? intern_get(&m->strings, text) : NULL;
+		free(text);
+		r->extra = intern_json(t->extra_text);
+		if (!r->extra)
+			goto fail;
+		r->version = json_string_value(json_object_get(r->extra, "version")) ?: "";
+	}
+	rc = task_link(m, t, fw, agent, app);
+	if (rc < 0)
+		goto fail;
+	*out = t;
+	return 0;
+fail:
+	task_free(m, t);
+	return rc;
 }
 
 static json_t *ports_json(const uint32_t *ports, size_t n)
@@ -130,46 +219,134 @@ static json_t *ports_json(const uint32_t *ports, size_t n)
 	return a;
 }
 
-static json_t *task_to_json(const struct task *t)
+/* The stored record as JSON text: everything but the TASKINFO (kind "task_infos", written
+ * once). Written straight as text: this runs on every status change, under the lock. */
+static char *task_text(const struct task *t)
 {
 	const struct task_record *r = &t->rec;
-	json_t *uuids = json_array();
+	struct jtext b;
+	char *health;
 
-	for (unsigned i = 0; i < t->uuid_cap; i++)
-		if (t->uuids[i][0])
-			json_array_append_new(uuids, json_string(t->uuids[i]));
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:f,s:f,s:f,s:s,s:O?,s:b,s:f,s:o,s:i}",
-			 "task_id", r->task_id, "framework_id", r->framework_id,
-			 "agent_id", r->agent_id, "hostname", r->hostname, "app_id", r->app_id,
-			 "state", task_state_name(r->state),
-			 "resources", resources_to_json(&r->resources),
-			 "ports", ports_json(r->ports, r->port_count),
-			 "staged_at", r->staged_at, "started_at", r->started_at,
-			 "updated_at", r->updated_at, "version", r->version,
-			 "extra", r->extra,
-			 "kill_requested", t->kill_requested, "kill_grace", t->kill_grace,
-			 "uuids", uuids, "uuid_next", (int)t->uuid_next);
+	jt_init(&b);
+	jt_raw(&b, "{");
+	jt_key(&b, "framework_id");
+	jt_str(&b, r->framework_id);
+	jt_key(&b, "agent_id");
+	jt_str(&b, r->agent_id);
+	jt_key(&b, "hostname");
+	jt_str(&b, r->hostname);
+	jt_key(&b, "app_id");
+	jt_str(&b, r->app_id);
+	jt_key(&b, "state");
+	jt_str(&b, task_state_name(r->state));
+	jt_key(&b, "resources");
+	jt_raw(&b, "{");
+	jt_key(&b, "cpus");
+	jt_num(&b, r->resources.cpus);
+	jt_key(&b, "mem");
+	jt_num(&b, r->resources.mem);
+	jt_key(&b, "disk");
+	jt_num(&b, r->resources.disk);
+	jt_key(&b, "ports");
+	jt_raw(&b, "[");
+	for (size_t i = 0; i < r->resources.ports.count; i++) {
+		jt_sep(&b);
+		jt_raw(&b, "[");
+		jt_int(&b, r->resources.ports.ranges[i].begin);
+		jt_sep(&b);
+		jt_int(&b, r->resources.ports.ranges[i].end);
+		jt_raw(&b, "]");
+	}
+	jt_raw(&b, "]}");
+	jt_key(&b, "ports");
+	jt_raw(&b, "[");
+	for (size_t i = 0; i < r->port_count; i++) {
+		jt_sep(&b);
+		jt_int(&b, r->ports[i]);
+	}
+	jt_raw(&b, "]");
+	jt_key(&b, "staged_at");
+	jt_num(&b, r->staged_at);
+	jt_key(&b, "started_at");
+	jt_num(&b, r->started_at);
+	jt_key(&b, "updated_at");
+	jt_num(&b, r->updated_at);
+	jt_key(&b, "extra");
+	jt_raw(&b, t->extra_text ? t->extra_text : "null");
+	jt_key(&b, "kill_requested");
+	jt_bool(&b, t->kill_requested);
+	jt_key(&b, "kill_grace");
+	jt_num(&b, t->kill_grace);
+	jt_key(&b, "uuids");
+	jt_raw(&b, "[");
+	for (unsigned i = 0; i < t->uuid_cap; i++) {
+		if (!t->uuids[i][0])
+			continue;
+		jt_sep(&b);
+		jt_str(&b, t->uuids[i]);
+	}
+	jt_raw(&b, "]");
+	jt_key(&b, "uuid_next");
+	jt_int(&b, t->uuid_next);
+	if (r->health) {
+		health = json_dumps(r->health, JSON_COMPACT);
+		jt_key(&b, "health");
+		jt_raw(&b, health ? health : "null");
+		free(health);
+	}
+	jt_raw(&b, "}");
+	return jt_take(&b);
 }
 
 int tasks_persist(struct master *m, struct task *t)
 {
-	json_t *j = task_to_json(t);
+	char *text = task_text(t);
 
-	if (!j)
+	if (!text) {
+		log_error("event=task_persist_failed task=%s error=\"out of memory\"",
+			  t->rec.task_id);
 		return -ENOMEM;
-	if (t->rec.health)
-		json_object_set(j, "health", t->rec.health);
-	/* "info" (the TASKINFO) is added from its text by the store writer. */
-	master_store_put_with(m, "tasks", t->rec.task_id, j, "info", t->info_text);
-	json_decref(j);
+	}
+	master_store_put_text(m, "tasks", t->rec.task_id, text);
 	return 0;
 }
 
-static void copy_str(char *dst, size_t len, json_t *obj, const char *key)
+/* The TASKINFO, stored once as {"info":TASKINFO}. */
+static void persist_info(struct master *m, const char *task_id, const char *info_text)
 {
-	const char *s = json_string_value(json_object_get(obj, key));
+	char *text;
 
-	snprintf(dst, len, "%s", s ? s : "");
+	if (asprintf(&text, "{\"info\":%s}", info_text) < 0)
+		log_error("event=task_persist_failed task=%s error=\"out of memory\"", task_id);
+	else
+		master_store_put_text(m, "task_infos", task_id, text);
+}
+
+static uint64_t counter(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+	double d;
+
+	if (json_is_integer(v))
+		return json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
+	d = json_number_value(v);
+	return d > 0 && d < 1.8e19 ? (uint64_t)d : 0;
+}
+
+void tasks_set_stats(struct task *t, json_t *stats)
+{
+	struct task_net_stats *s = &t->rec.stats;
+
+	s->rx_bytes = counter(stats, "rx_bytes");
+	s->tx_bytes = counter(stats, "tx_bytes");
+	s->rx_packets = counter(stats, "rx_packets");
+	s->tx_packets = counter(stats, "tx_packets");
+	t->rec.has_stats = true;
+}
+
+static const char *str(json_t *obj, const char *key)
+{
+	return json_string_value(json_object_get(obj, key)) ?: "";
 }
 
 static double num(json_t *obj, const char *key)
@@ -177,47 +354,11 @@ static double num(json_t *obj, const char *key)
 	return json_number_value(json_object_get(obj, key));
 }
 
-static struct task *task_from_json(const char *key, json_t *j)
+static void uuids_from_json(struct task *t, json_t *j)
 {
-	struct task *t = calloc(1, sizeof(*t));
-	struct task_record *r;
-	json_t *v;
-	size_t i, n;
-	int st;
-	char err[128];
+	json_t *v = json_object_get(j, "uuids");
+	size_t i, n = json_array_size(v);
 
-	if (!t)
-		return NULL;
-	r = &t->rec;
-	resources_init(&r->resources);
-	snprintf(r->task_id, sizeof(r->task_id), "%s", key);
-	copy_str(r->framework_id, sizeof(r->framework_id), j, "framework_id");
-	copy_str(r->agent_id, sizeof(r->agent_id), j, "agent_id");
-	copy_str(r->hostname, sizeof(r->hostname), j, "hostname");
-	copy_str(r->app_id, sizeof(r->app_id), j, "app_id");
-	copy_str(r->version, sizeof(r->version), j, "version");
-	st = task_state_parse(json_string_value(json_object_get(j, "state")) ?: "");
-	r->state = st < 0 ? TASK_UNKNOWN : (enum task_state)st;
-	if (resources_from_json(json_object_get(j, "resources"), &r->resources, err,
-				sizeof(err)) < 0)
-		log_warn("event=task_load_resources task=%s error=\"%s\"", key, err);
-	json_array_foreach(json_object_get(j, "ports"), i, v) {
-		if (r->port_count < ARRAY_SIZE(r->ports))
-			r->ports[r->port_count++] = (uint32_t)json_integer_value(v);
-	}
-	r->staged_at = num(j, "staged_at");
-	r->started_at = num(j, "started_at");
-	r->updated_at = num(j, "updated_at");
-	v = json_object_get(j, "extra");
-	r->extra = json_is_null(v) ? NULL : json_incref(v);
-	v = json_object_get(j, "health");
-	r->health = json_is_object(v) ? json_incref(v) : NULL;
-	v = json_object_get(j, "info");
-	t->info_text = json_is_object(v) ? json_dumps(v, JSON_COMPACT) : NULL;
-	t->kill_requested = json_is_true(json_object_get(j, "kill_requested"));
-	t->kill_grace = num(j, "kill_grace");
-	v = json_object_get(j, "uuids");
-	n = json_array_size(v);
 	if (n > TASK_UUID_MEMORY)
 		n = TASK_UUID_MEMORY;
 	if (n) {
@@ -235,7 +376,49 @@ static struct task *task_from_json(const char *key, json_t *j)
 		       TASK_UUID_MEMORY;
 	if (t->uuid_next > t->uuid_cap)
 		t->uuid_next = t->uuid_cap % TASK_UUID_MEMORY;
-	return t;
+}
+
+/* A record from the store, linked. -EEXIST (duplicate id), -ENOMEM. */
+static int task_from_json(struct master *m, const char *key, json_t *j, struct task **out)
+{
+	struct resources res;
+	uint32_t ports[64];
+	struct task_init in = {
+		.task_id = key, .framework_id = str(j, "framework_id"),
+		.agent_id = str(j, "agent_id"), .hostname = str(j, "hostname"),
+		.app_id = str(j, "app_id"), .res = &res, .ports = ports,
+	};
+	struct task *t;
+	json_t *v;
+	size_t i;
+	int st, rc;
+	char err[128];
+
+	resources_init(&res);
+	st = task_state_parse(str(j, "state"));
+	in.state = st < 0 ? TASK_UNKNOWN : (enum task_state)st;
+	if (resources_from_json(json_object_get(j, "resources"), &res, err, sizeof(err)) < 0)
+		log_warn("event=task_load_resources task=%s error=\"%s\"", key, err);
+	json_array_foreach(json_object_get(j, "ports"), i, v) {
+		if (in.port_count < ARRAY_SIZE(ports))
+			ports[in.port_count++] = (uint32_t)json_integer_value(v);
+	}
+	v = json_object_get(j, "extra");
+	in.extra = json_is_null(v) ? NULL : v;
+	rc = task_new(m, &in, &t);
+	resources_free(&res);
+	if (rc < 0)
+		return rc;
+	t->rec.staged_at = num(j, "staged_at");
+	t->rec.started_at = num(j, "started_at");
+	t->rec.updated_at = num(j, "updated_at");
+	v = json_object_get(j, "health");
+	t->rec.health = json_is_object(v) ? json_incref(v) : NULL;
+	t->kill_requested = json_is_true(json_object_get(j, "kill_requested"));
+	t->kill_grace = num(j, "kill_grace");
+	uuids_from_json(t, j);
+	*out = t;
+	return 0;
 }
 
 /* A task's resources count on its agent while it is not terminal, and for its framework's
@@ -300,27 +483,78 @@ void tasks_account(struct master *m, struct task *t, enum task_state from, enum 
 		account_framework(fw, t, counts_for_framework(to) ? +1 : -1);
 }
 
+/* Ids of loaded records still in the old format (TASKINFO inside the task record). */
+struct load_ctx {
+	struct master *m;
+	char **old;
+	size_t n_old, cap_old;
+};
+
 static int load_one(const char *key, json_t *value, void *arg)
 {
-	struct master *m = arg;
-	struct task *t = task_from_json(key, value);
+	struct load_ctx *c = arg;
+	struct task *t;
+	int rc = task_from_json(c->m, key, value, &t);
 
-	if (!t)
-		return -ENOMEM;
-	if (task_link(m, t) < 0) {
+	if (rc == -EEXIST) {
 		log_warn("event=task_load_duplicate task=%s", key);
-		task_free(t);
 		return 0;
 	}
+	if (rc < 0)
+		return rc;
 	if (counts_for_agent(t->rec.state))
-		account_agent(m, t, +1);
+		account_agent(c->m, t, +1);
+	if (!json_object_get(value, "info"))
+		return 0;
+	if (c->n_old == c->cap_old) {
+		size_t cap = c->cap_old ? c->cap_old * 2 : 64;
+		char **g = realloc(c->old, cap * sizeof(*g));
+
+		if (!g)
+			return 0;       /* stays in the old format, which still loads */
+		c->old = g;
+		c->cap_old = cap;
+	}
+	if ((c->old[c->n_old] = strdup(key)))
+		c->n_old++;
 	return 0;
+}
+
+/* Moves the TASKINFO of an old-format record to its own "task_infos" record and rewrites
+ * the task record without it (read back after the scan: a scan must not see its table
+ * change under it). One transaction for all of them. */
+static void migrate(struct master *m, char **ids, size_t n)
+{
+	bool tx = n && store_begin(m->store) == 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct task *t = tasks_find(m, ids[i]);
+		json_t *old = NULL;
+		char *info;
+
+		if (t && store_get(m->store, "tasks", ids[i], &old) == 0) {
+			info = json_dumps(json_object_get(old, "info"), JSON_COMPACT);
+			if (info)
+				persist_info(m, ids[i], info);
+			free(info);
+			tasks_persist(m, t);
+		}
+		json_decref(old);
+		free(ids[i]);
+	}
+	if (tx && store_commit(m->store) < 0)
+		log_error("event=task_migrate_failed count=%zu", n);
+	if (n)
+		log_info("event=tasks_migrated count=%zu", n);
 }
 
 int tasks_load(struct master *m)
 {
-	int rc = store_scan(m->store, "tasks", load_one, m);
+	struct load_ctx c = { .m = m };
+	int rc = store_scan(m->store, "tasks", load_one, &c);
 
+	migrate(m, c.old, c.n_old);
+	free(c.old);
 	log_info("event=tasks_loaded count=%zu", m->task_count);
 	return rc;
 }
@@ -360,54 +594,38 @@ static json_t *task_info(const struct task_launch *l, const struct resources *re
 int tasks_create(struct master *m, struct framework *fw, struct agent *a,
 		 const struct task_launch *l, const struct resources *res, struct task **out)
 {
-	struct task *t = calloc(1, sizeof(*t));
-	struct task_record *r;
-	const char *version;
-	json_t *body, *info;
+	struct task_init in = {
+		.task_id = l->task_id, .framework_id = fw->id, .agent_id = a->id,
+		.hostname = a->hostname, .app_id = l->app_id, .state = TASK_STAGING, .res = res,
+		.ports = l->ports, .port_count = l->port_count, .extra = l->extra,
+	};
+	json_t *body, *info = task_info(l, res);
+	char *info_text = info ? json_dumps(info, JSON_COMPACT) : NULL;
+	struct task *t;
 	int rc;
 
-	if (!t)
-		return -ENOMEM;
-	r = &t->rec;
-	resources_init(&r->resources);
-	if (resources_copy(&r->resources, res) < 0) {
-		free(t);
-		return -ENOMEM;
-	}
-	snprintf(r->task_id, sizeof(r->task_id), "%s", l->task_id);
-	snprintf(r->framework_id, sizeof(r->framework_id), "%s", fw->id);
-	snprintf(r->agent_id, sizeof(r->agent_id), "%s", a->id);
-	snprintf(r->hostname, sizeof(r->hostname), "%s", a->hostname);
-	snprintf(r->app_id, sizeof(r->app_id), "%s", l->app_id);
-	r->state = TASK_STAGING;
-	memcpy(r->ports, l->ports, l->port_count * sizeof(l->ports[0]));
-	r->port_count = l->port_count;
-	r->staged_at = r->updated_at = m->clock_wall();
-	r->extra = l->extra ? json_deep_copy(l->extra) : NULL;
-	version = json_string_value(json_object_get(r->extra, "version"));
-	snprintf(r->version, sizeof(r->version), "%s", version ? version : "");
-	t->kill_grace = l->kill_grace_period_seconds;
-	info = task_info(l, res);
-	t->info_text = info ? json_dumps(info, JSON_COMPACT) : NULL;
-	if (!t->info_text) {
+	if (!info_text) {
 		json_decref(info);
-		task_free(t);
 		return -EINVAL;
 	}
-	rc = task_link(m, t);
+	rc = task_new(m, &in, &t);
 	if (rc < 0) {
 		json_decref(info);
-		task_free(t);
+		free(info_text);
 		return rc;
 	}
+	t->rec.staged_at = t->rec.updated_at = m->clock_wall();
+	t->kill_grace = l->kill_grace_period_seconds;
 	tasks_persist(m, t);
+	persist_info(m, t->rec.task_id, info_text);
+	free(info_text);
 	account_agent(m, t, +1);
 	account_framework(fw, t, +1);
 	/* The tree lives only until the launch is sent. */
 	body = json_pack("{s:s,s:o}", "framework_id", fw->id, "task", info);
 	agent_link_launch(m, t, body);
 	log_info("event=task_launching task=%s framework=%s agent=%s cpus=%g mem=%g",
-		 r->task_id, fw->id, a->id, res->cpus, res->mem);
+		 t->rec.task_id, fw->id, a->id, res->cpus, res->mem);
 	if (out)
 		*out = t;
 	return 0;
@@ -450,7 +668,7 @@ void master_for_each_task(struct master *m, const char *framework_id,
 void master_for_each_app_task(struct master *m, const char *framework_id, const char *app_id,
 			      void (*fn)(const struct task_record *t, void *arg), void *arg)
 {
-	char key[64 + 256 + 2];
+	char key[FRAMEWORK_ID_LEN + APP_ID_LEN + 2];
 	struct task_group *g;
 
 	app_key(key, sizeof(key), framework_id, app_id);
@@ -461,7 +679,7 @@ void master_for_each_app_task(struct master *m, const char *framework_id, const 
 
 size_t master_app_live_tasks(struct master *m, const char *framework_id, const char *app_id)
 {
-	char key[64 + 256 + 2];
+	char key[FRAMEWORK_ID_LEN + APP_ID_LEN + 2];
 	struct task_group *g;
 
 	app_key(key, sizeof(key), framework_id, app_id);
@@ -485,8 +703,9 @@ void master_expunge_task(struct master *m, const char *task_id)
 	/* A non-terminal task forgotten here is killed by the next reconciliation. */
 	tasks_account(m, t, t->rec.state, TASK_GONE);
 	task_unlink(m, t);
-	master_store_put(m, "tasks", task_id, NULL);
-	task_free(t);
+	master_store_put(m, "tasks", t->rec.task_id, NULL);
+	master_store_put(m, "task_infos", t->rec.task_id, NULL);
+	task_free(m, t);
 }
 
 int master_kill_task(struct master *m, const char *task_id, double grace_period_seconds)
@@ -514,7 +733,8 @@ int tasks_init(struct master *m)
 {
 	dl_init(&m->tasks);
 	if (hashmap_init(&m->task_index) < 0 || hashmap_init(&m->tasks_by_agent) < 0 ||
-	    hashmap_init(&m->tasks_by_fw) < 0 || hashmap_init(&m->tasks_by_app) < 0)
+	    hashmap_init(&m->tasks_by_fw) < 0 || hashmap_init(&m->tasks_by_app) < 0 ||
+	    intern_init(&m->strings) < 0)
 		return -ENOMEM;
 	return 0;
 }
@@ -525,7 +745,7 @@ void tasks_free(struct master *m)
 		struct task *t = dl_entry(m->tasks.next, struct task, all);
 
 		task_unlink(m, t);
-		task_free(t);
+		task_free(m, t);
 	}
 	while (m->groups) {
 		struct task_group *g = m->groups;
@@ -537,4 +757,5 @@ void tasks_free(struct master *m)
 	hashmap_destroy(&m->tasks_by_agent);
 	hashmap_destroy(&m->tasks_by_fw);
 	hashmap_destroy(&m->tasks_by_app);
+	intern_destroy(&m->strings);
 }

@@ -40,7 +40,13 @@ json_t *marathon_task_json(struct marathon *mt, const struct task_record *t)
 			    ip && ip[0] ? json_pack("[{s:s, s:s}]", "ipAddress", ip, "protocol",
 						     strchr(ip, ':') ? "IPv6" : "IPv4")
 				       : json_array());
-	json_object_set_new(o, "stats", t->stats ? json_deep_copy(t->stats) : json_object());
+	json_object_set_new(o, "stats", t->has_stats ?
+			    json_pack("{s:I, s:I, s:I, s:I}",
+				      "rx_bytes", (json_int_t)t->stats.rx_bytes,
+				      "tx_bytes", (json_int_t)t->stats.tx_bytes,
+				      "rx_packets", (json_int_t)t->stats.rx_packets,
+				      "tx_packets", (json_int_t)t->stats.tx_packets) :
+			    json_object());
 	if (json_is_true(json_object_get(t->extra, "healthChecked")))
 		json_object_set_new(o, "healthCheckResults", health_results_json(t));
 	return o;

@@ -3,7 +3,9 @@
  * app_versions, deployments, meta, groups), as raw text in master.db, loaded by master_load
  * and by the Marathon layer (apps_load, groups_load, deployments_load, scheduler_start),
  * then served (marathon_app_json, group_json) and put to work (an allocation cycle offers
- * to the app scheduler, whose reconcile advances the loaded deployments' steps).
+ * to the app scheduler, whose reconcile advances the loaded deployments' steps). Task
+ * records in the old shape (TASKINFO inside) are rewritten at load: what the master wrote
+ * must read back.
  * A damaged or hand-edited store must never crash the master.
  * Input: documents separated by 0xff bytes; a document's first byte picks its kind (and,
  * for meta, its key), the rest is the stored text. Keys are derived from the position.
@@ -114,6 +116,20 @@ static void allocate(struct master *m)
 	allocator_run(m, clock_now);
 }
 
+/* Every task the master loaded has a record it can read back (the text it wrote itself
+ * when it moved an old record's TASKINFO out), without the TASKINFO in it. */
+static void check_tasks_rewritten(struct master *m)
+{
+	for (struct dlink *l = m->tasks.next; l != &m->tasks; l = l->next) {
+		struct task *t = dl_entry(l, struct task, all);
+		json_t *v = NULL;
+
+		CHECK(store_get(m->store, "tasks", t->rec.task_id, &v) == 0);
+		CHECK(json_is_object(v) && !json_object_get(v, "info"));
+		json_decref(v);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct master_config cfg = {
@@ -141,6 +157,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	m->clock_wall = fake_wall;
 	rc = master_load(m, err, sizeof(err));
 	CHECK(rc == 0 || err[0]);
+	check_tasks_rewritten(m);
 
 	mt = calloc(1, sizeof(*mt));
 	CHECK(mt);

@@ -214,6 +214,7 @@ static void test_status_dedup_and_resources(void **state)
 	assert_null(master_find_task(f->m, "t1"));
 	master_unlock(f->m);
 	assert_int_equal(store_get(f->st, "tasks", "t1", &stored), -ENOENT);
+	assert_int_equal(store_get(f->st, "task_infos", "t1", &stored), -ENOENT);
 	fx_free(f);
 	free(r);
 }
@@ -251,8 +252,8 @@ static void test_reconcile_unknown_killed_and_missing_lost(void **state)
 	assert_false(kill_list_has(reply, "t1"));
 	json_decref(reply);
 	master_lock(f->m);
-	assert_int_equal(json_integer_value(json_object_get(master_find_task(f->m, "t1")->stats,
-							      "tx_bytes")), 20);
+	assert_true(master_find_task(f->m, "t1")->has_stats);
+	assert_int_equal(master_find_task(f->m, "t1")->stats.tx_bytes, 20);
 	master_unlock(f->m);
 	/* Not listed 31 s after launch: lost. */
 	fx_wall += 21;
@@ -426,6 +427,121 @@ static void test_master_restart_keeps_tasks(void **state)
 	assert_int_equal(r2->offer_count, 1);   /* 2 cpus left */
 	fx_free(f);
 	free(r2);
+}
+
+/* The TASKINFO is stored once at launch, beside the task record: status changes rewrite
+ * only the record, and a restarted master has every field of the task back. */
+static void test_taskinfo_stored_once_and_record_restored(void **state)
+{
+	struct rec_fw *r;
+	struct fx *f = setup_one(&r, "127.0.0.1:1");
+	const struct task_record *t;
+	json_t *stored = NULL, *info;
+	char err[256];
+	bool dup;
+
+	(void)state;
+	assert_int_equal(launch(f, r, r->offers[0], "t1", 1, 512, 31003, err, sizeof(err)), 0);
+	assert_int_equal(store_get(f->st, "task_infos", "t1", &stored), 0);
+	info = json_object_get(stored, "info");
+	assert_string_equal(json_string_value(json_object_get(info, "task_id")), "t1");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(info, "env"), "K")),
+			    "V");
+	json_decref(stored);
+	assert_int_equal(store_get(f->st, "tasks", "t1", &stored), 0);
+	assert_null(json_object_get(stored, "info"));
+	json_decref(stored);
+	/* A status change does not write the TASKINFO again. */
+	assert_int_equal(store_del(f->st, "task_infos", "t1"), 0);
+	assert_int_equal(status(f, "a1", "t1", "TASK_RUNNING", "u1", &dup), 0);
+	assert_int_equal(store_get(f->st, "task_infos", "t1", &stored), -ENOENT);
+	assert_int_equal(store_get(f->st, "tasks", "t1", &stored), 0);
+	assert_string_equal(json_string_value(json_object_get(stored, "state")), "TASK_RUNNING");
+	json_decref(stored);
+
+	fx_close_master(f);
+	fx_open_master(f, 100);
+	master_lock(f->m);
+	t = master_find_task(f->m, "t1");
+	assert_non_null(t);
+	assert_string_equal(t->task_id, "t1");
+	assert_string_equal(t->framework_id, r->fw.id);
+	assert_string_equal(t->agent_id, "a1");
+	assert_string_equal(t->hostname, "a1");
+	assert_string_equal(t->app_id, "/web");
+	assert_string_equal(t->version, "v1");
+	assert_string_equal(json_string_value(json_object_get(t->extra, "version")), "v1");
+	assert_int_equal(t->port_count, 1);
+	assert_int_equal(t->ports[0], 31003);
+	assert_true(t->resources.cpus == 1 && t->resources.mem == 512);
+	assert_int_equal(t->resources.ports.count, 1);
+	assert_int_equal(t->resources.ports.ranges[0].begin, 31003);
+	assert_true(t->staged_at == fx_wall);
+	assert_int_equal(t->state, TASK_RUNNING);
+	master_unlock(f->m);
+	assert_int_equal(status(f, "a1", "t1", "TASK_RUNNING", "u1", &dup), 0);
+	assert_true(dup);
+	fx_free(f);
+	free(r);
+}
+
+/* A store written by a master from before "task_infos" (the TASKINFO inside the task
+ * record, "version" beside "extra") loads, and is rewritten in the new shape. */
+static void test_old_task_record_migrated(void **state)
+{
+	struct rec_fw *r;
+	struct fx *f = setup_one(&r, "127.0.0.1:1");
+	const struct task_record *t;
+	json_t *old, *stored = NULL;
+	char fw_id[64], err[256];
+	bool dup;
+
+	(void)state;
+	snprintf(fw_id, sizeof(fw_id), "%s", r->fw.id);
+	fx_close_master(f);
+	free(r);
+	old = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:{s:f,s:f,s:f,s:[[ii]]},s:[i],s:f,s:f,s:f,s:s,"
+			"s:{s:s,s:b},s:b,s:f,s:[s],s:i,s:{s:s,s:s}}",
+			"task_id", "old1", "framework_id", fw_id, "agent_id", "a1",
+			"hostname", "host-a1", "app_id", "/web", "state", "TASK_RUNNING",
+			"resources", "cpus", 0.5, "mem", 64.0, "disk", 0.0, "ports", 31001, 31001,
+			"ports", 31001, "staged_at", fx_wall, "started_at", fx_wall,
+			"updated_at", fx_wall, "version", "v0",
+			"extra", "version", "v0", "healthChecked", 1,
+			"kill_requested", 0, "kill_grace", 3.0, "uuids", "old-u1", "uuid_next", 1,
+			"info", "task_id", "old1", "name", "old1");
+	assert_non_null(old);
+	assert_int_equal(store_sqlite_open(f->dir, &f->st, err, sizeof(err)), 0);
+	assert_int_equal(store_put(f->st, "tasks", "old1", old), 0);
+	store_close(f->st);
+	json_decref(old);
+
+	fx_open_master(f, 100);
+	master_lock(f->m);
+	t = master_find_task(f->m, "old1");
+	assert_non_null(t);
+	assert_string_equal(t->version, "v0");
+	assert_true(json_is_true(json_object_get(t->extra, "healthChecked")));
+	assert_string_equal(t->hostname, "host-a1");
+	assert_int_equal(t->ports[0], 31001);
+	assert_true(agents_find(f->m, "a1")->used.cpus == 0.5);
+	master_unlock(f->m);
+	assert_int_equal(state_of(f, "old1"), TASK_RUNNING);
+	assert_int_equal(status(f, "a1", "old1", "TASK_RUNNING", "old-u1", &dup), 0);
+	assert_true(dup);
+	assert_int_equal(store_get(f->st, "task_infos", "old1", &stored), 0);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(stored, "info"),
+							      "name")), "old1");
+	json_decref(stored);
+	assert_int_equal(store_get(f->st, "tasks", "old1", &stored), 0);
+	assert_null(json_object_get(stored, "info"));
+	assert_string_equal(json_string_value(json_object_get(stored, "state")), "TASK_RUNNING");
+	json_decref(stored);
+	/* and the new shape loads again */
+	fx_close_master(f);
+	fx_open_master(f, 100);
+	assert_int_equal(state_of(f, "old1"), TASK_RUNNING);
+	fx_free(f);
 }
 
 static void test_recovering_agent_that_never_returns(void **state)
@@ -686,6 +802,8 @@ int main(void)
 		cmocka_unit_test(test_unreachable_and_back),
 		cmocka_unit_test(test_kill_resent_until_gone),
 		cmocka_unit_test(test_master_restart_keeps_tasks),
+		cmocka_unit_test(test_taskinfo_stored_once_and_record_restored),
+		cmocka_unit_test(test_old_task_record_migrated),
 		cmocka_unit_test(test_recovering_agent_that_never_returns),
 		cmocka_unit_test(test_agent_link_launch_delivered_and_failed),
 		cmocka_unit_test(test_store_writer_and_indexes),

@@ -1,0 +1,170 @@
+/* json_text.c - the JSON text writer of json_text.h. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lib/json_text.h"
+
+void jt_init(struct jtext *b)
+{
+	memset(b, 0, sizeof(*b));
+}
+
+static bool reserve(struct jtext *b, size_t more)
+{
+	size_t cap;
+	char *s;
+
+	if (b->failed)
+		return false;
+	if (b->len + more + 1 <= b->cap)
+		return true;
+	cap = b->cap ? b->cap : 256;
+	while (cap < b->len + more + 1)
+		cap *= 2;
+	s = realloc(b->s, cap);
+	if (!s) {
+		b->failed = true;
+		return false;
+	}
+	b->s = s;
+	b->cap = cap;
+	return true;
+}
+
+static void put(struct jtext *b, const char *s, size_t n)
+{
+	if (!reserve(b, n))
+		return;
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+void jt_raw(struct jtext *b, const char *s)
+{
+	put(b, s, strlen(s));
+}
+
+void jt_sep(struct jtext *b)
+{
+	if (b->len && b->s[b->len - 1] != '{' && b->s[b->len - 1] != '[')
+		put(b, ",", 1);
+}
+
+void jt_key(struct jtext *b, const char *key)
+{
+	jt_sep(b);
+	jt_str(b, key);
+	put(b, ":", 1);
+}
+
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 (as JSON parsers check it:
+ * no overlong forms, no surrogates, nothing above U+10FFFF). */
+static size_t utf8_len(const unsigned char *p)
+{
+	unsigned c = p[0], n, cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, cp = c & 0x07;
+	else
+		return 0;
+	for (unsigned i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;       /* also stops at the terminating NUL */
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+void jt_str(struct jtext *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char esc[8];
+
+	if (!s) {
+		put(b, "null", 4);
+		return;
+	}
+	put(b, "\"", 1);
+	while (*p) {
+		const unsigned char *run = p;
+		size_t n;
+
+		/* The longest run that needs no escaping goes in one copy. */
+		while (*p >= 0x20 && *p != '"' && *p != '\\' && (n = utf8_len(p)) > 0)
+			p += n;
+		put(b, (const char *)run, (size_t)(p - run));
+		if (!*p)
+			break;
+		if (*p == '"' || *p == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)*p;
+			put(b, esc, 2);
+		} else if (*p < 0x20) {
+			snprintf(esc, sizeof(esc), "\\u%04x", *p);
+			put(b, esc, 6);
+		} else {
+			put(b, "?", 1);         /* not valid UTF-8 */
+		}
+		p++;
+	}
+	put(b, "\"", 1);
+}
+
+void jt_num(struct jtext *b, double v)
+{
+	char num[32];
+	int n;
+
+	if (!isfinite(v))
+		v = 0;
+	n = snprintf(num, sizeof(num), "%.17g", v);
+	/* A whole number prints without a point; keep it a real for readers that care. */
+	if (!strpbrk(num, ".eEn"))
+		num[n++] = '.', num[n++] = '0', num[n] = '\0';
+	put(b, num, (size_t)n);
+}
+
+void jt_int(struct jtext *b, long long v)
+{
+	char num[24];
+	int n = snprintf(num, sizeof(num), "%lld", v);
+
+	put(b, num, (size_t)n);
+}
+
+void jt_bool(struct jtext *b, bool v)
+{
+	if (v)
+		put(b, "true", 4);
+	else
+		put(b, "false", 5);
+}
+
+char *jt_take(struct jtext *b)
+{
+	char *s = b->failed ? NULL : b->s;
+
+	if (!s && !b->failed)
+		s = strdup("");
+	if (b->failed)
+		free(b->s);
+	jt_init(b);
+	return s;
+}
+
+void jt_free(struct jtext *b)
+{
+	free(b->s);
+	jt_init(b);
+}
