@@ -93,7 +93,7 @@ struct sim_agent {
 };
 
 /* Most updates one simulated agent sends in one POST /internal/v1/status. */
-#define STATUS_BATCH 1000
+#define STATUS_BATCH 256       /* as the agent (master_link.c MAX_BATCH) */
 
 struct sim {
 	struct sim_agent *agents;
