@@ -184,10 +184,11 @@ struct link_queue {
  * HTTP server takes 1 MiB). */
 #define LINK_BATCH_MAX 1000
 #define LINK_BATCH_BYTES (768 * 1024)
-/* Calls queued for agents beyond which the allocator makes no offers (back pressure: a
- * cluster placing faster than it can tell agents only grows the queue and memory). The
- * link wakes the allocator again once the queue is down to half. */
-#define LINK_BACKLOG_MAX 20000
+/* Jobs queued for agents beyond which the allocator makes no offers (back pressure: a
+ * cluster placing faster than it can tell agents only grows the queue and memory, about
+ * 1 KiB a job). The link wakes the allocator again once the queue is down to half. Large
+ * enough that at 10,000 agents a batch call still carries several tasks. */
+#define LINK_BACKLOG_MAX 100000
 
 struct master {
 	pthread_mutex_t lock;
