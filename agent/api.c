@@ -16,6 +16,7 @@
 #include "agent/agent.h"
 #include "lib/http_server.h"
 #include "lib/log.h"
+#include "lib/util.h"
 
 /* One launch element: 0 (accepted) or the HTTP status the single form answers with, and a
  * message in err. */
@@ -81,6 +82,7 @@ static void handle_batch(struct agent *a, struct http_response *resp, json_t *li
 		int status = fn(a, elem, err, sizeof(err));
 		json_t *id = call_task_id(elem, fn == launch_one), *res;
 
+		utf8_sanitize(err);     /* a message cut short must still be a JSON string */
 		if (status == 0)
 			res = json_pack("{s:O?,s:b}", "task_id", id, "accepted", 1);
 		else

@@ -282,6 +282,7 @@ json_t *tasks_apply_status_batch(struct master *m, const char *agent_id, json_t 
 		}
 		if (rc < 0) {
 			rejected++;
+			utf8_sanitize(err);     /* a message cut short must still be a JSON string */
 			res = json_pack("{s:O?,s:s}", "uuid", uuid, "error", err);
 		}
 		else {

@@ -787,6 +787,22 @@ static void test_status_batch_acked_per_uuid(void **state)
 	json_decref(results);
 	json_decref(updates);
 
+	/* A message quoting a long multi-byte task id is cut short: still one result each. */
+	char longid[256] = "x";
+	for (int i = 0; i < 100; i++)
+		strcat(longid, "\xc3\xa9");
+	updates = json_pack("[o,o]", upd("u6", longid, "NOPE"), upd("u7", longid, "TASK_RUNNING"));
+	master_lock(f->m);
+	results = tasks_apply_status_batch(f->m, "a1", updates);
+	master_unlock(f->m);
+	assert_int_equal(json_array_size(results), 2);
+	expect_result(results, 0, "u6", false);
+	expect_result(results, 1, "u7", false);
+	assert_non_null(strstr(json_string_value(json_object_get(json_array_get(results, 1), "error")),
+			       "follows a rejected update"));
+	json_decref(results);
+	json_decref(updates);
+
 	/* The agent resends what was not acknowledged, fixed: now it applies. */
 	updates = json_pack("[o,o]", upd("u3", "t2", "TASK_RUNNING"), upd("u5", "t2", "TASK_FINISHED"));
 	master_lock(f->m);
