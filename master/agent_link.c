@@ -11,7 +11,9 @@
  * (store_writer.c; one wait for the highest seq). A launch the agent refused, or a batch
  * call that failed, becomes TASK_FAILED (REASON_CONTAINER_LAUNCH_FAILED) for the tasks
  * concerned; a failed kill is simply retried: the task stays kill_requested and
- * reconciliation returns it in kill_tasks on every heartbeat. */
+ * reconciliation returns it in kill_tasks on every heartbeat. Reconciliation asks
+ * agent_link_launch_pending before it takes a task its agent does not list for lost: a
+ * launch waiting here behind a long queue is on the way, not lost. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -337,10 +339,12 @@ static void *link_main(void *arg)
 		q->on_ready = false;
 		q->busy = true;
 		take_batch(m, q, &b);
+		q->inflight = b.jobs;
 		pthread_mutex_unlock(&m->link_mutex);
 		run_batch(m, &b);
-		jobs_free(b.jobs);
 		pthread_mutex_lock(&m->link_mutex);
+		q->inflight = NULL;
+		jobs_free(b.jobs);
 		q->busy = false;
 		if (q->head) {
 			/* More came meanwhile: behind the agents already waiting. */
@@ -363,6 +367,30 @@ static void *link_main(void *arg)
 	}
 	pthread_mutex_unlock(&m->link_mutex);
 	return NULL;
+}
+
+static bool has_launch(const struct link_job *j, const char *task_id)
+{
+	for (; j; j = j->next)
+		if (j->kind == LINK_LAUNCH && strcmp(j->task_id, task_id) == 0)
+			return true;
+	return false;
+}
+
+bool agent_link_launch_pending(struct master *m, const char *agent_id, const char *task_id)
+{
+	struct hm_node *n;
+	bool pending = false;
+
+	pthread_mutex_lock(&m->link_mutex);
+	n = m->link_running ? hashmap_get(&m->link_queues, agent_id) : NULL;
+	if (n) {
+		struct link_queue *q = hm_entry(n, struct link_queue, node);
+
+		pending = has_launch(q->inflight, task_id) || has_launch(q->head, task_id);
+	}
+	pthread_mutex_unlock(&m->link_mutex);
+	return pending;
 }
 
 int agent_link_start(struct master *m)

@@ -176,6 +176,7 @@ struct link_queue {
 	char agent_id[64];
 	char address[192];              /* host:port as of the newest job */
 	struct link_job *head, *tail;
+	struct link_job *inflight;      /* the batch a worker is sending (read under link_mutex) */
 	bool busy, on_ready;
 };
 
@@ -355,6 +356,9 @@ void agent_link_stop(struct master *m);
 /* Queue a launch/kill (lock held or not; takes link_mutex only). body is stolen. */
 void agent_link_launch(struct master *m, const struct task *t, json_t *body);
 void agent_link_kill(struct master *m, const struct task *t, double grace);
+/* Is the task's launch still queued for its agent or being sent (the link running)? Its
+ * agent cannot list it yet: reconciliation must not take it for lost. */
+bool agent_link_launch_pending(struct master *m, const char *agent_id, const char *task_id);
 /* Empty queues (master_create); 0 or -ENOMEM. */
 int agent_link_init(struct master *m);
 void agent_link_free_queue(struct master *m);

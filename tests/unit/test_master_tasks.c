@@ -1,8 +1,9 @@
 /* test_master_tasks.c - task records in the master core: master_accept validation, status
  * updates (dedup by uuid, persisted), reconciliation on register/heartbeat (kill unknown,
  * LOST after 30 s, unreachable and back), kills, master restart, agent_link against a
- * real HTTP server standing in for the agent (batched launches, one refused), the batched
- * store writer, the task indexes (per app, per agent, live counts) and status batches. */
+ * real HTTP server standing in for the agent (batched launches, one refused; a launch still
+ * on its way is not taken for lost), the batched store writer, the task indexes (per app,
+ * per agent, live counts) and status batches. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -466,8 +467,10 @@ static void test_recovering_agent_that_never_returns(void **state)
 
 struct fake_agent {
 	pthread_mutex_t mu;
+	pthread_cond_t cond;
 	json_t *launched;
 	int status;
+	bool hold, holding;     /* hold: answer only once cleared; holding: a call waits */
 };
 
 /* Takes the batch form; keeps the last launch element; refuses tasks named "refuse*". */
@@ -480,6 +483,12 @@ static void fake_launch(struct http_request *req, struct http_response *resp, vo
 	if (!body)
 		return;
 	pthread_mutex_lock(&fa->mu);
+	while (fa->hold) {
+		fa->holding = true;
+		pthread_cond_broadcast(&fa->cond);
+		pthread_cond_wait(&fa->cond, &fa->mu);
+	}
+	fa->holding = false;
 	json_array_foreach(json_object_get(body, "launches"), i, l) {
 		const char *id = json_string_value(json_object_get(json_object_get(l, "task"),
 								   "task_id"));
@@ -534,7 +543,8 @@ static const char *last_offer_of(struct rec_fw *r, const char *agent_id)
 
 static void test_agent_link_launch_delivered_and_failed(void **state)
 {
-	struct fake_agent fa = { .mu = PTHREAD_MUTEX_INITIALIZER, .status = 202 };
+	struct fake_agent fa = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
+				 .status = 202 };
 	struct http_server *srv;
 	struct rec_fw *r;
 	struct fx *f;
@@ -608,6 +618,60 @@ static void test_agent_link_launch_delivered_and_failed(void **state)
 	assert_int_equal(state_of(f, "good"), TASK_STAGING);
 
 	fx_free(f);             /* stops agent_link first */
+	http_server_stop(srv);
+	json_decref(fa.launched);
+	free(r);
+}
+
+/* A launch still on its way to the agent (queued behind others, or being sent) is not lost
+ * when the agent's heartbeat does not list it yet, however long it has been staged. */
+static void test_launch_on_the_way_not_lost(void **state)
+{
+	struct fake_agent fa = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
+				 .status = 202, .hold = true };
+	struct http_server *srv;
+	struct rec_fw *r;
+	struct fx *f;
+	char addr[64], err[256];
+	double deadline;
+	int rc;
+
+	(void)state;
+	http_client_global_init();
+	srv = http_server_start("127.0.0.1", 0, err, sizeof(err));
+	assert_non_null(srv);
+	assert_int_equal(http_server_route(srv, "POST", "/v1/launch", fake_launch, &fa), 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", http_server_port(srv));
+	f = setup_one(&r, addr);
+	assert_int_equal(agent_link_start(f->m), 0);
+	assert_int_equal(launch(f, r, r->offers[0], "slow", 1, 256, 0, err, sizeof(err)), 0);
+	deadline = now_mono() + 10;
+	pthread_mutex_lock(&fa.mu);
+	while (!fa.holding && now_mono() < deadline) {
+		pthread_mutex_unlock(&fa.mu);
+		usleep(10000);
+		pthread_mutex_lock(&fa.mu);
+	}
+	assert_true(fa.holding);
+	pthread_mutex_unlock(&fa.mu);
+	/* The agent has not answered yet: 31 s later its heartbeat does not list the task. */
+	fx_wall += 31;
+	json_decref(heartbeat(f, "a1", json_array(), &rc));
+	assert_int_equal(rc, 0);
+	assert_int_equal(state_of(f, "slow"), TASK_STAGING);
+	/* Once the launch went through, a heartbeat without it means it is lost. */
+	pthread_mutex_lock(&fa.mu);
+	fa.hold = false;
+	pthread_cond_broadcast(&fa.cond);
+	pthread_mutex_unlock(&fa.mu);
+	deadline = now_mono() + 10;
+	while (agent_link_launch_pending(f->m, "a1", "slow") && now_mono() < deadline)
+		usleep(10000);
+	assert_false(agent_link_launch_pending(f->m, "a1", "slow"));
+	json_decref(heartbeat(f, "a1", json_array(), &rc));
+	assert_int_equal(state_of(f, "slow"), TASK_LOST);
+
+	fx_free(f);
 	http_server_stop(srv);
 	json_decref(fa.launched);
 	free(r);
@@ -830,6 +894,7 @@ int main(void)
 		cmocka_unit_test(test_master_restart_keeps_tasks),
 		cmocka_unit_test(test_recovering_agent_that_never_returns),
 		cmocka_unit_test(test_agent_link_launch_delivered_and_failed),
+		cmocka_unit_test(test_launch_on_the_way_not_lost),
 		cmocka_unit_test(test_store_writer_and_indexes),
 		cmocka_unit_test(test_uuid_ring_keeps_last_sixteen),
 		cmocka_unit_test(test_status_batch_acked_per_uuid),
