@@ -154,6 +154,21 @@ void task_info_free(struct task_info *ti);
 char **task_env_build(const struct task_info *ti, const char *host, const char *sandbox);
 void strv_free(char **v);
 
+/* ---- call_parse.c: the shapes of the master's launch and kill calls ---- */
+
+/* Elements one batch call ({"launches":[...]} / {"kills":[...]}) may carry. */
+#define AGENT_BATCH_MAX 4096
+
+/* The body must be an object; *list is its array under key (the batch form) or NULL (the
+ * single form: the body is the element). -EINVAL with a message for another shape. */
+int call_batch_list(json_t *body, const char *key, json_t **list, char *err, size_t errlen);
+/* A launch element {"framework_id","task":TASKINFO}; on 0, ti is filled (task_info_free). */
+int call_launch_check(json_t *elem, struct task_info *ti, char *err, size_t errlen);
+/* A kill element {"task_id","grace_period_seconds"} (grace -1: the task's own). */
+int call_kill_check(json_t *elem, const char **task_id, double *grace, char *err, size_t errlen);
+/* The task id an element names (borrowed), or NULL. */
+json_t *call_task_id(json_t *elem, bool launch);
+
 /* ---- resources_detect.c ---- */
 
 /* cpus from the affinity mask, mem = MemTotal - 1 GiB headroom, disk = free space of

@@ -1,6 +1,10 @@
 /* api.c - the agent's HTTP API, called by the master (docs/architecture.md):
  *   POST /v1/launch  {"framework_id","task":TASKINFO} -> 202 {} (status updates follow)
+ *                    {"launches":[{"framework_id","task"},...]} -> 202 {"results":[...]}
  *   POST /v1/kill    {"task_id","grace_period_seconds"} -> 202 {}, 404 for an unknown task
+ *                    {"kills":[{"task_id","grace_period_seconds"},...]} -> 202 {"results"}
+ * A batch answers per element, in order: {"task_id","accepted":true} or {"task_id","error",
+ * "status"} (the status the single form would have answered with).
  *   GET  /v1/state   the agent and its tasks
  *   GET  /health     {"ok":true}
  * Bad input gets a 4xx with {"message": ...} naming the field. */
@@ -12,80 +16,121 @@
 #include "agent/agent.h"
 #include "lib/http_server.h"
 #include "lib/log.h"
+#include "lib/util.h"
 
-static void handle_launch(struct http_request *req, struct http_response *resp, void *ctx)
+/* One launch element: 0 (accepted) or the HTTP status the single form answers with, and a
+ * message in err. */
+static int launch_one(struct agent *a, json_t *elem, char *err, size_t errlen)
 {
-	struct agent *a = ctx;
-	json_t *body = http_body_json(req, resp), *info, *fw;
+	json_t *info = json_object_get(elem, "task");
 	struct task_info ti;
-	char err[512];
 	int rc;
+
+	if (call_launch_check(elem, &ti, err, errlen))
+		return 400;
+	task_info_free(&ti);
+	rc = agent_task_accept(a, json_string_value(json_object_get(elem, "framework_id")), info);
+	if (rc == -EEXIST) {
+		snprintf(err, errlen, "Task '%s' already exists on this agent",
+			 json_string_value(json_object_get(info, "task_id")));
+		return 409;
+	}
+	if (rc == -ESHUTDOWN) {
+		snprintf(err, errlen, "The agent is shutting down");
+		return 503;
+	}
+	if (rc) {
+		snprintf(err, errlen, "Cannot checkpoint task '%s': %s",
+			 json_string_value(json_object_get(info, "task_id")), strerror(-rc));
+		return 500;
+	}
+	return 0;
+}
+
+/* One kill element: 0 or an HTTP status, as above. */
+static int kill_one(struct agent *a, json_t *elem, char *err, size_t errlen)
+{
+	const char *id;
+	double grace;
+	int rc;
+
+	if (call_kill_check(elem, &id, &grace, err, errlen))
+		return 400;
+	rc = agent_task_kill(a, id, grace);
+	if (rc == -ENOENT) {
+		snprintf(err, errlen, "Task '%s' is not known on this agent", id);
+		return 404;
+	}
+	if (rc) {
+		snprintf(err, errlen, "Cannot kill task '%s': %s", id, strerror(-rc));
+		return 500;
+	}
+	return 0;
+}
+
+typedef int (*elem_fn)(struct agent *a, json_t *elem, char *err, size_t errlen);
+
+/* The batch form -> 202 {"results":[{"task_id","accepted":true} or {"task_id","error",
+ * "status"}]}, one per element in order: a bad element does not sink the others. */
+static void handle_batch(struct agent *a, struct http_response *resp, json_t *list, elem_fn fn)
+{
+	json_t *results = json_array(), *elem;
+	size_t i;
+
+	json_array_foreach(list, i, elem) {
+		char err[512] = "";
+		int status = fn(a, elem, err, sizeof(err));
+		json_t *id = call_task_id(elem, fn == launch_one), *res;
+
+		utf8_sanitize(err);     /* a message cut short must still be a JSON string */
+		if (status == 0)
+			res = json_pack("{s:O?,s:b}", "task_id", id, "accepted", 1);
+		else
+			res = json_pack("{s:O?,s:s,s:i}", "task_id", id, "error", err, "status", status);
+		if (!results || json_array_append_new(results, res) < 0) {
+			json_decref(results);
+			http_respond_error(resp, 500, "out of memory");
+			return;
+		}
+	}
+	http_respond_json(resp, 202, json_pack("{s:o}", "results", results));
+}
+
+/* The single form (the body is one element) or the batch form (the elements under key). */
+static void handle_calls(struct http_request *req, struct http_response *resp, struct agent *a,
+			 const char *key, elem_fn fn)
+{
+	json_t *body = http_body_json(req, resp), *list;
+	char err[512] = "";
+	int status;
 
 	if (!body)
 		return;
-	info = json_object_get(body, "task");
-	fw = json_object_get(body, "framework_id");
-	if (!json_is_object(body)) {
-		http_respond_error(resp, 400, "the body must be a JSON object");
-		goto out;
-	}
-	if (fw && !json_is_null(fw) && !json_is_string(fw)) {
-		http_respond_error(resp, 400, "/framework_id must be a string");
-		goto out;
-	}
-	if (task_info_parse(info, &ti, err, sizeof(err))) {
+	if (call_batch_list(body, key, &list, err, sizeof(err))) {
 		http_respond_error(resp, 400, "%s", err);
 		goto out;
 	}
-	task_info_free(&ti);
-	rc = agent_task_accept(a, json_string_value(fw), info);
-	if (rc == -EEXIST)
-		http_respond_error(resp, 409, "Task '%s' already exists on this agent",
-				   json_string_value(json_object_get(info, "task_id")));
-	else if (rc == -ESHUTDOWN)
-		http_respond_error(resp, 503, "The agent is shutting down");
-	else if (rc)
-		http_respond_error(resp, 500, "Cannot checkpoint task '%s': %s",
-				   json_string_value(json_object_get(info, "task_id")), strerror(-rc));
+	if (list) {
+		handle_batch(a, resp, list, fn);
+		goto out;
+	}
+	status = fn(a, body, err, sizeof(err));
+	if (status)
+		http_respond_error(resp, status, "%s", err);
 	else
 		http_respond_json(resp, 202, json_object());
 out:
 	json_decref(body);
 }
 
+static void handle_launch(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	handle_calls(req, resp, ctx, "launches", launch_one);
+}
+
 static void handle_kill(struct http_request *req, struct http_response *resp, void *ctx)
 {
-	struct agent *a = ctx;
-	json_t *body = http_body_json(req, resp), *grace_j;
-	const char *id;
-	double grace = -1;
-	int rc;
-
-	if (!body)
-		return;
-	id = json_string_value(json_object_get(body, "task_id"));
-	grace_j = json_object_get(body, "grace_period_seconds");
-	if (!json_is_object(body) || !id || !id[0]) {
-		http_respond_error(resp, 400, "/task_id must be a non-empty string");
-		goto out;
-	}
-	if (grace_j && !json_is_null(grace_j)) {
-		if (!json_is_number(grace_j) || !isfinite(json_number_value(grace_j)) ||
-		    json_number_value(grace_j) < 0) {
-			http_respond_error(resp, 400, "/grace_period_seconds must be a non-negative number");
-			goto out;
-		}
-		grace = json_number_value(grace_j);
-	}
-	rc = agent_task_kill(a, id, grace);
-	if (rc == -ENOENT)
-		http_respond_error(resp, 404, "Task '%s' is not known on this agent", id);
-	else if (rc)
-		http_respond_error(resp, 500, "Cannot kill task '%s': %s", id, strerror(-rc));
-	else
-		http_respond_json(resp, 202, json_object());
-out:
-	json_decref(body);
+	handle_calls(req, resp, ctx, "kills", kill_one);
 }
 
 static void handle_state(struct http_request *req, struct http_response *resp, void *ctx)

@@ -1,9 +1,11 @@
 /* master_link.c - the agent's side of the agent<->master protocol (docs/architecture.md):
  * registers with the task list, heartbeats with TASKREFs every heartbeat interval, kills
- * what the master lists in kill_tasks, and drains the status update outbox. An update is
- * sent as soon as it is queued; one that is not acknowledged is sent again a second later,
- * and a task's later updates wait behind it, so the master sees each task's updates in
- * order. A 404 or an unreachable master makes the agent register again once it answers. */
+ * what the master lists in kill_tasks, and drains the status update outbox. Updates are
+ * sent as soon as they are queued, all that are due in one POST /internal/v1/status
+ * {"updates":[...]} (at most MAX_BATCH); the master answers per uuid and only what it
+ * acknowledged leaves the outbox. One that is not acknowledged is sent again a second
+ * later, and a task's later updates wait behind it, so the master sees each task's
+ * updates in order. A 404 or an unreachable master makes the agent register again once it answers. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +19,7 @@
 
 #define HTTP_TIMEOUT_MS 5000
 #define RETRY_SECONDS 1.0
-#define MAX_BATCH 64
+#define MAX_BATCH 256          /* updates per POST /internal/v1/status */
 
 struct link {
 	struct agent *a;
@@ -44,20 +46,17 @@ static void set_registered(struct agent *a, bool v)
 	pthread_mutex_unlock(&a->lock);
 }
 
-/* POSTs body (stolen) to the master; returns the HTTP status (0: unreachable). */
-static long post(struct link *l, const char *path, json_t *body, json_t **answer)
+/* POSTs a JSON text to the master; returns the HTTP status (0: unreachable). */
+static long post_text(struct link *l, const char *path, const char *text, json_t **answer)
 {
 	struct http_result r = { 0 };
 	char url[1024];
 	long status;
 
 	*answer = NULL;
-	if (!body || path_join(url, sizeof(url), "%s%s", l->a->cfg.master_url, path)) {
-		json_decref(body);
+	if (!text || path_join(url, sizeof(url), "%s%s", l->a->cfg.master_url, path))
 		return -1;
-	}
-	http_lite_call_json("POST", url, body, HTTP_TIMEOUT_MS, &r);
-	json_decref(body);
+	http_lite_call("POST", url, text, strlen(text), "application/json", HTTP_TIMEOUT_MS, &r);
 	status = r.status;
 	if (status == 0) {
 		if (!l->master_down_logged)
@@ -68,6 +67,21 @@ static long post(struct link *l, const char *path, json_t *body, json_t **answer
 		*answer = http_result_json(&r);
 	}
 	http_result_free(&r);
+	return status;
+}
+
+/* POSTs body (stolen) to the master; returns the HTTP status (0: unreachable). */
+static long post(struct link *l, const char *path, json_t *body, json_t **answer)
+{
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	long status;
+
+	json_decref(body);
+	*answer = NULL;
+	if (!text)
+		return -1;
+	status = post_text(l, path, text, answer);
+	free(text);
 	return status;
 }
 
@@ -150,21 +164,21 @@ static void do_heartbeat(struct link *l)
 struct pending {
 	char uuid[37];
 	char *task_id;
-	char *body;
 };
 
-/* With the lock held: the updates that may go now, oldest first. An update waits while an
+/* With the lock held: the updates that may go now, oldest first, as the text of one
+ * {"agent_id","updates":[...]} body (NULL: none, or no memory). An update waits while an
  * older update of its task waits (it inherits that one's retry time). */
-static size_t pick_batch(struct agent *a, struct pending *batch, double now)
+static char *pick_batch(struct agent *a, struct pending *batch, size_t *n, double now)
 {
-	json_t *blocked = json_object();
-	size_t n = 0;
+	json_t *blocked = json_object(), *updates = json_array(), *body;
+	char *text = NULL;
 
-	if (!blocked)
-		return 0;
-	for (struct outbox_entry *e = a->outbox.head; e && n < MAX_BATCH; e = e->next) {
+	*n = 0;
+	if (!blocked || !updates)
+		goto out;
+	for (struct outbox_entry *e = a->outbox.head; e && *n < MAX_BATCH; e = e->next) {
 		json_t *until = json_object_get(blocked, e->task_id);
-		json_t *body;
 
 		if (until) {
 			if (e->next_attempt < json_real_value(until))
@@ -175,20 +189,29 @@ static size_t pick_batch(struct agent *a, struct pending *batch, double now)
 			json_object_set_new(blocked, e->task_id, json_real(e->next_attempt));
 			continue;
 		}
-		body = json_pack("{s:s, s:O}", "agent_id", a->agent_id, "update", e->update);
-		batch[n].body = body ? json_dumps(body, JSON_COMPACT) : NULL;
-		json_decref(body);
-		batch[n].task_id = strdup(e->task_id);
-		if (!batch[n].body || !batch[n].task_id) {
-			free(batch[n].body);
-			free(batch[n].task_id);
+		batch[*n].task_id = strdup(e->task_id);
+		if (!batch[*n].task_id || json_array_append(updates, e->update) < 0) {
+			free(batch[*n].task_id);
 			break;
 		}
-		memcpy(batch[n].uuid, e->uuid, sizeof(e->uuid));
-		n++;
+		memcpy(batch[*n].uuid, e->uuid, sizeof(e->uuid));
+		(*n)++;
 	}
+	if (*n == 0)
+		goto out;
+	body = json_pack("{s:s, s:O}", "agent_id", a->agent_id, "updates", updates);
+	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+out:
+	/* The tree shares the entries' updates: let go of it under the lock. */
+	json_decref(updates);
 	json_decref(blocked);
-	return n;
+	if (!text) {
+		for (size_t i = 0; i < *n; i++)
+			free(batch[i].task_id);
+		*n = 0;
+	}
+	return text;
 }
 
 /* With the lock held: the update and the task's later ones wait until retry. */
@@ -199,57 +222,68 @@ static void defer_task(struct agent *a, const char *task_id, double retry)
 			e->next_attempt = retry;
 }
 
-static bool acked(json_t *answer, const char *uuid)
+/* The master's result for uuid in a batch answer: true if acknowledged; *why otherwise. */
+static bool acked(json_t *results, const char *uuid, const char **why)
 {
-	const char *got = json_string_value(json_object_get(answer, "acknowledged"));
+	json_t *r;
+	size_t i;
 
-	return got && strcmp(got, uuid) == 0;
+	*why = "no result for the update";
+	json_array_foreach(results, i, r) {
+		if (strcmp(json_string_value(json_object_get(r, "uuid")) ?: "", uuid) != 0)
+			continue;
+		if (json_is_true(json_object_get(r, "acknowledged")))
+			return true;
+		*why = json_string_value(json_object_get(r, "error")) ?: "not acknowledged";
+	}
+	return false;
 }
 
-/* Sends one round; returns false if the master could not be reached. */
+/* Sends one batch (POST /internal/v1/status {"updates":[...]}); drops from the outbox
+ * exactly what the master acknowledged, in order, and defers the rest (with their tasks'
+ * later updates). Returns false if the master could not be reached. */
 static bool flush_outbox(struct link *l)
 {
 	struct agent *a = l->a;
 	struct pending batch[MAX_BATCH];
-	json_t *failed = json_object();
+	json_t *answer = NULL, *results;
 	bool reachable = true;
+	long status;
+	char *text;
 	size_t n;
 
 	pthread_mutex_lock(&a->lock);
-	n = pick_batch(a, batch, now_mono());
+	text = pick_batch(a, batch, &n, now_mono());
 	pthread_mutex_unlock(&a->lock);
-
+	if (!text)
+		return true;
+	status = post_text(l, "/internal/v1/status", text, &answer);
+	free(text);
+	results = json_object_get(answer, "results");
+	pthread_mutex_lock(&a->lock);
+	if (status == 0 || status == 404) {
+		reachable = false;    /* down, or it does not know us: register again */
+		a->registered = false;
+		defer_task(a, NULL, now_mono() + RETRY_SECONDS);
+	}
 	for (size_t i = 0; i < n; i++) {
-		json_t *answer = NULL;
-		long status;
+		const char *why;
 
-		if (!reachable || json_object_get(failed, batch[i].task_id))
-			goto next;
-		status = post(l, "/internal/v1/status", json_loads(batch[i].body, 0, NULL), &answer);
-		pthread_mutex_lock(&a->lock);
-		if (status == 200 && acked(answer, batch[i].uuid)) {
+		if (reachable && status == 200 && acked(results, batch[i].uuid, &why)) {
 			agent_update_acked(a, batch[i].uuid);
-		} else {
-			if (status > 0)
+		} else if (reachable) {
+			if (status == 200)
+				log_warn("event=status_not_acknowledged task_id=%s uuid=%s error=\"%s\"",
+					 batch[i].task_id, batch[i].uuid, why);
+			else
 				log_warn("event=status_not_acknowledged task_id=%s uuid=%s status=%ld",
 					 batch[i].task_id, batch[i].uuid, status);
-			if (status == 0 || status == 404) {
-				reachable = false;    /* down, or it does not know us: register again */
-				a->registered = false;
-				defer_task(a, NULL, now_mono() + RETRY_SECONDS);
-			} else {
-				defer_task(a, batch[i].task_id, now_mono() + RETRY_SECONDS);
-			}
-			if (failed)
-				json_object_set_new(failed, batch[i].task_id, json_true());
+			defer_task(a, batch[i].task_id, now_mono() + RETRY_SECONDS);
 		}
-		pthread_mutex_unlock(&a->lock);
-		json_decref(answer);
-next:
-		free(batch[i].body);
 		free(batch[i].task_id);
 	}
-	json_decref(failed);
+	pthread_mutex_unlock(&a->lock);
+	json_decref(answer);
 	return reachable;
 }
 

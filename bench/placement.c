@@ -2,8 +2,10 @@
  *
  * One process simulates N agents against a real pacer-master over the real agent protocol
  * (docs/architecture.md): it registers them (POST /internal/v1/register), heartbeats them
- * with their task lists, answers the master's POST /v1/launch with 202 and reports
- * TASK_RUNNING for the task at once (POST /internal/v1/status). Then it creates apps
+ * with their task lists, answers the master's POST /v1/launch (batch form: one call carries
+ * many tasks, answered per task) with 202 and reports TASK_RUNNING for the tasks at once
+ * (POST /internal/v1/status, batched per agent: one call carries the agent's pending
+ * updates, at most STATUS_BATCH, one call in flight per agent). Then it creates apps
  * totalling M instances through /v2/apps and measures the time until the master has
  * acknowledged TASK_RUNNING for all M. It reports placements/s, the master's allocation
  * cycle p50/p99 (from GET /v1/metrics when the master has it), master CPU seconds
@@ -70,6 +72,12 @@ struct opts {
 
 /* ---- simulated agents ---- */
 
+struct job {
+	char state;             /* 'R' running, 'K' killed */
+	char task_id[160];
+	struct job *next;
+};
+
 struct sim_agent {
 	char id[32];
 	char addr[48];
@@ -77,14 +85,15 @@ struct sim_agent {
 	char **tasks;           /* ids of its RUNNING tasks (for heartbeats) */
 	size_t ntasks, cap;
 	double next_hb;
+	/* Its status updates not sent yet (S.qmu): one batch in flight per agent, like the
+	 * agent's outbox, so its updates reach the master in order. */
+	struct job *qhead, *qtail;
+	bool busy, on_ready;
+	long next_ready;
 };
 
-struct job {
-	uint32_t agent;
-	char state;             /* 'R' running, 'K' killed */
-	char task_id[160];
-	struct job *next;
-};
+/* Most updates one simulated agent sends in one POST /internal/v1/status. */
+#define STATUS_BATCH 256       /* as the agent (master_link.c MAX_BATCH) */
 
 struct sim {
 	struct sim_agent *agents;
@@ -93,10 +102,10 @@ struct sim {
 	uint16_t port;          /* the agents' port */
 	char framework_id[80];
 	double hb_interval;
-	/* status queue */
+	/* status queue: agents with updates to send, oldest first (linked by next_ready) */
 	pthread_mutex_t qmu;
 	pthread_cond_t qcond;
-	struct job *qhead, *qtail;
+	long ready_head, ready_tail;     /* -1: none */
 	bool stop;
 	atomic_long launches, running_acked, status_errors, hb_sent, hb_errors, kills;
 };
@@ -134,71 +143,154 @@ static long agent_index(struct MHD_Connection *c)
 	return i >= 0 && i < S.nagents ? i : -1;
 }
 
-static void push_job(uint32_t agent, char state, const char *task_id)
+/* S.qmu held: the agent waits for a sender (unless one is sending for it). */
+static void make_ready(long ai)
 {
-	struct job *j = calloc(1, sizeof(*j));
+	struct sim_agent *a = &S.agents[ai];
 
-	if (!j)
+	if (a->busy || a->on_ready || !a->qhead)
 		return;
-	j->agent = agent;
-	j->state = state;
-	snprintf(j->task_id, sizeof(j->task_id), "%s", task_id);
-	pthread_mutex_lock(&S.qmu);
-	if (S.qtail)
-		S.qtail->next = j;
+	a->on_ready = true;
+	a->next_ready = -1;
+	if (S.ready_tail >= 0)
+		S.agents[S.ready_tail].next_ready = ai;
 	else
-		S.qhead = j;
-	S.qtail = j;
+		S.ready_head = ai;
+	S.ready_tail = ai;
 	pthread_cond_signal(&S.qcond);
+}
+
+/* Queues the agent's updates (state for every task id in ids) in one go. */
+static void push_jobs(long ai, char state, const char *const *ids, size_t n)
+{
+	struct sim_agent *a = &S.agents[ai];
+	struct job *first = NULL, *last = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		struct job *j = calloc(1, sizeof(*j));
+
+		if (!j)
+			break;
+		j->state = state;
+		snprintf(j->task_id, sizeof(j->task_id), "%s", ids[i]);
+		if (last)
+			last->next = j;
+		else
+			first = j;
+		last = j;
+	}
+	if (!first)
+		return;
+	pthread_mutex_lock(&S.qmu);
+	if (a->qtail)
+		a->qtail->next = first;
+	else
+		a->qhead = first;
+	a->qtail = last;
+	make_ready(ai);
 	pthread_mutex_unlock(&S.qmu);
 }
 
 static void agent_add_task(struct sim_agent *a, const char *tid);
 
+/* The elements of a call: the batch form's array under key, or the body itself. */
+static size_t call_elements(json_t *body, const char *key, json_t **list)
+{
+	*list = json_object_get(body, key);
+	return *list ? json_array_size(*list) : 1;
+}
+
+/* POST /v1/launch, batch ({"launches":[...]}) or single form: every task is taken (in the
+ * agent's heartbeats from now on, like a real agent) and reported TASK_RUNNING at once. */
 static void h_launch(struct http_request *req, struct http_response *resp, void *ctx)
 {
-	json_t *body = http_body_json(req, resp);
-	const char *tid;
-	long ai;
+	json_t *body = http_body_json(req, resp), *list, *results = json_array();
+	long ai = agent_index(req->conn);
+	size_t n, ok = 0;
+	const char **ids;
 
 	(void)ctx;
 	if (!body)
-		return;
-	tid = json_string_value(json_object_get(json_object_get(body, "task"), "task_id"));
-	ai = agent_index(req->conn);
-	if (!tid || ai < 0) {
-		http_respond_error(resp, 400, "no task.task_id or unknown agent address");
-	} else {
-		const char *fw = json_string_value(json_object_get(body, "framework_id"));
+		goto out;
+	n = call_elements(body, "launches", &list);
+	ids = calloc(n ? n : 1, sizeof(*ids));
+	if (ai < 0 || !ids || !results) {
+		http_respond_error(resp, 400, "unknown agent address");
+		free(ids);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *el = list ? json_array_get(list, i) : body;
+		const char *tid = json_string_value(json_object_get(json_object_get(el, "task"),
+								    "task_id"));
+		const char *fw = json_string_value(json_object_get(el, "framework_id"));
 
+		if (!tid) {
+			json_array_append_new(results, json_pack("{s:n,s:s}", "task_id", "error",
+								 "no task.task_id"));
+			continue;
+		}
 		if (fw && !S.framework_id[0])
 			snprintf(S.framework_id, sizeof(S.framework_id), "%s", fw);
-		atomic_fetch_add(&S.launches, 1);
-		/* Like a real agent: the task is in its heartbeats from the moment it is taken. */
 		agent_add_task(&S.agents[ai], tid);
-		push_job((uint32_t)ai, 'R', tid);
-		http_respond_json(resp, 202, json_object());
+		ids[ok++] = tid;
+		json_array_append_new(results, json_pack("{s:s,s:b}", "task_id", tid, "accepted", 1));
 	}
+	atomic_fetch_add(&S.launches, (long)ok);
+	push_jobs(ai, 'R', ids, ok);
+	free(ids);
+	if (list)
+		http_respond_json(resp, 202, json_pack("{s:O}", "results", results));
+	else if (ok)
+		http_respond_json(resp, 202, json_object());
+	else
+		http_respond_error(resp, 400, "no task.task_id");
+out:
+	json_decref(results);
 	json_decref(body);
 }
 
+/* POST /v1/kill, batch ({"kills":[...]}) or single form: reported TASK_KILLED at once. */
 static void h_kill(struct http_request *req, struct http_response *resp, void *ctx)
 {
-	json_t *body = http_body_json(req, resp);
-	const char *tid;
+	json_t *body = http_body_json(req, resp), *list, *results = json_array();
 	long ai = agent_index(req->conn);
+	size_t n, ok = 0;
+	const char **ids;
 
 	(void)ctx;
 	if (!body)
-		return;
-	tid = json_string_value(json_object_get(body, "task_id"));
-	if (tid && ai >= 0) {
-		atomic_fetch_add(&S.kills, 1);
-		push_job((uint32_t)ai, 'K', tid);
-		http_respond_json(resp, 202, json_object());
-	} else {
-		http_respond_error(resp, 404, "unknown task");
+		goto out;
+	n = call_elements(body, "kills", &list);
+	ids = calloc(n ? n : 1, sizeof(*ids));
+	if (ai < 0 || !ids || !results) {
+		http_respond_error(resp, 404, "unknown agent address");
+		free(ids);
+		goto out;
 	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *el = list ? json_array_get(list, i) : body;
+		const char *tid = json_string_value(json_object_get(el, "task_id"));
+
+		if (!tid) {
+			json_array_append_new(results, json_pack("{s:n,s:s,s:i}", "task_id", "error",
+								 "unknown task", "status", 404));
+			continue;
+		}
+		ids[ok++] = tid;
+		json_array_append_new(results, json_pack("{s:s,s:b}", "task_id", tid, "accepted", 1));
+	}
+	atomic_fetch_add(&S.kills, (long)ok);
+	push_jobs(ai, 'K', ids, ok);
+	free(ids);
+	if (list)
+		http_respond_json(resp, 202, json_pack("{s:O}", "results", results));
+	else if (ok)
+		http_respond_json(resp, 202, json_object());
+	else
+		http_respond_error(resp, 404, "unknown task");
+out:
+	json_decref(results);
 	json_decref(body);
 }
 
@@ -241,48 +333,87 @@ static int post(const char *path, json_t *body, long timeout_ms, struct http_res
 	return http_call_json("POST", url, body, timeout_ms, r);
 }
 
+/* The master's acknowledgement of uuid in a batch answer. */
+static bool acked(json_t *results, size_t i, const char *uuid)
+{
+	json_t *r = json_array_get(results, i);
+
+	return json_is_true(json_object_get(r, "acknowledged")) &&
+	       strcmp(json_string_value(json_object_get(r, "uuid")) ?: "", uuid) == 0;
+}
+
+/* Takes the agent at the head of the ready list and sends up to STATUS_BATCH of its updates
+ * in one POST /internal/v1/status {"agent_id","updates":[...]}, as the agent's outbox does. */
 static void *sender_main(void *arg)
 {
 	(void)arg;
 	for (;;) {
-		struct job *j;
+		struct job *jobs, *j, *last = NULL;
 		struct http_result r;
-		char uuid[37];
-		json_t *body;
+		struct sim_agent *a;
+		json_t *body, *updates, *answer;
+		char (*uuids)[37];
+		size_t n = 0, i;
+		long ai;
 		int rc;
 
 		pthread_mutex_lock(&S.qmu);
-		while (!S.stop && !S.qhead)
+		while (!S.stop && S.ready_head < 0)
 			pthread_cond_wait(&S.qcond, &S.qmu);
 		if (S.stop) {
 			pthread_mutex_unlock(&S.qmu);
 			return NULL;
 		}
-		j = S.qhead;
-		S.qhead = j->next;
-		if (!S.qhead)
-			S.qtail = NULL;
+		ai = S.ready_head;
+		a = &S.agents[ai];
+		S.ready_head = a->next_ready;
+		if (S.ready_head < 0)
+			S.ready_tail = -1;
+		a->on_ready = false;
+		a->busy = true;
+		jobs = a->qhead;
+		for (j = jobs; j && n < STATUS_BATCH; j = j->next, n++)
+			last = j;
+		a->qhead = last->next;
+		if (!a->qhead)
+			a->qtail = NULL;
+		last->next = NULL;
 		pthread_mutex_unlock(&S.qmu);
 
-		uuid_v4(uuid);
-		body = json_pack("{s:s,s:{s:s,s:s,s:s,s:s,s:s,s:s,s:f}}",
-				 "agent_id", S.agents[j->agent].id, "update", "uuid", uuid,
-				 "task_id", j->task_id, "framework_id", S.framework_id,
-				 "state", j->state == 'R' ? "TASK_RUNNING" : "TASK_KILLED",
-				 "message", "", "source", "SOURCE_EXECUTOR", "timestamp", now_wall());
+		uuids = calloc(n, sizeof(*uuids));
+		updates = json_array();
+		for (j = jobs, i = 0; j && uuids; j = j->next, i++) {
+			uuid_v4(uuids[i]);
+			json_array_append_new(updates, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:f}",
+				"uuid", uuids[i], "task_id", j->task_id, "framework_id", S.framework_id,
+				"state", j->state == 'R' ? "TASK_RUNNING" : "TASK_KILLED",
+				"message", "", "source", "SOURCE_EXECUTOR", "timestamp", now_wall()));
+		}
+		body = json_pack("{s:s,s:o}", "agent_id", a->id, "updates", updates);
 		rc = post("/internal/v1/status", body, 30000, &r);
 		json_decref(body);
-		if (rc == 0 && r.status == 200) {
-			if (j->state == 'R') {
-				atomic_fetch_add(&S.running_acked, 1);
+		answer = rc == 0 && r.status == 200 ? http_result_json(&r) : NULL;
+		for (j = jobs, i = 0; j; i++) {
+			struct job *next = j->next;
+
+			if (uuids && acked(json_object_get(answer, "results"), i, uuids[i])) {
+				if (j->state == 'R')
+					atomic_fetch_add(&S.running_acked, 1);
+				else
+					agent_drop_task(a, j->task_id);
 			} else {
-				agent_drop_task(&S.agents[j->agent], j->task_id);
+				atomic_fetch_add(&S.status_errors, 1);
 			}
-		} else {
-			atomic_fetch_add(&S.status_errors, 1);
+			free(j);
+			j = next;
 		}
+		json_decref(answer);
+		free(uuids);
 		http_result_free(&r);
-		free(j);
+		pthread_mutex_lock(&S.qmu);
+		a->busy = false;
+		make_ready(ai);
+		pthread_mutex_unlock(&S.qmu);
 	}
 }
 
@@ -648,6 +779,10 @@ static double hist_pct(json_t *before, json_t *after, double pct, long *count)
 static void clear_sim(void)
 {
 	for (long i = 0; i < S.nagents; i++) {
+		for (struct job *j = S.agents[i].qhead, *next; j; j = next) {
+			next = j->next;
+			free(j);
+		}
 		for (size_t k = 0; k < S.agents[i].ntasks; k++)
 			free(S.agents[i].tasks[k]);
 		free(S.agents[i].tasks);
@@ -655,13 +790,7 @@ static void clear_sim(void)
 	}
 	free(S.agents);
 	S.agents = NULL;
-	while (S.qhead) {
-		struct job *j = S.qhead;
-
-		S.qhead = j->next;
-		free(j);
-	}
-	S.qtail = NULL;
+	S.ready_head = S.ready_tail = -1;
 }
 
 static const char *sim_agent_id(long i)
@@ -708,6 +837,7 @@ static void run_case(const struct opts *o, const struct bcase *c, struct result 
 	memset(&S, 0, sizeof(S));
 	pthread_mutex_init(&S.qmu, NULL);
 	pthread_cond_init(&S.qcond, NULL);
+	S.ready_head = S.ready_tail = -1;
 	S.nagents = c->agents;
 	S.hb_interval = 5;
 	S.agents = calloc((size_t)c->agents, sizeof(*S.agents));

@@ -182,7 +182,8 @@ static void reconcile(struct master *m, struct agent *a, json_t *tasks, json_t *
 		if (t->kill_requested)
 			tasks_transition(m, t, TASK_KILLED, "REASON_RECONCILIATION",
 					 "task not found on its agent after a kill");
-		else if (now - t->rec.staged_at > RECONCILE_LOST_AFTER)
+		else if (now - t->rec.staged_at > RECONCILE_LOST_AFTER &&
+			 !agent_link_launch_pending(m, a->id, t->rec.task_id))
 			tasks_transition(m, t, TASK_LOST, "REASON_RECONCILIATION",
 					 "task not found on its agent");
 	}

@@ -1,11 +1,13 @@
 /* api_internal.c - the agent-facing routes of the master (docs/architecture.md):
- * POST /internal/v1/register, /internal/v1/heartbeat, /internal/v1/status. Parses and
+ * POST /internal/v1/register, /internal/v1/heartbeat, /internal/v1/status (one update or a
+ * batch of them). Parses and
  * checks the JSON at the edge (400 with a message naming the problem), then calls the
  * registry (agents.c) or the status path (status.c) under master->lock. Every answer
  * waits (lock released) until what the call changed is durable in the store: writes are
  * group-committed by store_writer.c. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "lib/http_server.h"
 #include "lib/log.h"
@@ -77,10 +79,106 @@ static void h_heartbeat(struct http_request *req, struct http_response *resp, vo
 		http_respond_json(resp, 200, reply);
 }
 
+/* The status handlers' share of the allocator's back pressure (lock held on the way out). */
+static void status_enter(struct master *m)
+{
+	__atomic_add_fetch(&m->status_inflight, 1, __ATOMIC_RELAXED);
+}
+
+static void status_leave(struct master *m)
+{
+	/* The allocator held back while updates queued up: it may go on once they thin out. */
+	if (__atomic_sub_fetch(&m->status_inflight, 1, __ATOMIC_RELAXED) <= STATUS_BACKLOG_MAX / 2 &&
+	    m->status_throttled) {
+		m->status_throttled = false;
+		master_wake_allocator(m);
+	}
+}
+
+static void seen(struct master *m, const char *agent_id)
+{
+	struct agent *a = agents_find(m, agent_id);
+
+	if (a && a->state == AGENT_ACTIVE)
+		a->last_seen = m->clock_mono();
+}
+
+struct text {
+	char *s;
+	size_t len, cap;
+	bool failed;
+};
+
+static int text_add(const char *buf, size_t size, void *data)
+{
+	struct text *t = data;
+
+	if (t->failed)
+		return -1;
+	if (t->len + size + 1 > t->cap) {
+		size_t cap = (t->len + size + 1) * 2;
+		char *g = realloc(t->s, cap);
+
+		if (!g) {
+			t->failed = true;
+			return -1;
+		}
+		t->s = g;
+		t->cap = cap;
+	}
+	memcpy(t->s + t->len, buf, size);
+	t->len += size;
+	t->s[t->len] = '\0';
+	return 0;
+}
+
+/* 200 {"results":[...]} written into a buffer sized up front for n results (a batch answer
+ * is large; growing json_dumps' buffer step by step shows in profiles). results is stolen. */
+static void respond_results(struct http_response *resp, json_t *results)
+{
+	struct text t = { .cap = 64 + json_array_size(results) * 72 };
+	json_t *body = json_pack("{s:o}", "results", results);
+
+	t.s = malloc(t.cap);
+	if (!body || !t.s || json_dump_callback(body, text_add, &t, JSON_COMPACT) < 0 || t.failed)
+		http_respond_error(resp, 500, "out of memory");
+	else
+		http_respond_text(resp, 200, "application/json", t.s);
+	free(t.s);
+	json_decref(body);
+}
+
+/* {"agent_id","updates":[STATUS...]}: all applied under one lock hold, one store wait,
+ * then 200 {"results":[...]} (one per update, in order; tasks_apply_status_batch). */
+static void status_batch(struct master *m, struct http_response *resp, const char *agent_id,
+			 json_t *updates)
+{
+	json_t *results;
+	unsigned long seq;
+
+	if (json_array_size(updates) > STATUS_BATCH_MAX) {
+		http_respond_error(resp, 400, "invalid status: 'updates' holds %zu updates, at most %d",
+				   json_array_size(updates), STATUS_BATCH_MAX);
+		return;
+	}
+	status_enter(m);
+	master_lock(m);
+	seen(m, agent_id);
+	results = tasks_apply_status_batch(m, agent_id, updates);
+	seq = master_store_seq(m);
+	status_leave(m);
+	master_unlock(m);
+	master_store_wait(m, seq);      /* stored before the agent hears the acks */
+	if (!results)
+		http_respond_error(resp, 500, "out of memory");
+	else
+		respond_results(resp, results);
+}
+
 static void h_status(struct http_request *req, struct http_response *resp, void *ctx)
 {
 	struct master *m = ctx;
-	json_t *body = object_body(req, resp), *update;
+	json_t *body = object_body(req, resp), *update, *updates;
 	const char *agent_id;
 	char err[256] = "";
 	bool dup = false;
@@ -91,25 +189,23 @@ static void h_status(struct http_request *req, struct http_response *resp, void 
 		return;
 	agent_id = json_string_value(json_object_get(body, "agent_id"));
 	update = json_object_get(body, "update");
-	if (!agent_id || !json_is_object(update)) {
-		json_decref(body);
-		http_respond_error(resp, 400,
-				   "invalid status: needs 'agent_id' (string) and 'update' (object)");
-		return;
+	updates = json_object_get(body, "updates");
+	if (agent_id && json_is_array(updates) && !update) {
+		status_batch(m, resp, agent_id, updates);
+		goto out;
 	}
-	__atomic_add_fetch(&m->status_inflight, 1, __ATOMIC_RELAXED);
+	if (!agent_id || !json_is_object(update) || updates) {
+		http_respond_error(resp, 400,
+				   "invalid status: needs 'agent_id' (string) and either 'update' "
+				   "(object) or 'updates' (array)");
+		goto out;
+	}
+	status_enter(m);
 	master_lock(m);
-	struct agent *a = agents_find(m, agent_id);
-	if (a && a->state == AGENT_ACTIVE)
-		a->last_seen = m->clock_mono();
+	seen(m, agent_id);
 	rc = tasks_apply_status_json(m, agent_id, update, &dup, err, sizeof(err));
 	seq = master_store_seq(m);
-	/* The allocator held back while updates queued up: it may go on once they thin out. */
-	if (__atomic_sub_fetch(&m->status_inflight, 1, __ATOMIC_RELAXED) <= STATUS_BACKLOG_MAX / 2 &&
-	    m->status_throttled) {
-		m->status_throttled = false;
-		master_wake_allocator(m);
-	}
+	status_leave(m);
 	master_unlock(m);
 	master_store_wait(m, seq);      /* stored before the agent hears the ack */
 	if (rc < 0)
@@ -117,6 +213,7 @@ static void h_status(struct http_request *req, struct http_response *resp, void 
 	else
 		http_respond_json(resp, 200, json_pack("{s:s}", "acknowledged",
 						       json_string_value(json_object_get(update, "uuid"))));
+out:
 	json_decref(body);
 }
 

@@ -74,7 +74,8 @@ int master_create(const struct master_config *cfg, struct store *st, struct mast
 	pthread_cond_init(&m->sw_done, NULL);
 	dl_init(&m->offers);
 	if (tasks_init(m) < 0 || hashmap_init(&m->agent_index) < 0 ||
-	    hashmap_init(&m->offer_index) < 0 || hashmap_init(&m->filter_index) < 0) {
+	    hashmap_init(&m->offer_index) < 0 || hashmap_init(&m->filter_index) < 0 ||
+	    agent_link_init(m) < 0) {
 		master_destroy(m);
 		return -ENOMEM;
 	}

@@ -157,22 +157,41 @@ struct framework_entry {
 
 enum link_job_kind { LINK_LAUNCH, LINK_KILL };
 
+/* One launch or kill for one task. Jobs of one agent wait in its link_queue, in order. */
 struct link_job {
 	enum link_job_kind kind;
 	char task_id[160];
-	char agent_id[64];
-	char url[256];
-	char *body;                     /* owned JSON text (a tree would cost ~5x the memory
-					 * while launches queue up behind slow agents) */
+	char *body;                     /* owned JSON text of one batch element (a tree would
+					 * cost ~5x the memory while launches queue up behind
+					 * slow agents) */
+	size_t body_len;
 	unsigned long store_seq;        /* sent only once the store has this write durable */
 	struct link_job *next;
 };
 
+/* An agent's pending calls (agent_link.c). While it has jobs and no worker is calling the
+ * agent, it is on master->link_ready; a worker takes the whole run of same-kind jobs at
+ * its head (bounded) and sends them as one batch call. */
+struct link_queue {
+	struct hm_node node;            /* master->link_queues by agent_id */
+	struct dlink all, ready;
+	char agent_id[64];
+	char address[192];              /* host:port as of the newest job */
+	struct link_job *head, *tail;
+	struct link_job *inflight;      /* the batch a worker is sending (read under link_mutex) */
+	bool busy, on_ready;
+};
+
 #define LINK_WORKERS 4
-/* Calls queued for agents beyond which the allocator makes no offers (back pressure: a
- * cluster placing faster than it can tell agents only grows the queue and memory). The
- * link wakes the allocator again once the queue is down to half. */
-#define LINK_BACKLOG_MAX 20000
+/* One batch call carries at most this many tasks and about this much body (the agent's
+ * HTTP server takes 1 MiB). */
+#define LINK_BATCH_MAX 1000
+#define LINK_BATCH_BYTES (768 * 1024)
+/* Jobs queued for agents beyond which the allocator makes no offers (back pressure: a
+ * cluster placing faster than it can tell agents only grows the queue and memory, about
+ * 1 KiB a job). The link wakes the allocator again once the queue is down to half. Large
+ * enough that at 10,000 agents a batch call still carries several tasks. */
+#define LINK_BACKLOG_MAX 100000
 
 struct master {
 	pthread_mutex_t lock;
@@ -215,14 +234,14 @@ struct master {
 	/* agent_link.c: queue guarded by link_mutex (never hold master->lock while waiting). */
 	pthread_mutex_t link_mutex;
 	pthread_cond_t link_cond;
-	struct link_job *link_head, *link_tail;
-	size_t link_len;
+	struct hashmap link_queues;         /* agent id -> link_queue */
+	struct dlink link_all, link_ready;  /* every link_queue; those a worker may take */
+	size_t link_len;                    /* jobs queued, all agents */
 	struct link_worker {
 		struct master *m;
 		int index;
 		pthread_t thread;
 	} link_workers[LINK_WORKERS];
-	char link_busy[LINK_WORKERS][64];   /* agent each worker is calling (per-agent order) */
 	bool link_running, link_stop;
 	bool link_throttled;                /* the allocator skipped a cycle for the backlog */
 
@@ -312,6 +331,13 @@ int tasks_create(struct master *m, struct framework *fw, struct agent *a,
  * Returns 0 (also for a duplicate or an unknown task: the agent gets its ack), or -EINVAL. */
 int tasks_apply_status_json(struct master *m, const char *agent_id, json_t *update,
 			    bool *dup, char *err, size_t errlen);
+/* Most updates one POST /internal/v1/status may carry ({"updates":[...]}). */
+#define STATUS_BATCH_MAX 4096
+/* Applies a batch of STATUS objects from one agent, in order, and returns one result per
+ * element (new reference; NULL without memory): {"uuid":..,"acknowledged":true} or
+ * {"uuid":..(or null),"error":".."}. An update that follows a rejected update of the same
+ * task in the batch is rejected too (the agent resends them in order). */
+json_t *tasks_apply_status_batch(struct master *m, const char *agent_id, json_t *updates);
 /* A master-generated transition (unreachable, lost, launch failed...). */
 void tasks_transition(struct master *m, struct task *t, enum task_state state,
 		      const char *reason, const char *message);
@@ -335,6 +361,11 @@ void agent_link_stop(struct master *m);
 /* Queue a launch/kill (lock held or not; takes link_mutex only). body is stolen. */
 void agent_link_launch(struct master *m, const struct task *t, json_t *body);
 void agent_link_kill(struct master *m, const struct task *t, double grace);
+/* Is the task's launch still queued for its agent or being sent (the link running)? Its
+ * agent cannot list it yet: reconciliation must not take it for lost. */
+bool agent_link_launch_pending(struct master *m, const char *agent_id, const char *task_id);
+/* Empty queues (master_create); 0 or -ENOMEM. */
+int agent_link_init(struct master *m);
 void agent_link_free_queue(struct master *m);
 
 /* --- tick (tick.c) --- */

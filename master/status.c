@@ -234,3 +234,62 @@ int tasks_apply_status_json(struct master *m, const char *agent_id, json_t *upda
 	apply(m, t, &c);
 	return 0;
 }
+
+/* Was an earlier element of the batch, for the same task, rejected? Rejections are rare:
+ * a scan of the results so far is enough. */
+static bool task_rejected_before(json_t *updates, json_t *results, const char *task_id)
+{
+	json_t *r;
+	size_t i;
+
+	json_array_foreach(results, i, r) {
+		const char *id;
+
+		if (!json_object_get(r, "error"))
+			continue;
+		id = json_string_value(json_object_get(json_array_get(updates, i), "task_id"));
+		if (id && strcmp(id, task_id) == 0)
+			return true;
+	}
+	return false;
+}
+
+json_t *tasks_apply_status_batch(struct master *m, const char *agent_id, json_t *updates)
+{
+	json_t *results = json_array(), *update;
+	size_t i, rejected = 0;
+
+	if (!results)
+		return NULL;
+	json_array_foreach(updates, i, update) {
+		json_t *uuid = json_object_get(update, "uuid");
+		const char *task_id = json_string_value(json_object_get(update, "task_id"));
+		json_t *res;
+		char err[256] = "";
+		bool dup = false;
+		int rc;
+
+		if (!json_is_string(uuid))
+			uuid = NULL;
+		if (rejected && task_id && task_rejected_before(updates, results, task_id)) {
+			snprintf(err, sizeof(err), "follows a rejected update of task '%.160s'",
+				 task_id);
+			rc = -EINVAL;
+		} else {
+			rc = tasks_apply_status_json(m, agent_id, update, &dup, err, sizeof(err));
+		}
+		if (rc < 0) {
+			rejected++;
+			utf8_sanitize(err);     /* a message cut short must still be a JSON string */
+			res = json_pack("{s:O?,s:s}", "uuid", uuid, "error", err);
+		}
+		else {
+			res = json_pack("{s:O,s:b}", "uuid", uuid, "acknowledged", 1);
+		}
+		if (json_array_append_new(results, res) < 0) {
+			json_decref(results);
+			return NULL;
+		}
+	}
+	return results;
+}

@@ -3,7 +3,8 @@
  * to a real in-process master (SQLite store in /dev/shm, fake clocks) the way
  * master/api_internal.c's handlers do: JSON with duplicate keys rejected, an object
  * required, then agents_register / agents_heartbeat / tasks_apply_status_json under the
- * lock. Every input starts from the same state: agent "agent-fuzz0" with two running
+ * lock (a status body may be one update or a batch: tasks_apply_status_batch). Every input
+ * starts from the same state: agent "agent-fuzz0" with two running
  * tasks "fz_web.1" and "fz_web.2" of a recording framework.
  * Input: messages separated by 0xff bytes; a message's first byte picks the call
  * ('r' register, 'h' heartbeat, anything else status), the rest is the body.
@@ -138,16 +139,57 @@ static void check_accounting(struct master *m)
 	}
 }
 
+/* The batch form: one result per update, in order, each an ack of the update's uuid or a
+ * message; applying the same batch again acknowledges the same updates (duplicates). */
+static void status_batch(struct master *m, const char *agent_id, json_t *updates)
+{
+	json_t *results, *again, *r;
+	size_t i;
+
+	if (json_array_size(updates) > STATUS_BATCH_MAX)
+		return;         /* the handler answers 400 */
+	results = tasks_apply_status_batch(m, agent_id, updates);
+	CHECK(json_array_size(results) == json_array_size(updates));
+	json_array_foreach(results, i, r) {
+		json_t *uuid = json_object_get(json_array_get(updates, i), "uuid");
+
+		if (json_is_true(json_object_get(r, "acknowledged"))) {
+			CHECK(json_string_length(uuid) > 0);
+			CHECK(json_equal(json_object_get(r, "uuid"), uuid));
+			CHECK(!json_object_get(r, "error"));
+		} else {
+			CHECK(json_string_length(json_object_get(r, "error")) > 0);
+			CHECK(json_is_string(uuid) ? json_equal(json_object_get(r, "uuid"), uuid)
+						   : json_is_null(json_object_get(r, "uuid")));
+		}
+	}
+	check_accounting(m);
+	again = tasks_apply_status_batch(m, agent_id, updates);
+	json_array_foreach(results, i, r)
+		CHECK(json_is_true(json_object_get(r, "acknowledged")) ==
+		      json_is_true(json_object_get(json_array_get(again, i), "acknowledged")));
+	json_decref(again);
+	json_decref(results);
+}
+
 static void status(struct master *m, json_t *body)
 {
 	const char *agent_id = json_string_value(json_object_get(body, "agent_id"));
 	json_t *update = json_object_get(body, "update");
+	json_t *updates = json_object_get(body, "updates");
 	char err[256] = "";
 	bool dup = false;
 	struct agent *a;
 	int rc;
 
-	if (!agent_id || !json_is_object(update))
+	if (agent_id && json_is_array(updates) && !update) {
+		a = agents_find(m, agent_id);
+		if (a && a->state == AGENT_ACTIVE)
+			a->last_seen = m->clock_mono();
+		status_batch(m, agent_id, updates);
+		return;
+	}
+	if (!agent_id || !json_is_object(update) || updates)
 		return;         /* the handler answers 400 */
 	a = agents_find(m, agent_id);
 	if (a && a->state == AGENT_ACTIVE)

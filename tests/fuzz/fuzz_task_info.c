@@ -1,11 +1,14 @@
-/* fuzz_task_info.c - libFuzzer target for the agent's POST /v1/launch body: the JSON as
- * the handler reads it (duplicate keys rejected), TASKINFO validation (task_info_parse, with
- * its health_checks),
- * and the container's environment built from a valid one (task_env_build). A TASKINFO
- * the agent accepts must give safe ids, positive resources, a runnable command, real
- * ports and a well-formed KEY=VALUE environment. */
-/* fuzz-links: agent/task_info.c agent/health_def.c */
+/* fuzz_task_info.c - libFuzzer target for the agent's POST /v1/launch and /v1/kill bodies:
+ * the JSON as the handlers read it (duplicate keys rejected), the call shapes
+ * (agent/call_parse.c: the single form or the batch form {"launches":[...]} /
+ * {"kills":[...]}, every element checked on its own), TASKINFO validation (task_info_parse,
+ * with its health_checks), and the container's environment built from a valid one
+ * (task_env_build). A TASKINFO the agent accepts must give safe ids, positive resources, a
+ * runnable command, real ports and a well-formed KEY=VALUE environment; a kill it accepts
+ * names a task and a usable grace period; a rejected element has a message. */
+/* fuzz-links: agent/task_info.c agent/health_def.c agent/call_parse.c */
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,21 +35,20 @@ static void check_env(const struct task_info *ti)
 	strv_free(env);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void check_launch(json_t *elem)
 {
-	json_t *body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
 	struct task_info ti;
 	char err[512] = "";
-	int rc;
+	int rc = call_launch_check(elem, &ti, err, sizeof(err));
 
-	if (!body)
-		return 0;
-	rc = task_info_parse(json_object_get(body, "task"), &ti, err, sizeof(err));
 	if (rc) {
-		CHECK(rc == -EINVAL && err[0] == '/');
+		CHECK(rc == -EINVAL && err[0]);
 		CHECK(!ti.argv && !ti.ports);
-		goto out;
+		return;
 	}
+	CHECK(json_is_object(elem));
+	CHECK(call_task_id(elem, true) &&
+	      strcmp(json_string_value(call_task_id(elem, true)), ti.task_id) == 0);
 	CHECK(task_id_valid(ti.task_id));
 	CHECK(ti.cpus > 0 && ti.mem > 0 && ti.disk >= 0 && ti.kill_grace >= 0);
 	CHECK(ti.command);
@@ -73,7 +75,53 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	check_env(&ti);
 	task_info_free(&ti);
-out:
+}
+
+static void check_kill(json_t *elem)
+{
+	const char *id = NULL;
+	double grace = 0;
+	char err[512] = "";
+	int rc = call_kill_check(elem, &id, &grace, err, sizeof(err));
+
+	if (rc) {
+		CHECK(rc == -EINVAL && err[0] && !id);
+		return;
+	}
+	CHECK(id && id[0] && call_task_id(elem, false));
+	CHECK(grace == -1 || (isfinite(grace) && grace >= 0));
+}
+
+/* One body as POST /v1/launch (launch) or /v1/kill reads it. */
+static void check_call(json_t *body, const char *key, void (*check)(json_t *))
+{
+	json_t *list = NULL, *elem;
+	char err[512] = "";
+	size_t i;
+	int rc = call_batch_list(body, key, &list, err, sizeof(err));
+
+	if (rc) {
+		CHECK(rc == -EINVAL && err[0] && !list);
+		return;
+	}
+	CHECK(json_is_object(body));
+	if (!list) {
+		check(body);
+		return;
+	}
+	CHECK(json_is_array(list) && json_array_size(list) <= AGENT_BATCH_MAX);
+	json_array_foreach(list, i, elem)
+		check(elem);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	json_t *body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
+
+	if (!body)
+		return 0;
+	check_call(body, "launches", check_launch);
+	check_call(body, "kills", check_kill);
 	json_decref(body);
 	return 0;
 }

@@ -23,6 +23,8 @@ struct fake_master {
 	int registers, heartbeats;
 	int fail_status;          /* answer this many status calls with 500 */
 	bool forget_agent;        /* answer the next heartbeat with 404 */
+	char reject_task[64];     /* batch form: refuse (not acknowledge) this task's updates */
+	size_t max_batch;         /* most updates one status call carried */
 	json_t *kill_on_register; /* array of task ids */
 	json_t *updates;          /* every update received, in arrival order */
 	json_t *last_register;
@@ -62,18 +64,37 @@ static inline void fm_heartbeat(struct http_request *req, struct http_response *
 	pthread_mutex_unlock(&fm->lock);
 }
 
+/* Both forms: {"update"} -> {"acknowledged"}, {"updates":[...]} -> {"results":[...]}. */
 static inline void fm_status(struct http_request *req, struct http_response *resp, void *ctx)
 {
 	struct fake_master *fm = ctx;
-	json_t *body = http_body_json(req, resp), *update;
+	json_t *body = http_body_json(req, resp), *update, *updates, *results;
+	size_t i;
 
 	if (!body)
 		return;
 	update = json_object_get(body, "update");
+	updates = json_object_get(body, "updates");
 	pthread_mutex_lock(&fm->lock);
 	if (fm->fail_status > 0) {
 		fm->fail_status--;
 		http_respond_error(resp, 500, "store unavailable");
+	} else if (updates) {
+		results = json_array();
+		if (json_array_size(updates) > fm->max_batch)
+			fm->max_batch = json_array_size(updates);
+		json_array_foreach(updates, i, update) {
+			if (strcmp(json_string_value(json_object_get(update, "task_id")) ?: "",
+				   fm->reject_task) == 0) {
+				json_array_append_new(results, json_pack("{s:O,s:s}", "uuid",
+						      json_object_get(update, "uuid"), "error", "refused"));
+				continue;
+			}
+			json_array_append(fm->updates, update);
+			json_array_append_new(results, json_pack("{s:O,s:b}", "uuid",
+					      json_object_get(update, "uuid"), "acknowledged", 1));
+		}
+		http_respond_json(resp, 200, json_pack("{s:o}", "results", results));
 	} else {
 		json_array_append(fm->updates, update);
 		http_respond_json(resp, 200, json_pack("{s:O}", "acknowledged", json_object_get(update, "uuid")));

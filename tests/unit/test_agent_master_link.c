@@ -1,6 +1,6 @@
 /* test_agent_master_link.c - the agent's side of the protocol against a scripted master on
- * a real HTTP server: register, heartbeat, status updates delivered in order and resent
- * until acknowledged, re-registration on 404 and after an outage, kill_tasks, and a
+ * a real HTTP server: register, heartbeat, status updates delivered in order (in batches,
+ * acknowledged per uuid) and resent until acknowledged, re-registration on 404 and after an outage, kill_tasks, and a
  * finished task forgotten once its last update is acknowledged. No containers are
  * started (the agent has no containerizer here); launches stay in TASK_STAGING. */
 #include <errno.h>
@@ -347,6 +347,54 @@ static void test_kill_tasks_from_master(void **state)
 	assert_false(task_dir_exists(f, "web.1"));
 }
 
+/* One status call carries every due update; the master's per-uuid answer decides what leaves
+ * the outbox: a refused task's updates stay (in order) and are resent, the others go. */
+static void test_batch_acked_per_uuid(void **state)
+{
+	struct fx *f = *state;
+	struct task *t1 = add_task(f, "t1"), *t2 = add_task(f, "t2");
+	const char *id;
+
+	pthread_mutex_lock(&f->fm.lock);
+	snprintf(f->fm.reject_task, sizeof(f->fm.reject_task), "t1");
+	pthread_mutex_unlock(&f->fm.lock);
+	update(f, t1, TASK_RUNNING);
+	update(f, t2, TASK_RUNNING);
+	update(f, t1, TASK_FINISHED);
+	link_start(f);
+	wait_updates(f, 1);
+	pthread_mutex_lock(&f->fm.lock);
+	assert_int_equal(f->fm.max_batch, 3);
+	assert_string_equal(received_state(f, 0, &id), "TASK_RUNNING");
+	assert_string_equal(id, "t2");
+	pthread_mutex_unlock(&f->fm.lock);
+	for (double end = now_mono() + DEADLINE;; sleep_ms(10)) {
+		size_t left;
+
+		pthread_mutex_lock(&f->a.lock);
+		left = f->a.outbox.count;
+		pthread_mutex_unlock(&f->a.lock);
+		if (left == 2)
+			break;
+		if (now_mono() > end)
+			fail_msg("outbox holds %zu updates, expected t1's 2", left);
+	}
+	pthread_mutex_lock(&f->a.lock);
+	assert_int_equal(outbox_count_task(&f->a.outbox, "t1"), 2);
+	pthread_mutex_unlock(&f->a.lock);
+	pthread_mutex_lock(&f->fm.lock);
+	f->fm.reject_task[0] = '\0';
+	pthread_mutex_unlock(&f->fm.lock);
+	wait_updates(f, 3);
+	wait_outbox_empty(f);
+	pthread_mutex_lock(&f->fm.lock);
+	assert_string_equal(received_state(f, 1, &id), "TASK_RUNNING");
+	assert_string_equal(id, "t1");
+	assert_string_equal(received_state(f, 2, &id), "TASK_FINISHED");
+	assert_string_equal(id, "t1");
+	pthread_mutex_unlock(&f->fm.lock);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -356,6 +404,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_updates_survive_agent_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reregisters_after_404_and_outage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill_tasks_from_master, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_acked_per_uuid, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

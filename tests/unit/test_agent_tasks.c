@@ -1,7 +1,7 @@
 /* test_agent_tasks.c - the whole agent (agent_start: containerizer, recovery, API, threads)
  * running real tasks through pacer-executor, against the scripted master: the status
  * sequence and exit codes, the environment, kill with TASK_KILLING/TASK_KILLED, launch
- * failures, the API's 4xx answers, and an agent restart that keeps a running task and
+ * failures, the API's 4xx answers, batched launches and kills answered per task, and an agent restart that keeps a running task and
  * reports the exit of one that ended while the agent was away.
  * Needs root and the executor built next to the tests ($(BUILD)/pacer-executor); fails
  * otherwise. Everything made on the host is purged at the end, pass or fail. */
@@ -287,6 +287,69 @@ static void test_api_errors(void **state)
 	json_decref(wait_state(f, "dup.1", "TASK_KILLED"));
 }
 
+static json_t *result_of(json_t *answer, size_t i)
+{
+	return json_array_get(json_object_get(answer, "results"), i);
+}
+
+/* A batch launch: the good tasks start, a bad element fails alone with its own error; a batch
+ * kill answers per task the same way; a body of the wrong shape is a 400. */
+static void test_batch_launch_and_kill(void **state)
+{
+	struct fx *f = *state;
+	json_t *answer, *bad = task_info("batch.bad", "true"), *res;
+	char seq[256];
+
+	require_host(f);
+	json_object_set_new(json_object_get(bad, "resources"), "mem", json_integer(0));
+	assert_int_equal(api(f, "/v1/launch", json_pack("{s:[{s:s,s:o},{s:s,s:o},{s:s,s:o},i,{s:s,s:o}]}",
+		"launches",
+		"framework_id", "fw-1", "task", task_info("batch.1", "exec sleep 100"),
+		"framework_id", "fw-1", "task", bad,
+		"framework_id", "fw-1", "task", task_info("batch.1", "true"),
+		7,
+		"framework_id", "fw-1", "task", task_info("batch.2", "exit 0")), &answer), 202);
+	assert_int_equal(json_array_size(json_object_get(answer, "results")), 5);
+	res = result_of(answer, 0);
+	assert_string_equal(json_string_value(json_object_get(res, "task_id")), "batch.1");
+	assert_true(json_is_true(json_object_get(res, "accepted")));
+	res = result_of(answer, 1);
+	assert_string_equal(json_string_value(json_object_get(res, "task_id")), "batch.bad");
+	assert_non_null(strstr(json_string_value(json_object_get(res, "error")), "/task/resources/mem"));
+	assert_int_equal(json_integer_value(json_object_get(res, "status")), 400);
+	res = result_of(answer, 2);                     /* the same id twice: the second is refused */
+	assert_int_equal(json_integer_value(json_object_get(res, "status")), 409);
+	res = result_of(answer, 3);
+	assert_true(json_is_null(json_object_get(res, "task_id")));
+	assert_int_equal(json_integer_value(json_object_get(res, "status")), 400);
+	assert_true(json_is_true(json_object_get(result_of(answer, 4), "accepted")));
+	json_decref(answer);
+	json_decref(wait_state(f, "batch.1", "TASK_RUNNING"));
+	json_decref(wait_state(f, "batch.2", "TASK_FINISHED"));
+
+	assert_int_equal(api(f, "/v1/kill", json_pack("{s:[{s:s,s:i},{s:s}]}", "kills",
+		"task_id", "batch.1", "grace_period_seconds", 1, "task_id", "nope.1"), &answer), 202);
+	assert_true(json_is_true(json_object_get(result_of(answer, 0), "accepted")));
+	assert_int_equal(json_integer_value(json_object_get(result_of(answer, 1), "status")), 404);
+	json_decref(answer);
+	json_decref(wait_state(f, "batch.1", "TASK_KILLED"));
+	states_of(f, "batch.1", seq, sizeof(seq));
+	assert_string_equal(seq, "STARTING,RUNNING,KILLING,KILLED");
+	/* the refused task never reached the agent's table */
+	assert_int_equal(api(f, "/v1/state", NULL, &answer), 200);
+	for (size_t i = 0; i < json_array_size(json_object_get(answer, "tasks")); i++)
+		assert_string_not_equal(json_string_value(json_object_get(
+			json_array_get(json_object_get(answer, "tasks"), i), "task_id")), "batch.bad");
+	json_decref(answer);
+
+	assert_int_equal(api(f, "/v1/launch", json_pack("{s:{}}", "launches"), &answer), 400);
+	assert_non_null(strstr(json_string_value(json_object_get(answer, "message")), "/launches"));
+	json_decref(answer);
+	assert_int_equal(api(f, "/v1/kill", json_pack("{s:i}", "kills", 3), &answer), 400);
+	assert_non_null(strstr(json_string_value(json_object_get(answer, "message")), "/kills"));
+	json_decref(answer);
+}
+
 static void test_launch_failure(void **state)
 {
 	struct fx *f = *state;
@@ -404,6 +467,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_exit_codes_and_environment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_launch_and_kill, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_launch_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_recovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_relaunches_and_reaps_orphans, setup, teardown),

@@ -1,5 +1,6 @@
 /* test_api_internal.c - the agent-facing routes (master/api_internal.c) over real HTTP:
- * register, heartbeat and status answers, and a 4xx JSON error for each kind of bad input. */
+ * register, heartbeat and status answers (single and batch), and a 4xx JSON error for each
+ * kind of bad input. */
 #include "lib/http_client.h"
 #include "lib/http_server.h"
 #include "tests/unit/master_fixture.h"
@@ -96,6 +97,19 @@ static void test_register_heartbeat_status(void **state)
 	assert_string_equal(json_string_value(json_object_get(j, "acknowledged")), "u-1");
 	json_decref(j);
 
+	/* A batch: one result per update, by uuid; a bad one is not acknowledged. */
+	assert_int_equal(post(a, "/internal/v1/status",
+			      "{\"agent_id\":\"agent-1\",\"updates\":[{\"uuid\":\"u-2\",\"task_id\":\"x\","
+			      "\"state\":\"TASK_FINISHED\"},{\"uuid\":\"u-3\",\"task_id\":\"x\"}]}", &j), 200);
+	assert_int_equal(json_array_size(json_object_get(j, "results")), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(j, "results"), 0),
+							      "uuid")), "u-2");
+	assert_true(json_is_true(json_object_get(json_array_get(json_object_get(j, "results"), 0),
+						 "acknowledged")));
+	assert_true(json_is_string(json_object_get(json_array_get(json_object_get(j, "results"), 1),
+						   "error")));
+	json_decref(j);
+
 	/* Without an id the master assigns one. */
 	assert_int_equal(post(a, "/internal/v1/register",
 			      "{\"address\":\"127.0.0.1:5052\",\"resources\":{\"cpus\":1}}", &j), 200);
@@ -167,6 +181,10 @@ static void test_bad_requests(void **state)
 	expect_error(a, "/internal/v1/status",
 		     "{\"agent_id\":\"agent-1\",\"update\":{\"uuid\":\"u\",\"task_id\":\"t\","
 		     "\"state\":\"RUNNING\"}}", 400, "not a task state");
+	expect_error(a, "/internal/v1/status", "{\"agent_id\":\"agent-1\",\"updates\":{}}", 400,
+		     "updates");
+	expect_error(a, "/internal/v1/status",
+		     "{\"agent_id\":\"agent-1\",\"update\":{},\"updates\":[]}", 400, "either");
 	/* Still healthy afterwards. */
 	assert_int_equal(post(a, "/internal/v1/register", REG, &j), 200);
 	json_decref(j);

@@ -1,8 +1,9 @@
 /* test_master_tasks.c - task records in the master core: master_accept validation, status
  * updates (dedup by uuid, persisted), reconciliation on register/heartbeat (kill unknown,
  * LOST after 30 s, unreachable and back), kills, master restart, agent_link against a
- * real HTTP server standing in for the agent, the batched store writer and the task
- * indexes (per app, per agent, live counts). */
+ * real HTTP server standing in for the agent (batched launches, one refused; a launch still
+ * on its way is not taken for lost), the batched store writer, the task indexes (per app,
+ * per agent, live counts) and status batches. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -139,8 +140,11 @@ static void test_accept_rejects_what_does_not_fit(void **state)
 	assert_true(port_ranges_contains_port(&a->used.ports, 31005));
 	assert_true(resources_is_empty(&a->offered));
 	assert_int_equal(f->m->link_len, 1);
-	assert_string_equal(f->m->link_head->url, "http://127.0.0.1:1/v1/launch");
-	json_t *body = json_loads(f->m->link_head->body, 0, NULL);
+	struct link_queue *q = hm_entry(hashmap_get(&f->m->link_queues, "a1"), struct link_queue,
+					node);
+	assert_string_equal(q->address, "127.0.0.1:1");
+	assert_true(q->on_ready && q->head == q->tail && q->head->kind == LINK_LAUNCH);
+	json_t *body = json_loads(q->head->body, 0, NULL);
 	json_t *task = json_object_get(body, "task");
 	assert_string_equal(json_string_value(json_object_get(task, "task_id")), "t1");
 	assert_int_equal(json_integer_value(json_array_get(json_object_get(task, "ports"), 0)), 31005);
@@ -363,8 +367,12 @@ static void test_kill_resent_until_gone(void **state)
 	assert_int_equal(master_kill_task(f->m, "nope", 1), -ENOENT);
 	assert_int_equal(master_kill_task(f->m, "t1", 7), 0);
 	assert_int_equal(f->m->link_len, 2);     /* launch + kill */
-	assert_string_equal(f->m->link_tail->url, "http://127.0.0.1:1/v1/kill");
-	json_t *kbody = json_loads(f->m->link_tail->body, 0, NULL);
+	/* One queue for the agent, in order: the launch, then the kill. */
+	struct link_queue *q = hm_entry(hashmap_get(&f->m->link_queues, "a1"), struct link_queue,
+					node);
+	assert_true(q->head->kind == LINK_LAUNCH && q->tail->kind == LINK_KILL);
+	json_t *kbody = json_loads(q->tail->body, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(kbody, "task_id")), "t1");
 	assert_true(json_number_value(json_object_get(kbody, "grace_period_seconds")) == 7);
 	json_decref(kbody);
 	master_unlock(f->m);
@@ -575,22 +583,44 @@ static void test_recovering_agent_that_never_returns(void **state)
 
 struct fake_agent {
 	pthread_mutex_t mu;
+	pthread_cond_t cond;
 	json_t *launched;
 	int status;
+	bool hold, holding;     /* hold: answer only once cleared; holding: a call waits */
 };
 
+/* Takes the batch form; keeps the last launch element; refuses tasks named "refuse*". */
 static void fake_launch(struct http_request *req, struct http_response *resp, void *ctx)
 {
 	struct fake_agent *fa = ctx;
-	json_t *body = http_body_json(req, resp);
+	json_t *body = http_body_json(req, resp), *results = json_array(), *l;
+	size_t i;
 
 	if (!body)
 		return;
 	pthread_mutex_lock(&fa->mu);
-	json_decref(fa->launched);
-	fa->launched = body;
+	while (fa->hold) {
+		fa->holding = true;
+		pthread_cond_broadcast(&fa->cond);
+		pthread_cond_wait(&fa->cond, &fa->mu);
+	}
+	fa->holding = false;
+	json_array_foreach(json_object_get(body, "launches"), i, l) {
+		const char *id = json_string_value(json_object_get(json_object_get(l, "task"),
+								   "task_id"));
+
+		if (id && strncmp(id, "refuse", 6) == 0) {
+			json_array_append_new(results, json_pack("{s:s,s:s}", "task_id", id, "error",
+								 "/task/cpus: no way"));
+			continue;
+		}
+		json_array_append_new(results, json_pack("{s:s,s:b}", "task_id", id, "accepted", 1));
+		json_decref(fa->launched);
+		fa->launched = json_incref(l);
+	}
 	pthread_mutex_unlock(&fa->mu);
-	http_respond_json(resp, fa->status, json_object());
+	json_decref(body);
+	http_respond_json(resp, fa->status, json_pack("{s:o}", "results", results));
 }
 
 static uint16_t closed_port(void)
@@ -618,9 +648,19 @@ static bool wait_state(struct fx *f, const char *task_id, enum task_state want, 
 	return false;
 }
 
+static const char *last_offer_of(struct rec_fw *r, const char *agent_id)
+{
+	for (size_t i = r->offer_count; i-- > 0;)
+		if (strcmp(r->offer_agents[i], agent_id) == 0)
+			return r->offers[i];
+	fail_msg("no offer for %s", agent_id);
+	return NULL;
+}
+
 static void test_agent_link_launch_delivered_and_failed(void **state)
 {
-	struct fake_agent fa = { .mu = PTHREAD_MUTEX_INITIALIZER, .status = 202 };
+	struct fake_agent fa = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
+				 .status = 202 };
 	struct http_server *srv;
 	struct rec_fw *r;
 	struct fx *f;
@@ -655,6 +695,7 @@ static void test_agent_link_launch_delivered_and_failed(void **state)
 							      "task_id")), "good");
 	assert_int_equal(state_of(f, "good"), TASK_STAGING);
 
+
 	/* An agent nobody listens for: the launch fails and the framework hears of it. */
 	fx_alloc(f, 2);
 	assert_string_equal(r->offer_agents[r->offer_count - 1], "a2");
@@ -666,7 +707,87 @@ static void test_agent_link_launch_delivered_and_failed(void **state)
 	assert_true(agents_find(f->m, "a2")->used.cpus == 0);
 	master_unlock(f->m);
 
+	/* The agent refuses one task of a batch: that one fails, the others are launched. */
+	fx_alloc(f, 3);
+	assert_int_equal(launch(f, r, last_offer_of(r, "a1"), "refuse-me", 1, 256, 0, err,
+				sizeof(err)), 0);
+	fx_alloc(f, 4);
+	assert_int_equal(launch(f, r, last_offer_of(r, "a1"), "good2", 1, 256, 0, err,
+				sizeof(err)), 0);
+	assert_true(wait_state(f, "refuse-me", TASK_FAILED, 10));
+	master_lock(f->m);
+	assert_string_equal(r->updates[r->update_count - 1].task_id, "refuse-me");
+	assert_string_equal(r->updates[r->update_count - 1].reason, "REASON_CONTAINER_LAUNCH_FAILED");
+	master_unlock(f->m);
+	deadline = now_mono() + 10;
+	got = false;
+	while (!got && now_mono() < deadline) {
+		pthread_mutex_lock(&fa.mu);
+		got = strcmp(json_string_value(json_object_get(json_object_get(fa.launched, "task"),
+							       "task_id")), "good2") == 0;
+		pthread_mutex_unlock(&fa.mu);
+		if (!got)
+			usleep(10000);
+	}
+	assert_true(got);
+	assert_int_equal(state_of(f, "good2"), TASK_STAGING);
+	assert_int_equal(state_of(f, "good"), TASK_STAGING);
+
 	fx_free(f);             /* stops agent_link first */
+	http_server_stop(srv);
+	json_decref(fa.launched);
+	free(r);
+}
+
+/* A launch still on its way to the agent (queued behind others, or being sent) is not lost
+ * when the agent's heartbeat does not list it yet, however long it has been staged. */
+static void test_launch_on_the_way_not_lost(void **state)
+{
+	struct fake_agent fa = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
+				 .status = 202, .hold = true };
+	struct http_server *srv;
+	struct rec_fw *r;
+	struct fx *f;
+	char addr[64], err[256];
+	double deadline;
+	int rc;
+
+	(void)state;
+	http_client_global_init();
+	srv = http_server_start("127.0.0.1", 0, err, sizeof(err));
+	assert_non_null(srv);
+	assert_int_equal(http_server_route(srv, "POST", "/v1/launch", fake_launch, &fa), 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", http_server_port(srv));
+	f = setup_one(&r, addr);
+	assert_int_equal(agent_link_start(f->m), 0);
+	assert_int_equal(launch(f, r, r->offers[0], "slow", 1, 256, 0, err, sizeof(err)), 0);
+	deadline = now_mono() + 10;
+	pthread_mutex_lock(&fa.mu);
+	while (!fa.holding && now_mono() < deadline) {
+		pthread_mutex_unlock(&fa.mu);
+		usleep(10000);
+		pthread_mutex_lock(&fa.mu);
+	}
+	assert_true(fa.holding);
+	pthread_mutex_unlock(&fa.mu);
+	/* The agent has not answered yet: 31 s later its heartbeat does not list the task. */
+	fx_wall += 31;
+	json_decref(heartbeat(f, "a1", json_array(), &rc));
+	assert_int_equal(rc, 0);
+	assert_int_equal(state_of(f, "slow"), TASK_STAGING);
+	/* Once the launch went through, a heartbeat without it means it is lost. */
+	pthread_mutex_lock(&fa.mu);
+	fa.hold = false;
+	pthread_cond_broadcast(&fa.cond);
+	pthread_mutex_unlock(&fa.mu);
+	deadline = now_mono() + 10;
+	while (agent_link_launch_pending(f->m, "a1", "slow") && now_mono() < deadline)
+		usleep(10000);
+	assert_false(agent_link_launch_pending(f->m, "a1", "slow"));
+	json_decref(heartbeat(f, "a1", json_array(), &rc));
+	assert_int_equal(state_of(f, "slow"), TASK_LOST);
+
+	fx_free(f);
 	http_server_stop(srv);
 	json_decref(fa.launched);
 	free(r);
@@ -792,6 +913,91 @@ static int group_teardown(void **state)
 	return 0;
 }
 
+static json_t *upd(const char *uuid, const char *task, const char *state)
+{
+	return json_pack("{s:s,s:s,s:s?,s:f}", "uuid", uuid, "task_id", task, "state", state,
+			 "timestamp", fx_wall);
+}
+
+static void expect_result(json_t *results, size_t i, const char *uuid, bool acked)
+{
+	json_t *res = json_array_get(results, i);
+
+	assert_string_equal(json_string_value(json_object_get(res, "uuid")), uuid);
+	assert_int_equal(json_is_true(json_object_get(res, "acknowledged")), acked);
+	assert_int_equal(json_is_string(json_object_get(res, "error")), !acked);
+}
+
+/* One batch of updates from an agent: applied in order, answered per uuid; a bad element is
+ * rejected alone (with the later updates of its task), a duplicate is acknowledged again
+ * without being applied twice. */
+static void test_status_batch_acked_per_uuid(void **state)
+{
+	struct rec_fw *r;
+	struct fx *f = setup_one(&r, "127.0.0.1:1");
+	json_t *updates, *results;
+	char err[256];
+	size_t before;
+
+	(void)state;
+	assert_int_equal(launch(f, r, r->offers[0], "t1", 1, 256, 0, err, sizeof(err)), 0);
+	fx_alloc(f, 2);
+	assert_int_equal(launch(f, r, r->offers[r->offer_count - 1], "t2", 1, 256, 0, err,
+				sizeof(err)), 0);
+	before = r->update_count;
+	updates = json_pack("[o,o,o,o,o,i]", upd("u1", "t1", "TASK_RUNNING"),
+			    upd("u2-bad", "t2", NULL), upd("u3", "t2", "TASK_RUNNING"),
+			    upd("u1", "t1", "TASK_RUNNING"), upd("u4", "ghost", "TASK_RUNNING"), 7);
+	master_lock(f->m);
+	results = tasks_apply_status_batch(f->m, "a1", updates);
+	master_unlock(f->m);
+	assert_int_equal(json_array_size(results), 6);
+	expect_result(results, 0, "u1", true);
+	expect_result(results, 1, "u2-bad", false);
+	assert_non_null(strstr(json_string_value(json_object_get(json_array_get(results, 1), "error")),
+			       "state"));
+	expect_result(results, 2, "u3", false);         /* behind the rejected one of t2 */
+	expect_result(results, 3, "u1", true);          /* duplicate: acked, not applied again */
+	expect_result(results, 4, "u4", true);          /* unknown task: acked, reconciled later */
+	assert_true(json_is_null(json_object_get(json_array_get(results, 5), "uuid")));
+	assert_true(json_is_string(json_object_get(json_array_get(results, 5), "error")));
+	assert_int_equal(state_of(f, "t1"), TASK_RUNNING);
+	assert_int_equal(state_of(f, "t2"), TASK_STAGING);
+	assert_int_equal(r->update_count, before + 1);
+	json_decref(results);
+	json_decref(updates);
+
+	/* A message quoting a long multi-byte task id is cut short: still one result each. */
+	char longid[256] = "x";
+	for (int i = 0; i < 100; i++)
+		strcat(longid, "\xc3\xa9");
+	updates = json_pack("[o,o]", upd("u6", longid, "NOPE"), upd("u7", longid, "TASK_RUNNING"));
+	master_lock(f->m);
+	results = tasks_apply_status_batch(f->m, "a1", updates);
+	master_unlock(f->m);
+	assert_int_equal(json_array_size(results), 2);
+	expect_result(results, 0, "u6", false);
+	expect_result(results, 1, "u7", false);
+	assert_non_null(strstr(json_string_value(json_object_get(json_array_get(results, 1), "error")),
+			       "follows a rejected update"));
+	json_decref(results);
+	json_decref(updates);
+
+	/* The agent resends what was not acknowledged, fixed: now it applies. */
+	updates = json_pack("[o,o]", upd("u3", "t2", "TASK_RUNNING"), upd("u5", "t2", "TASK_FINISHED"));
+	master_lock(f->m);
+	results = tasks_apply_status_batch(f->m, "a1", updates);
+	master_unlock(f->m);
+	expect_result(results, 0, "u3", true);
+	expect_result(results, 1, "u5", true);
+	assert_int_equal(state_of(f, "t2"), TASK_FINISHED);
+	assert_int_equal(r->update_count, before + 3);
+	json_decref(results);
+	json_decref(updates);
+	fx_free(f);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -806,8 +1012,10 @@ int main(void)
 		cmocka_unit_test(test_old_task_record_migrated),
 		cmocka_unit_test(test_recovering_agent_that_never_returns),
 		cmocka_unit_test(test_agent_link_launch_delivered_and_failed),
+		cmocka_unit_test(test_launch_on_the_way_not_lost),
 		cmocka_unit_test(test_store_writer_and_indexes),
 		cmocka_unit_test(test_uuid_ring_keeps_last_sixteen),
+		cmocka_unit_test(test_status_batch_acked_per_uuid),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
