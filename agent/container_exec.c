@@ -75,7 +75,7 @@ static void run_command(const struct container_exec *x, const struct exec_ids *i
 
 /* The leader: waits to be in the cgroups, enters the namespaces, runs the command as its
  * child and exits with its status. Never returns. */
-static void leader(int sync_fd, const int *nsfd, const struct container_exec *x,
+static void leader(int sync_fd, const int *nsfd, int root_fd, const struct container_exec *x,
 		   const struct exec_ids *ids)
 {
 	sigset_t none;
@@ -92,6 +92,12 @@ static void leader(int sync_fd, const int *nsfd, const struct container_exec *x,
 	for (size_t i = 0; i < NNS; i++)
 		if (setns(nsfd[i], 0) < 0)
 			_exit(125);
+	/* setns(CLONE_NEWNS) puts us at the namespace's root mount, which is not the task's
+	 * root when the agent itself runs under chroot: take init's root as ours (nsenter's
+	 * --root does the same). */
+	if (fchdir(root_fd) < 0 || chroot(".") < 0)
+		_exit(125);
+	close(root_fd);
 	pid = fork();
 	if (pid < 0)
 		_exit(126);
@@ -108,7 +114,7 @@ static void leader(int sync_fd, const int *nsfd, const struct container_exec *x,
 int container_exec_spawn(const struct cgroup_layout *cg, const char *cgroup_rel, pid_t init_pid,
 			 const struct container_exec *x, pid_t *pid, char *err, size_t errlen)
 {
-	int nsfd[NNS], sync_fd[2] = { -1, -1 };
+	int nsfd[NNS], sync_fd[2] = { -1, -1 }, root_fd = -1;
 	struct exec_ids ids;
 	char path[64];
 	pid_t child;
@@ -130,6 +136,13 @@ int container_exec_spawn(const struct cgroup_layout *cg, const char *cgroup_rel,
 			goto out;
 		}
 	}
+	snprintf(path, sizeof(path), "/proc/%d/root", (int)init_pid);
+	root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		goto out;
+	}
 	if (pipe2(sync_fd, O_CLOEXEC) < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
@@ -143,7 +156,7 @@ int container_exec_spawn(const struct cgroup_layout *cg, const char *cgroup_rel,
 	}
 	if (child == 0) {
 		close(sync_fd[1]);
-		leader(sync_fd[0], nsfd, x, &ids);
+		leader(sync_fd[0], nsfd, root_fd, x, &ids);
 	}
 	rc = cgroup_attach(cg, cgroup_rel, child);
 	if (rc || write(sync_fd[1], "g", 1) != 1) {
@@ -159,6 +172,8 @@ out:
 	for (size_t i = 0; i < NNS; i++)
 		if (nsfd[i] >= 0)
 			close(nsfd[i]);
+	if (root_fd >= 0)
+		close(root_fd);
 	if (sync_fd[0] >= 0)
 		close(sync_fd[0]);
 	if (sync_fd[1] >= 0)

@@ -12,7 +12,12 @@
 
 void master_lock(struct master *m)
 {
+	if (pthread_mutex_trylock(&m->lock) == 0)
+		return;
+	/* Counted, so that the tick thread lets us in between its allocation cycles. */
+	atomic_fetch_add(&m->lock_waiters, 1);
 	pthread_mutex_lock(&m->lock);
+	atomic_fetch_sub(&m->lock_waiters, 1);
 }
 
 void master_unlock(struct master *m)

@@ -7,6 +7,7 @@
 #define PACER_MASTER_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <jansson.h>
@@ -195,6 +196,7 @@ struct link_queue {
 
 struct master {
 	pthread_mutex_t lock;
+	atomic_int lock_waiters;           /* threads blocked in master_lock (tick.c yields to them) */
 	struct master_config cfg;
 	char *work_dir, *bind, *hostname;   /* owned copies behind cfg */
 	struct store *store;                /* borrowed; closed by the caller */

@@ -6,6 +6,7 @@
  * its offer callback) waits ALLOC_ECHO_GAP, so such a framework cannot spin the allocator. */
 #include <errno.h>
 #include <time.h>
+#include <unistd.h>
 #include "lib/log.h"
 #include "lib/util.h"
 #include "master/master_internal.h"
@@ -55,6 +56,25 @@ static struct timespec mono_deadline(double at)
 	return ts;
 }
 
+/* Back-to-back cycles would hold the lock for good (a mutex does not queue its waiters:
+ * the unlocking thread takes it again first). After a cycle that others waited through,
+ * the lock is left to them until none waits, for at most as long as the cycle took
+ * (at least YIELD_MIN): API calls and status updates get in under a busy allocator. */
+#define YIELD_MIN 0.001
+
+static void yield_to_waiters(struct master *m, double cycle_seconds)
+{
+	double until;
+
+	if (atomic_load(&m->lock_waiters) == 0)
+		return;
+	until = now_mono() + (cycle_seconds > YIELD_MIN ? cycle_seconds : YIELD_MIN);
+	master_unlock(m);
+	while (atomic_load(&m->lock_waiters) > 0 && now_mono() < until)
+		usleep(100);
+	master_lock(m);
+}
+
 static void *tick_main(void *arg)
 {
 	struct master *m = arg;
@@ -81,6 +101,7 @@ static void *tick_main(void *arg)
 			continue;
 		}
 		not_before = echo ? now + ALLOC_ECHO_GAP : 0;
+		yield_to_waiters(m, now_mono() - now);
 	}
 	master_unlock(m);
 	return NULL;
