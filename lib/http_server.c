@@ -1,5 +1,13 @@
-/* http_server.c - libmicrohttpd with a route table, bounded request bodies, JSON helpers
- * and streaming responses (see http_server.h). */
+/* http_server.c - libmicrohttpd with a route table, bounded request bodies, JSON helpers,
+ * streaming responses and async answers (see http_server.h).
+ *
+ * Pool mode suspends connections: an async request until its answer comes, an idle stream
+ * until its producer wakes it. A suspended connection is resumed only through its own
+ * record (struct http_deferred, struct stream_conn) under that record's lock, and only
+ * while MHD still has the connection; stopping resumes every one of them first (MHD must
+ * not be stopped with suspended connections). Lock order: srv->mu, then a deferred's mu,
+ * then MHD's own; MHD calls request_completed and the stream free callback without its
+ * locks held. */
 #include "lib/http_server.h"
 
 #include <arpa/inet.h>
@@ -12,18 +20,42 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "lib/log.h"
 #include "lib/util.h"
 
 #define MAX_ROUTES 128
 
+#define TICK_SECONDS 1      /* idle streams are read this often (their keep-alives) */
+
 struct route {
 	char *method;
 	char *prefix;      /* pattern without the trailing '*' */
 	bool is_prefix;
 	http_handler_fn fn;
+	http_async_fn afn;
 	void *ctx;
+};
+
+struct http_deferred {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;            /* thread per connection: the handler waits for answered */
+	int refs;                       /* the answering side's and the connection's */
+	struct MHD_Connection *conn;    /* NULL once the request completed */
+	bool suspended, answered;
+	struct http_response resp;      /* the answer, until the connection takes it */
+	struct http_deferred *prev, *next;      /* srv->deferreds (srv->mu) */
+	bool listed;
+};
+
+/* A stream on a pool server; the waker handed to the producer is this. */
+struct stream_conn {
+	struct http_stream s;
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	bool suspended, woken;          /* srv->mu */
+	struct stream_conn *prev, *next;        /* srv->streams (srv->mu) */
 };
 
 struct http_server {
@@ -31,6 +63,14 @@ struct http_server {
 	struct route routes[MAX_ROUTES];
 	int route_count;
 	uint16_t port;
+	bool pool;
+	pthread_mutex_t mu;
+	pthread_cond_t tick_cond;
+	bool stopping;
+	struct http_deferred *deferreds;        /* not yet completed */
+	struct stream_conn *streams;
+	pthread_t ticker;
+	bool ticker_running;
 };
 
 /* Per-request state kept by MHD between calls of the access handler. */
@@ -38,10 +78,11 @@ struct pending_request {
 	char *body;
 	size_t len, cap;
 	bool too_large;
+	struct http_deferred *deferred; /* an async route's answer */
 };
 
-int http_server_route(struct http_server *srv, const char *method, const char *pattern,
-		      http_handler_fn fn, void *ctx)
+static int add_route(struct http_server *srv, const char *method, const char *pattern,
+		     http_handler_fn fn, http_async_fn afn, void *ctx)
 {
 	struct route *r;
 	size_t len = strlen(pattern);
@@ -58,9 +99,22 @@ int http_server_route(struct http_server *srv, const char *method, const char *p
 		return -ENOMEM;
 	}
 	r->fn = fn;
+	r->afn = afn;
 	r->ctx = ctx;
 	srv->route_count++;
 	return 0;
+}
+
+int http_server_route(struct http_server *srv, const char *method, const char *pattern,
+		      http_handler_fn fn, void *ctx)
+{
+	return add_route(srv, method, pattern, fn, NULL, ctx);
+}
+
+int http_server_route_async(struct http_server *srv, const char *method, const char *pattern,
+			    http_async_fn fn, void *ctx)
+{
+	return add_route(srv, method, pattern, NULL, fn, ctx);
 }
 
 static bool route_matches_path(const struct route *r, const char *path, const char **subpath)
@@ -223,6 +277,139 @@ static void response_release(struct http_response *resp)
 		free(resp->headers[i].name);
 		free(resp->headers[i].value);
 	}
+	if (resp->stream.read && resp->stream.free)
+		resp->stream.free(resp->stream.ctx);
+	memset(resp, 0, sizeof(*resp));
+}
+
+/* ---- async answers ---- */
+
+static void deferred_put(struct http_deferred *d)
+{
+	bool last;
+
+	pthread_mutex_lock(&d->mu);
+	last = --d->refs == 0;
+	pthread_mutex_unlock(&d->mu);
+	if (!last)
+		return;
+	response_release(&d->resp);
+	pthread_mutex_destroy(&d->mu);
+	pthread_cond_destroy(&d->cond);
+	free(d);
+}
+
+/* d->mu held: the answer is in; a suspended connection goes on with it. */
+static void deferred_answered_locked(struct http_deferred *d)
+{
+	d->answered = true;
+	if (d->suspended && d->conn) {
+		d->suspended = false;
+		MHD_resume_connection(d->conn);
+	}
+	pthread_cond_signal(&d->cond);
+}
+
+void http_deferred_respond(struct http_deferred *d, struct http_response *resp)
+{
+	pthread_mutex_lock(&d->mu);
+	if (d->answered) {              /* the server stopped and answered already */
+		pthread_mutex_unlock(&d->mu);
+		response_release(resp);
+	} else {
+		d->resp = *resp;
+		memset(resp, 0, sizeof(*resp));
+		deferred_answered_locked(d);
+		pthread_mutex_unlock(&d->mu);
+	}
+	deferred_put(d);
+}
+
+void http_deferred_finish(struct http_deferred *d, int status, const char *content_type,
+			  const char *body, size_t len)
+{
+	struct http_response resp;
+	char *copy = malloc(len + 1);
+
+	memset(&resp, 0, sizeof(resp));
+	if (!copy) {
+		http_respond_error(&resp, 500, "out of memory");
+	} else {
+		memcpy(copy, body, len);
+		copy[len] = '\0';
+		resp.status = status;
+		resp.content_type = content_type;
+		resp.body = copy;
+		resp.body_len = len;
+	}
+	http_deferred_respond(d, &resp);
+}
+
+/* A token for a request on conn: one reference for the answer, one for the connection.
+ * NULL when the server is stopping (or out of memory). */
+static struct http_deferred *deferred_new(struct http_server *srv, struct MHD_Connection *conn)
+{
+	struct http_deferred *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	pthread_mutex_init(&d->mu, NULL);
+	pthread_cond_init(&d->cond, NULL);
+	d->refs = 2;
+	d->conn = conn;
+	pthread_mutex_lock(&srv->mu);
+	if (!srv->stopping) {
+		d->next = srv->deferreds;
+		if (d->next)
+			d->next->prev = d;
+		srv->deferreds = d;
+		d->listed = true;
+	}
+	pthread_mutex_unlock(&srv->mu);
+	if (!d->listed) {
+		pthread_mutex_destroy(&d->mu);
+		pthread_cond_destroy(&d->cond);
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+/* The connection is done with d (answered and sent, or gone). */
+static void deferred_release_conn(struct http_server *srv, struct http_deferred *d)
+{
+	pthread_mutex_lock(&srv->mu);
+	if (d->listed) {
+		if (d->prev)
+			d->prev->next = d->next;
+		else
+			srv->deferreds = d->next;
+		if (d->next)
+			d->next->prev = d->prev;
+		d->listed = false;
+	}
+	pthread_mutex_unlock(&srv->mu);
+	pthread_mutex_lock(&d->mu);
+	d->conn = NULL;
+	pthread_mutex_unlock(&d->mu);
+	deferred_put(d);
+}
+
+/* ---- streams ---- */
+
+void http_wake(struct http_waker *waker)
+{
+	struct stream_conn *sc = (struct stream_conn *)waker;
+	struct http_server *srv = sc->srv;
+
+	pthread_mutex_lock(&srv->mu);
+	if (sc->suspended) {
+		sc->suspended = false;
+		MHD_resume_connection(sc->conn);
+	} else {
+		sc->woken = true;
+	}
+	pthread_mutex_unlock(&srv->mu);
 }
 
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
@@ -244,26 +431,136 @@ static void stream_free(void *cls)
 	free(s);
 }
 
-static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_response *resp)
+/* Pool mode: nothing to send now parks the connection until the producer wakes it. */
+static ssize_t pool_stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream_conn *sc = cls;
+	struct http_server *srv = sc->srv;
+
+	(void)pos;
+	for (;;) {
+		ssize_t n = sc->s.read(sc->s.ctx, buf, max);
+
+		if (n > 0)
+			return n;
+		if (n < 0)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		pthread_mutex_lock(&srv->mu);
+		if (srv->stopping) {
+			pthread_mutex_unlock(&srv->mu);
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		}
+		if (sc->woken) {        /* data came between the read and now */
+			sc->woken = false;
+			pthread_mutex_unlock(&srv->mu);
+			continue;
+		}
+		sc->suspended = true;
+		MHD_suspend_connection(sc->conn);
+		pthread_mutex_unlock(&srv->mu);
+		return 0;
+	}
+}
+
+static void pool_stream_free(void *cls)
+{
+	struct stream_conn *sc = cls;
+	struct http_server *srv = sc->srv;
+
+	/* First the producer forgets the waker (its free takes the lock its wakes hold). */
+	if (sc->s.free)
+		sc->s.free(sc->s.ctx);
+	pthread_mutex_lock(&srv->mu);
+	if (sc->prev)
+		sc->prev->next = sc->next;
+	else
+		srv->streams = sc->next;
+	if (sc->next)
+		sc->next->prev = sc->prev;
+	pthread_mutex_unlock(&srv->mu);
+	free(sc);
+}
+
+static struct MHD_Response *pool_stream_response(struct http_server *srv,
+						 struct MHD_Connection *conn,
+						 struct http_stream *stream)
+{
+	struct stream_conn *sc = calloc(1, sizeof(*sc));
+	struct MHD_Response *r;
+
+	if (!sc)
+		return NULL;
+	sc->s = *stream;
+	sc->srv = srv;
+	sc->conn = conn;
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, pool_stream_reader, sc,
+					      pool_stream_free);
+	if (!r) {
+		free(sc);
+		return NULL;
+	}
+	memset(stream, 0, sizeof(*stream));     /* owned by sc now */
+	pthread_mutex_lock(&srv->mu);
+	sc->next = srv->streams;
+	if (sc->next)
+		sc->next->prev = sc;
+	srv->streams = sc;
+	pthread_mutex_unlock(&srv->mu);
+	if (sc->s.attach)
+		sc->s.attach(sc->s.ctx, (struct http_waker *)sc);
+	return r;
+}
+
+/* Idle streams are suspended and MHD times nothing out while they are: reading them now
+ * and then lets them send keep-alives (which also finds clients that left). */
+static void *ticker_main(void *arg)
+{
+	struct http_server *srv = arg;
+
+	pthread_mutex_lock(&srv->mu);
+	while (!srv->stopping) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += TICK_SECONDS;
+		pthread_cond_timedwait(&srv->tick_cond, &srv->mu, &ts);
+		for (struct stream_conn *sc = srv->streams; sc && !srv->stopping; sc = sc->next) {
+			if (sc->suspended) {
+				sc->suspended = false;
+				MHD_resume_connection(sc->conn);
+			}
+		}
+	}
+	pthread_mutex_unlock(&srv->mu);
+	return NULL;
+}
+
+/* ---- requests ---- */
+
+static enum MHD_Result send_response(struct http_server *srv, struct MHD_Connection *conn,
+				     struct http_response *resp)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	if (resp->stream.read) {
+	if (resp->stream.read && srv->pool) {
+		r = pool_stream_response(srv, conn, &resp->stream);
+		if (!r)
+			return MHD_NO;  /* response_release frees the stream */
+		MHD_add_response_header(r, "Cache-Control", "no-cache");
+	} else if (resp->stream.read) {
 		struct http_stream *s = malloc(sizeof(*s));
 
-		if (!s) {
-			if (resp->stream.free)
-				resp->stream.free(resp->stream.ctx);
+		if (!s)
 			return MHD_NO;
-		}
 		*s = resp->stream;
 		r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, s,
 						      stream_free);
 		if (!r) {
-			stream_free(s);
+			free(s);
 			return MHD_NO;
 		}
+		memset(&resp->stream, 0, sizeof(resp->stream));
 		MHD_add_response_header(r, "Cache-Control", "no-cache");
 	} else {
 		r = MHD_create_response_from_buffer(resp->body_len, resp->body ? resp->body : (void *)"",
@@ -282,8 +579,9 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_re
 	return ret;
 }
 
-static void dispatch(struct http_server *srv, struct http_request *req,
-		     struct http_response *resp)
+/* The route for the request (its subpath set), or NULL with resp holding the 404/405. */
+static struct route *find_route(struct http_server *srv, struct http_request *req,
+				struct http_response *resp)
 {
 	bool path_known = false;
 
@@ -297,17 +595,51 @@ static void dispatch(struct http_server *srv, struct http_request *req,
 		if (strcmp(r->method, "*") != 0 && strcmp(r->method, req->method) != 0)
 			continue;
 		req->subpath = subpath;
-		r->fn(req, resp, r->ctx);
-		if (resp->status == 0)
-			http_respond_error(resp, 500, "internal error: handler for %s %s gave no answer",
-					   req->method, req->path);
-		return;
+		return r;
 	}
 	if (path_known)
 		http_respond_error(resp, 405, "Method %s is not allowed on %s", req->method,
 				   req->path);
 	else
 		http_respond_error(resp, 404, "No such resource: %s", req->path);
+	return NULL;
+}
+
+static void no_answer(struct http_request *req, struct http_response *resp)
+{
+	if (resp->status == 0)
+		http_respond_error(resp, 500, "internal error: handler for %s %s gave no answer",
+				   req->method, req->path);
+}
+
+/* An async request: answered -> the answer goes out; else the connection waits (its
+ * thread, or suspended in pool mode until the answer resumes it). */
+static enum MHD_Result deferred_poll(struct http_server *srv, struct MHD_Connection *conn,
+				     struct pending_request *p, const char *method, const char *url)
+{
+	struct http_deferred *d = p->deferred;
+	struct http_response resp;
+	enum MHD_Result ret;
+
+	pthread_mutex_lock(&d->mu);
+	while (!d->answered && !srv->pool)
+		pthread_cond_wait(&d->cond, &d->mu);
+	if (!d->answered) {
+		d->suspended = true;
+		MHD_suspend_connection(conn);
+		pthread_mutex_unlock(&d->mu);
+		return MHD_YES;
+	}
+	resp = d->resp;
+	memset(&d->resp, 0, sizeof(d->resp));
+	pthread_mutex_unlock(&d->mu);
+	if (resp.status == 0)
+		http_respond_error(&resp, 500, "internal error: handler for %s %s gave no answer",
+				   method, url);
+	log_debug("event=http_request method=%s path=%s status=%d", method, url, resp.status);
+	ret = send_response(srv, conn, &resp);
+	response_release(&resp);
+	return ret;
 }
 
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
@@ -319,6 +651,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 	struct pending_request *p = *con_cls;
 	struct http_response resp;
 	struct http_request req;
+	struct route *r;
 	enum MHD_Result ret;
 
 	(void)version;
@@ -336,6 +669,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 			p->too_large = true;
 		return MHD_YES;
 	}
+	if (p->deferred)                /* resumed (or woken) while waiting for the answer */
+		return deferred_poll(srv, conn, p, method, url);
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
 
@@ -365,20 +700,34 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 	if (p->too_large) {
 		http_respond_error(&resp, 413, "Request body exceeds the limit of %d bytes",
 				   HTTP_MAX_BODY);
-	} else {
-		memset(&req, 0, sizeof(req));
-		req.method = method;
-		req.path = url;
-		req.subpath = "";
-		req.body = p->body ? p->body : "";
-		if (p->body)
-			p->body[p->len] = '\0';
-		req.body_len = p->len;
-		req.conn = conn;
-		dispatch(srv, &req, &resp);
+		goto send;
 	}
+	memset(&req, 0, sizeof(req));
+	req.method = method;
+	req.path = url;
+	req.subpath = "";
+	req.body = p->body ? p->body : "";
+	if (p->body)
+		p->body[p->len] = '\0';
+	req.body_len = p->len;
+	req.conn = conn;
+	r = find_route(srv, &req, &resp);
+	if (r && r->afn) {
+		p->deferred = deferred_new(srv, conn);
+		if (!p->deferred) {
+			http_respond_error(&resp, 503, "The server is shutting down");
+			goto send;
+		}
+		r->afn(&req, p->deferred, r->ctx);
+		return deferred_poll(srv, conn, p, method, url);
+	}
+	if (r) {
+		r->fn(&req, &resp, r->ctx);
+		no_answer(&req, &resp);
+	}
+send:
 	log_debug("event=http_request method=%s path=%s status=%d", method, url, resp.status);
-	ret = send_response(conn, &resp);
+	ret = send_response(srv, conn, &resp);
 	response_release(&resp);
 	return ret;
 }
@@ -386,13 +735,15 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			      enum MHD_RequestTerminationCode toe)
 {
+	struct http_server *srv = cls;
 	struct pending_request *p = *con_cls;
 
-	(void)cls;
 	(void)conn;
 	(void)toe;
 	if (!p)
 		return;
+	if (p->deferred)
+		deferred_release_conn(srv, p->deferred);
 	free(p->body);
 	free(p);
 	*con_cls = NULL;
@@ -413,7 +764,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* libmicrohttpd's default is FD_SETSIZE - 4 (1,020) connections even with poll(); a master
  * talks to thousands of agents, each keeping connections open, so the limit is what the
- * process may open, less a reserve for files, the store and outgoing calls. */
+ * process may open, less a reserve for files, the store and outgoing calls. (A pool splits
+ * it evenly between its threads; a thread at its share stops accepting, the others go on.) */
 static unsigned connection_limit(void)
 {
 	struct rlimit rl;
@@ -423,44 +775,81 @@ static unsigned connection_limit(void)
 	return rl.rlim_cur > 1280 ? (unsigned)(rl.rlim_cur - 256) : 1020;
 }
 
-struct http_server *http_server_start(const char *bind_addr, uint16_t port, char *err,
-				      size_t errlen)
+static void server_free(struct http_server *srv)
+{
+	for (int i = 0; i < srv->route_count; i++) {
+		free(srv->routes[i].method);
+		free(srv->routes[i].prefix);
+	}
+	pthread_cond_destroy(&srv->tick_cond);
+	pthread_mutex_destroy(&srv->mu);
+	free(srv);
+}
+
+struct http_server *http_server_start_opts(const struct http_server_opts *o, char *err,
+					   size_t errlen)
 {
 	struct http_server *srv = calloc(1, sizeof(*srv));
+	const char *bind_addr = o->bind_addr;
 	struct sockaddr_in sin;
 	const union MHD_DaemonInfo *info;
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			 MHD_USE_POLL | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
 
 	if (!srv) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	pthread_mutex_init(&srv->mu, NULL);
+	pthread_cond_init(&srv->tick_cond, NULL);
+	srv->pool = o->threads > 0;
+	flags |= srv->pool ? MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME
+			   : MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
-	sin.sin_port = htons(port);
+	sin.sin_port = htons(o->port);
 	sin.sin_addr.s_addr = htonl(INADDR_ANY);
 	if (bind_addr && *bind_addr && inet_pton(AF_INET, bind_addr, &sin.sin_addr) != 1) {
 		snprintf(err, errlen, "bind address '%s' is not an IPv4 address", bind_addr);
-		free(srv);
+		server_free(srv);
 		return NULL;
 	}
-	srv->daemon = MHD_start_daemon(flags, port, NULL, NULL, access_handler, srv,
+	srv->daemon = MHD_start_daemon(flags, o->port, NULL, NULL, access_handler, srv,
 				       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
 				       MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
 				       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
 				       MHD_OPTION_CONNECTION_LIMIT, connection_limit(),
 				       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				       srv->pool ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+				       o->threads,
 				       MHD_OPTION_END);
 	if (!srv->daemon) {
 		snprintf(err, errlen, "cannot listen on %s:%u (address in use or not available)",
-			 bind_addr && *bind_addr ? bind_addr : "0.0.0.0", port);
-		free(srv);
+			 bind_addr && *bind_addr ? bind_addr : "0.0.0.0", o->port);
+		server_free(srv);
 		return NULL;
 	}
+	if (srv->pool) {
+		int rc = pthread_create(&srv->ticker, NULL, ticker_main, srv);
+
+		if (rc) {
+			snprintf(err, errlen, "cannot start a thread: %s", strerror(rc));
+			MHD_stop_daemon(srv->daemon);
+			server_free(srv);
+			return NULL;
+		}
+		srv->ticker_running = true;
+	}
 	info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	srv->port = info ? info->port : port;
+	srv->port = info ? info->port : o->port;
 	return srv;
+}
+
+struct http_server *http_server_start(const char *bind_addr, uint16_t port, char *err,
+				      size_t errlen)
+{
+	struct http_server_opts o = { .bind_addr = bind_addr, .port = port, .threads = 0 };
+
+	return http_server_start_opts(&o, err, errlen);
 }
 
 uint16_t http_server_port(struct http_server *srv)
@@ -468,14 +857,37 @@ uint16_t http_server_port(struct http_server *srv)
 	return srv->port;
 }
 
+/* Every waiting request gets an answer and every parked stream runs to its end, so that no
+ * connection is suspended (or a thread waiting) when MHD stops; nothing new waits after. */
+static void release_waiters(struct http_server *srv)
+{
+	pthread_mutex_lock(&srv->mu);
+	srv->stopping = true;
+	for (struct http_deferred *d = srv->deferreds; d; d = d->next) {
+		pthread_mutex_lock(&d->mu);
+		if (!d->answered) {
+			http_respond_error(&d->resp, 503, "The server is shutting down");
+			deferred_answered_locked(d);
+		}
+		pthread_mutex_unlock(&d->mu);
+	}
+	for (struct stream_conn *sc = srv->streams; sc; sc = sc->next) {
+		if (sc->suspended) {
+			sc->suspended = false;
+			MHD_resume_connection(sc->conn);
+		}
+	}
+	pthread_cond_broadcast(&srv->tick_cond);
+	pthread_mutex_unlock(&srv->mu);
+}
+
 void http_server_stop(struct http_server *srv)
 {
 	if (!srv)
 		return;
+	release_waiters(srv);
+	if (srv->ticker_running)
+		pthread_join(srv->ticker, NULL);
 	MHD_stop_daemon(srv->daemon);
-	for (int i = 0; i < srv->route_count; i++) {
-		free(srv->routes[i].method);
-		free(srv->routes[i].prefix);
-	}
-	free(srv);
+	server_free(srv);
 }
