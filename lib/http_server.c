@@ -28,6 +28,7 @@
 #define MAX_ROUTES 128
 
 #define TICK_SECONDS 1      /* idle streams are read this often (their keep-alives) */
+#define DRAIN_SECONDS 2     /* stopping waits this long for owed answers to go out */
 
 struct route {
 	char *method;
@@ -66,6 +67,7 @@ struct http_server {
 	bool pool;
 	pthread_mutex_t mu;
 	pthread_cond_t tick_cond;
+	pthread_cond_t drained;         /* signalled when deferreds becomes empty */
 	bool stopping;
 	struct http_deferred *deferreds;        /* not yet completed */
 	struct stream_conn *streams;
@@ -387,6 +389,8 @@ static void deferred_release_conn(struct http_server *srv, struct http_deferred 
 		if (d->next)
 			d->next->prev = d->prev;
 		d->listed = false;
+		if (!srv->deferreds)
+			pthread_cond_broadcast(&srv->drained);
 	}
 	pthread_mutex_unlock(&srv->mu);
 	pthread_mutex_lock(&d->mu);
@@ -782,6 +786,7 @@ static void server_free(struct http_server *srv)
 		free(srv->routes[i].prefix);
 	}
 	pthread_cond_destroy(&srv->tick_cond);
+	pthread_cond_destroy(&srv->drained);
 	pthread_mutex_destroy(&srv->mu);
 	free(srv);
 }
@@ -801,6 +806,7 @@ struct http_server *http_server_start_opts(const struct http_server_opts *o, cha
 	}
 	pthread_mutex_init(&srv->mu, NULL);
 	pthread_cond_init(&srv->tick_cond, NULL);
+	pthread_cond_init(&srv->drained, NULL);
 	srv->pool = o->threads > 0;
 	flags |= srv->pool ? MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME
 			   : MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
@@ -813,14 +819,20 @@ struct http_server *http_server_start_opts(const struct http_server_opts *o, cha
 		server_free(srv);
 		return NULL;
 	}
+	/* A pool: its threads, and 16 KiB per connection instead of 32 (MHD zeroes a
+	 * connection's memory after every request; headers still get 8 KiB and more). */
+	struct MHD_OptionItem pool_opts[] = {
+		{ MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)o->threads, NULL },
+		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)(16 * 1024), NULL },
+		{ MHD_OPTION_END, 0, NULL },
+	};
 	srv->daemon = MHD_start_daemon(flags, o->port, NULL, NULL, access_handler, srv,
 				       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
 				       MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
 				       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
 				       MHD_OPTION_CONNECTION_LIMIT, connection_limit(),
 				       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-				       srv->pool ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
-				       o->threads,
+				       srv->pool ? MHD_OPTION_ARRAY : MHD_OPTION_END, pool_opts,
 				       MHD_OPTION_END);
 	if (!srv->daemon) {
 		snprintf(err, errlen, "cannot listen on %s:%u (address in use or not available)",
@@ -858,9 +870,12 @@ uint16_t http_server_port(struct http_server *srv)
 }
 
 /* Every waiting request gets an answer and every parked stream runs to its end, so that no
- * connection is suspended (or a thread waiting) when MHD stops; nothing new waits after. */
+ * connection is suspended (or a thread waiting) when MHD stops; nothing new waits after.
+ * The answers get a moment to go out before MHD closes the sockets. */
 static void release_waiters(struct http_server *srv)
 {
+	struct timespec deadline;
+
 	pthread_mutex_lock(&srv->mu);
 	srv->stopping = true;
 	for (struct http_deferred *d = srv->deferreds; d; d = d->next) {
@@ -878,6 +893,11 @@ static void release_waiters(struct http_server *srv)
 		}
 	}
 	pthread_cond_broadcast(&srv->tick_cond);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += DRAIN_SECONDS;
+	while (srv->deferreds &&
+	       pthread_cond_timedwait(&srv->drained, &srv->mu, &deadline) != ETIMEDOUT)
+		;
 	pthread_mutex_unlock(&srv->mu);
 }
 
