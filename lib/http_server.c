@@ -36,7 +36,18 @@ struct route {
 	bool is_prefix;
 	http_handler_fn fn;
 	http_async_fn afn;
+	bool blocking;     /* pool mode: fn runs on a blocking worker */
 	void *ctx;
+};
+
+/* A blocking route's request handed to a worker. req points into the connection's memory,
+ * which stays put while the connection waits for this answer (workers are drained before
+ * the server answers what is owed at stop). */
+struct job {
+	struct job *next;
+	struct route *r;
+	struct http_deferred *d;
+	struct http_request req;
 };
 
 struct http_deferred {
@@ -73,6 +84,11 @@ struct http_server {
 	struct stream_conn *streams;
 	pthread_t ticker;
 	bool ticker_running;
+	pthread_t *workers;             /* blocking workers */
+	unsigned nworkers;
+	struct job *jobs, **jobs_tail;  /* srv->mu */
+	pthread_cond_t jobs_cond;
+	bool workers_stop;
 };
 
 /* Per-request state kept by MHD between calls of the access handler. */
@@ -84,7 +100,7 @@ struct pending_request {
 };
 
 static int add_route(struct http_server *srv, const char *method, const char *pattern,
-		     http_handler_fn fn, http_async_fn afn, void *ctx)
+		     http_handler_fn fn, http_async_fn afn, bool blocking, void *ctx)
 {
 	struct route *r;
 	size_t len = strlen(pattern);
@@ -102,6 +118,7 @@ static int add_route(struct http_server *srv, const char *method, const char *pa
 	}
 	r->fn = fn;
 	r->afn = afn;
+	r->blocking = blocking;
 	r->ctx = ctx;
 	srv->route_count++;
 	return 0;
@@ -110,13 +127,19 @@ static int add_route(struct http_server *srv, const char *method, const char *pa
 int http_server_route(struct http_server *srv, const char *method, const char *pattern,
 		      http_handler_fn fn, void *ctx)
 {
-	return add_route(srv, method, pattern, fn, NULL, ctx);
+	return add_route(srv, method, pattern, fn, NULL, false, ctx);
+}
+
+int http_server_route_blocking(struct http_server *srv, const char *method, const char *pattern,
+			       http_handler_fn fn, void *ctx)
+{
+	return add_route(srv, method, pattern, fn, NULL, true, ctx);
 }
 
 int http_server_route_async(struct http_server *srv, const char *method, const char *pattern,
 			    http_async_fn fn, void *ctx)
 {
-	return add_route(srv, method, pattern, NULL, fn, ctx);
+	return add_route(srv, method, pattern, NULL, fn, false, ctx);
 }
 
 static bool route_matches_path(const struct route *r, const char *path, const char **subpath)
@@ -539,6 +562,75 @@ static void *ticker_main(void *arg)
 	return NULL;
 }
 
+/* ---- blocking workers ---- */
+
+static void no_answer(struct http_request *req, struct http_response *resp);
+
+static void *worker_main(void *arg)
+{
+	struct http_server *srv = arg;
+
+	pthread_mutex_lock(&srv->mu);
+	for (;;) {
+		struct http_response resp;
+		struct job *j;
+
+		while (!srv->jobs && !srv->workers_stop)
+			pthread_cond_wait(&srv->jobs_cond, &srv->mu);
+		if (!(j = srv->jobs))
+			break;          /* stopping, and every queued job ran */
+		srv->jobs = j->next;
+		if (!srv->jobs)
+			srv->jobs_tail = &srv->jobs;
+		pthread_mutex_unlock(&srv->mu);
+		memset(&resp, 0, sizeof(resp));
+		j->r->fn(&j->req, &resp, j->r->ctx);
+		no_answer(&j->req, &resp);
+		http_deferred_respond(j->d, &resp);
+		free(j);
+		pthread_mutex_lock(&srv->mu);
+	}
+	pthread_mutex_unlock(&srv->mu);
+	return NULL;
+}
+
+/* Hands a blocking route's request to the workers; false if they are stopping. */
+static bool job_queue(struct http_server *srv, struct route *r, struct http_deferred *d,
+		      const struct http_request *req)
+{
+	struct job *j = calloc(1, sizeof(*j));
+	bool queued = false;
+
+	if (!j)
+		return false;
+	j->r = r;
+	j->d = d;
+	j->req = *req;
+	pthread_mutex_lock(&srv->mu);
+	if (!srv->workers_stop) {
+		*srv->jobs_tail = j;
+		srv->jobs_tail = &j->next;
+		pthread_cond_signal(&srv->jobs_cond);
+		queued = true;
+	}
+	pthread_mutex_unlock(&srv->mu);
+	if (!queued)
+		free(j);
+	return queued;
+}
+
+static void workers_stop(struct http_server *srv)
+{
+	pthread_mutex_lock(&srv->mu);
+	srv->stopping = true;
+	srv->workers_stop = true;
+	pthread_cond_broadcast(&srv->jobs_cond);
+	pthread_mutex_unlock(&srv->mu);
+	for (unsigned i = 0; i < srv->nworkers; i++)
+		pthread_join(srv->workers[i], NULL);
+	srv->nworkers = 0;
+}
+
 /* ---- requests ---- */
 
 static enum MHD_Result send_response(struct http_server *srv, struct MHD_Connection *conn,
@@ -716,13 +808,18 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 	req.body_len = p->len;
 	req.conn = conn;
 	r = find_route(srv, &req, &resp);
-	if (r && r->afn) {
+	if (r && (r->afn || (r->blocking && srv->nworkers))) {
 		p->deferred = deferred_new(srv, conn);
 		if (!p->deferred) {
 			http_respond_error(&resp, 503, "The server is shutting down");
 			goto send;
 		}
-		r->afn(&req, p->deferred, r->ctx);
+		if (r->afn) {
+			r->afn(&req, p->deferred, r->ctx);
+		} else if (!job_queue(srv, r, p->deferred, &req)) {
+			http_respond_error(&resp, 503, "The server is shutting down");
+			http_deferred_respond(p->deferred, &resp);
+		}
 		return deferred_poll(srv, conn, p, method, url);
 	}
 	if (r) {
@@ -779,6 +876,8 @@ static unsigned connection_limit(void)
 	return rl.rlim_cur > 1280 ? (unsigned)(rl.rlim_cur - 256) : 1020;
 }
 
+void http_server_stop(struct http_server *srv);
+
 static void server_free(struct http_server *srv)
 {
 	for (int i = 0; i < srv->route_count; i++) {
@@ -787,6 +886,8 @@ static void server_free(struct http_server *srv)
 	}
 	pthread_cond_destroy(&srv->tick_cond);
 	pthread_cond_destroy(&srv->drained);
+	pthread_cond_destroy(&srv->jobs_cond);
+	free(srv->workers);
 	pthread_mutex_destroy(&srv->mu);
 	free(srv);
 }
@@ -807,6 +908,8 @@ struct http_server *http_server_start_opts(const struct http_server_opts *o, cha
 	pthread_mutex_init(&srv->mu, NULL);
 	pthread_cond_init(&srv->tick_cond, NULL);
 	pthread_cond_init(&srv->drained, NULL);
+	pthread_cond_init(&srv->jobs_cond, NULL);
+	srv->jobs_tail = &srv->jobs;
 	srv->pool = o->threads > 0;
 	flags |= srv->pool ? MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME
 			   : MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
@@ -850,6 +953,18 @@ struct http_server *http_server_start_opts(const struct http_server_opts *o, cha
 			return NULL;
 		}
 		srv->ticker_running = true;
+		srv->workers = calloc(o->blocking_threads ? o->blocking_threads : 1, sizeof(pthread_t));
+		for (unsigned i = 0; srv->workers && i < o->blocking_threads; i++) {
+			if ((rc = pthread_create(&srv->workers[i], NULL, worker_main, srv)))
+				break;
+			srv->nworkers++;
+		}
+		if (!srv->workers || srv->nworkers < o->blocking_threads) {
+			snprintf(err, errlen, "cannot start the HTTP workers: %s",
+				 strerror(srv->workers ? rc : ENOMEM));
+			http_server_stop(srv);
+			return NULL;
+		}
 	}
 	info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = info ? info->port : o->port;
@@ -905,6 +1020,7 @@ void http_server_stop(struct http_server *srv)
 {
 	if (!srv)
 		return;
+	workers_stop(srv);              /* they finish what is queued: its memory is MHD's */
 	release_waiters(srv);
 	if (srv->ticker_running)
 		pthread_join(srv->ticker, NULL);

@@ -7,9 +7,10 @@
  *   the owner's lock) and a stream reader may wait on a condition variable. An async route's
  *   connection thread waits for the answer.
  * - a pool of epoll threads (threads > 0): thousands of connections on a few threads. A
- *   handler may block briefly (a lock, a store commit) but never on a client or another
- *   program: whatever waits longer is an async route, whose connection is suspended until
- *   http_deferred_finish. Stream reads never block (see struct http_stream).
+ *   handler may block briefly (a lock) but never on a client or another program: a route
+ *   that waits on every call (a store commit) is a blocking route (run on a worker thread),
+ *   one that waits for another thread is an async route; either way the connection is
+ *   suspended until the answer. Stream reads never block (see struct http_stream).
  * Request bodies are limited to HTTP_MAX_BODY bytes; larger ones get 413 with a JSON body
  * before any handler runs. */
 #ifndef PACER_HTTP_SERVER_H
@@ -81,6 +82,7 @@ struct http_server_opts {
 	const char *bind_addr;      /* NULL: all addresses */
 	uint16_t port;              /* 0: a free port (see http_server_port) */
 	unsigned threads;           /* 0: a thread per connection; else an epoll pool this size */
+	unsigned blocking_threads;  /* pool: workers for blocking routes (0: they run in the pool) */
 };
 
 struct http_server *http_server_start_opts(const struct http_server_opts *o, char *err,
@@ -96,6 +98,11 @@ void http_server_stop(struct http_server *srv);
  * no route gets 404; a path that matches only with other methods gets 405. */
 int http_server_route(struct http_server *srv, const char *method, const char *pattern,
 		      http_handler_fn fn, void *ctx);
+/* A handler that waits (for a store commit, say) on every call: on a pool server it runs on
+ * one of the blocking workers while its connection is suspended, so that a pool thread
+ * never stalls the other connections it serves; elsewhere it is an ordinary route. */
+int http_server_route_blocking(struct http_server *srv, const char *method, const char *pattern,
+			       http_handler_fn fn, void *ctx);
 /* The same for a handler that answers later through its token. */
 int http_server_route_async(struct http_server *srv, const char *method, const char *pattern,
 			    http_async_fn fn, void *ctx);

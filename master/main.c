@@ -38,6 +38,10 @@ static const char usage[] =
 	"  --log-level LEVEL         debug, info, warn or error (default info)\n"
 	"  --help                    show this text\n";
 
+/* Workers for the routes that wait for a store commit on every call (registration, status
+ * updates): as many such requests are in flight at once, and share one commit. */
+#define HTTP_BLOCKING_THREADS 64
+
 struct options {
 	struct master_config cfg;
 	enum log_level level;
@@ -227,9 +231,10 @@ int main(int argc, char **argv)
 		log_error("event=start_failed step=usage error=\"%s\"", err);
 		goto out;
 	}
-	srv = http_server_start_opts(&(struct http_server_opts){ .bind_addr = o.cfg.bind,
-								 .port = o.cfg.port,
-								 .threads = o.http_threads },
+	srv = http_server_start_opts(&(struct http_server_opts){
+					     .bind_addr = o.cfg.bind, .port = o.cfg.port,
+					     .threads = o.http_threads,
+					     .blocking_threads = HTTP_BLOCKING_THREADS },
 				     err, sizeof(err));
 	if (!srv) {
 		log_error("event=start_failed step=http port=%u error=\"%s\"", o.cfg.port, err);

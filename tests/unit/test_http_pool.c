@@ -1,7 +1,7 @@
 /* test_http_pool.c - the HTTP server's epoll thread-pool mode over real loopback sockets:
  * async routes answered from another thread (and inline), a client that leaves before its
  * answer, stopping with answers still owed, non-blocking streams woken by their producer,
- * and async routes on a thread-per-connection server. */
+ * blocking routes on workers, and async routes on a thread-per-connection server. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -69,6 +69,25 @@ static void inline_handler(struct http_request *req, struct http_deferred *d, vo
 	(void)ctx;
 	http_respond_json(&resp, 201, json_pack("{s:s}", "body", req->body));
 	http_deferred_respond(d, &resp);
+}
+
+/* A blocking route: waits until the test opens the gate. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	bool entered, open;
+} gate = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static void gate_handler(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	(void)ctx;
+	pthread_mutex_lock(&gate.mu);
+	gate.entered = true;
+	pthread_cond_broadcast(&gate.cond);
+	while (!gate.open)
+		pthread_cond_wait(&gate.cond, &gate.mu);
+	pthread_mutex_unlock(&gate.mu);
+	http_respond_json(resp, 200, json_pack("{s:s}", "body", req->body));
 }
 
 static void ping_handler(struct http_request *req, struct http_response *resp, void *ctx)
@@ -147,7 +166,8 @@ static void feed_handler(struct http_request *req, struct http_response *resp, v
 
 static struct http_server *start(unsigned threads)
 {
-	struct http_server_opts o = { .bind_addr = "127.0.0.1", .port = 0, .threads = threads };
+	struct http_server_opts o = { .bind_addr = "127.0.0.1", .port = 0, .threads = threads,
+				      .blocking_threads = 2 };
 	struct http_server *srv;
 	char err[128];
 
@@ -157,6 +177,7 @@ static struct http_server *start(unsigned threads)
 	assert_int_equal(http_server_route_async(srv, "POST", "/inline", inline_handler, NULL), 0);
 	assert_int_equal(http_server_route(srv, "GET", "/ping", ping_handler, NULL), 0);
 	assert_int_equal(http_server_route(srv, "GET", "/feed", feed_handler, NULL), 0);
+	assert_int_equal(http_server_route_blocking(srv, "POST", "/gate", gate_handler, NULL), 0);
 	return srv;
 }
 
@@ -369,6 +390,34 @@ static void test_stop_with_a_parked_stream(void **state)
 	close(fd);
 }
 
+/* A blocking route waits on a worker: the only pool thread serves others meanwhile. */
+static void test_blocking_route_runs_on_a_worker(void **state)
+{
+	struct http_server *srv = start(1);
+	struct client_call c;
+	struct timespec ts;
+
+	(void)state;
+	client_start(&c, srv, "/gate");
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 5;
+	pthread_mutex_lock(&gate.mu);
+	while (!gate.entered && pthread_cond_timedwait(&gate.cond, &gate.mu, &ts) == 0)
+		;
+	assert_true(gate.entered);
+	pthread_mutex_unlock(&gate.mu);
+	assert_int_equal(ping(srv), 200);
+	pthread_mutex_lock(&gate.mu);
+	gate.open = true;
+	pthread_cond_broadcast(&gate.cond);
+	pthread_mutex_unlock(&gate.mu);
+	pthread_join(c.thread, NULL);
+	assert_int_equal(c.rc, 0);
+	assert_int_equal(c.status, 200);
+	assert_string_equal(c.body, "{\"body\":\"x\"}");
+	http_server_stop(srv);
+}
+
 /* Thread per connection: the connection's thread waits for the answer. */
 static void test_async_on_thread_per_connection(void **state)
 {
@@ -402,6 +451,7 @@ int main(void)
 		cmocka_unit_test(test_stop_with_an_answer_owed),
 		cmocka_unit_test(test_stream_woken_by_its_producer),
 		cmocka_unit_test(test_stop_with_a_parked_stream),
+		cmocka_unit_test(test_blocking_route_runs_on_a_worker),
 		cmocka_unit_test(test_async_on_thread_per_connection),
 	};
 
