@@ -29,6 +29,7 @@
 
 #define TICK_SECONDS 1      /* idle streams are read this often (their keep-alives) */
 #define DRAIN_SECONDS 2     /* stopping waits this long for owed answers to go out */
+#define WORKER_IDLE_SECONDS 10
 
 struct route {
 	char *method;
@@ -36,11 +37,11 @@ struct route {
 	bool is_prefix;
 	http_handler_fn fn;
 	http_async_fn afn;
-	bool blocking;     /* pool mode: fn runs on a blocking worker */
+	bool quick;        /* pool mode: fn runs on the pool thread, not on a worker */
 	void *ctx;
 };
 
-/* A blocking route's request handed to a worker. req points into the connection's memory,
+/* An ordinary route's request handed to a worker (pool mode). req points into the connection's memory,
  * which stays put while the connection waits for this answer (workers are drained before
  * the server answers what is owed at stop). */
 struct job {
@@ -84,10 +85,11 @@ struct http_server {
 	struct stream_conn *streams;
 	pthread_t ticker;
 	bool ticker_running;
-	pthread_t *workers;             /* blocking workers */
-	unsigned nworkers;
-	struct job *jobs, **jobs_tail;  /* srv->mu */
-	pthread_cond_t jobs_cond;
+	/* Workers (pool mode) run ordinary routes: started when a job finds none idle, up to
+	 * workers_max, gone after WORKER_IDLE_SECONDS without work. srv->mu. */
+	unsigned workers_max, workers_live, workers_idle, njobs;
+	struct job *jobs, **jobs_tail;
+	pthread_cond_t jobs_cond, workers_gone;
 	bool workers_stop;
 };
 
@@ -100,7 +102,7 @@ struct pending_request {
 };
 
 static int add_route(struct http_server *srv, const char *method, const char *pattern,
-		     http_handler_fn fn, http_async_fn afn, bool blocking, void *ctx)
+		     http_handler_fn fn, http_async_fn afn, bool quick, void *ctx)
 {
 	struct route *r;
 	size_t len = strlen(pattern);
@@ -118,7 +120,7 @@ static int add_route(struct http_server *srv, const char *method, const char *pa
 	}
 	r->fn = fn;
 	r->afn = afn;
-	r->blocking = blocking;
+	r->quick = quick;
 	r->ctx = ctx;
 	srv->route_count++;
 	return 0;
@@ -130,8 +132,8 @@ int http_server_route(struct http_server *srv, const char *method, const char *p
 	return add_route(srv, method, pattern, fn, NULL, false, ctx);
 }
 
-int http_server_route_blocking(struct http_server *srv, const char *method, const char *pattern,
-			       http_handler_fn fn, void *ctx)
+int http_server_route_quick(struct http_server *srv, const char *method, const char *pattern,
+			    http_handler_fn fn, void *ctx)
 {
 	return add_route(srv, method, pattern, fn, NULL, true, ctx);
 }
@@ -562,7 +564,7 @@ static void *ticker_main(void *arg)
 	return NULL;
 }
 
-/* ---- blocking workers ---- */
+/* ---- workers (pool mode) ---- */
 
 static void no_answer(struct http_request *req, struct http_response *resp);
 
@@ -573,15 +575,22 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&srv->mu);
 	for (;;) {
 		struct http_response resp;
+		struct timespec ts;
 		struct job *j;
 
-		while (!srv->jobs && !srv->workers_stop)
-			pthread_cond_wait(&srv->jobs_cond, &srv->mu);
+		srv->workers_idle++;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += WORKER_IDLE_SECONDS;
+		while (!srv->jobs && !srv->workers_stop &&
+		       pthread_cond_timedwait(&srv->jobs_cond, &srv->mu, &ts) != ETIMEDOUT)
+			;
+		srv->workers_idle--;
 		if (!(j = srv->jobs))
-			break;          /* stopping, and every queued job ran */
+			break;          /* idle too long, or stopping with every queued job run */
 		srv->jobs = j->next;
 		if (!srv->jobs)
 			srv->jobs_tail = &srv->jobs;
+		srv->njobs--;
 		pthread_mutex_unlock(&srv->mu);
 		memset(&resp, 0, sizeof(resp));
 		j->r->fn(&j->req, &resp, j->r->ctx);
@@ -590,11 +599,33 @@ static void *worker_main(void *arg)
 		free(j);
 		pthread_mutex_lock(&srv->mu);
 	}
+	if (--srv->workers_live == 0)
+		pthread_cond_broadcast(&srv->workers_gone);
 	pthread_mutex_unlock(&srv->mu);
 	return NULL;
 }
 
-/* Hands a blocking route's request to the workers; false if they are stopping. */
+/* srv->mu held: one more worker (detached; stop waits for workers_live to reach 0). */
+static bool worker_spawn_locked(struct http_server *srv)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&t, &attr, worker_main, srv);
+	pthread_attr_destroy(&attr);
+	if (rc) {
+		log_warn("event=http_worker_failed error=\"%s\" workers=%u", strerror(rc),
+			 srv->workers_live);
+		return false;
+	}
+	srv->workers_live++;
+	return true;
+}
+
+/* Hands a request to the workers; false if they are stopping (or none can run it). */
 static bool job_queue(struct http_server *srv, struct route *r, struct http_deferred *d,
 		      const struct http_request *req)
 {
@@ -607,9 +638,12 @@ static bool job_queue(struct http_server *srv, struct route *r, struct http_defe
 	j->d = d;
 	j->req = *req;
 	pthread_mutex_lock(&srv->mu);
-	if (!srv->workers_stop) {
+	if (!srv->workers_stop &&
+	    (srv->njobs < srv->workers_idle || srv->workers_live >= srv->workers_max ||
+	     worker_spawn_locked(srv) || srv->workers_live > 0)) {
 		*srv->jobs_tail = j;
 		srv->jobs_tail = &j->next;
+		srv->njobs++;
 		pthread_cond_signal(&srv->jobs_cond);
 		queued = true;
 	}
@@ -619,16 +653,16 @@ static bool job_queue(struct http_server *srv, struct route *r, struct http_defe
 	return queued;
 }
 
+/* The workers finish what is queued (its memory is MHD's) and end. */
 static void workers_stop(struct http_server *srv)
 {
 	pthread_mutex_lock(&srv->mu);
 	srv->stopping = true;
 	srv->workers_stop = true;
 	pthread_cond_broadcast(&srv->jobs_cond);
+	while (srv->workers_live > 0)
+		pthread_cond_wait(&srv->workers_gone, &srv->mu);
 	pthread_mutex_unlock(&srv->mu);
-	for (unsigned i = 0; i < srv->nworkers; i++)
-		pthread_join(srv->workers[i], NULL);
-	srv->nworkers = 0;
 }
 
 /* ---- requests ---- */
@@ -808,7 +842,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 	req.body_len = p->len;
 	req.conn = conn;
 	r = find_route(srv, &req, &resp);
-	if (r && (r->afn || (r->blocking && srv->nworkers))) {
+	if (r && (r->afn || (!r->quick && srv->workers_max))) {
 		p->deferred = deferred_new(srv, conn);
 		if (!p->deferred) {
 			http_respond_error(&resp, 503, "The server is shutting down");
@@ -876,8 +910,6 @@ static unsigned connection_limit(void)
 	return rl.rlim_cur > 1280 ? (unsigned)(rl.rlim_cur - 256) : 1020;
 }
 
-void http_server_stop(struct http_server *srv);
-
 static void server_free(struct http_server *srv)
 {
 	for (int i = 0; i < srv->route_count; i++) {
@@ -887,7 +919,7 @@ static void server_free(struct http_server *srv)
 	pthread_cond_destroy(&srv->tick_cond);
 	pthread_cond_destroy(&srv->drained);
 	pthread_cond_destroy(&srv->jobs_cond);
-	free(srv->workers);
+	pthread_cond_destroy(&srv->workers_gone);
 	pthread_mutex_destroy(&srv->mu);
 	free(srv);
 }
@@ -906,9 +938,11 @@ struct http_server *http_server_start_opts(const struct http_server_opts *o, cha
 		return NULL;
 	}
 	pthread_mutex_init(&srv->mu, NULL);
+	srv->workers_max = o->threads ? o->workers : 0;
 	pthread_cond_init(&srv->tick_cond, NULL);
 	pthread_cond_init(&srv->drained, NULL);
 	pthread_cond_init(&srv->jobs_cond, NULL);
+	pthread_cond_init(&srv->workers_gone, NULL);
 	srv->jobs_tail = &srv->jobs;
 	srv->pool = o->threads > 0;
 	flags |= srv->pool ? MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME
@@ -953,18 +987,6 @@ struct http_server *http_server_start_opts(const struct http_server_opts *o, cha
 			return NULL;
 		}
 		srv->ticker_running = true;
-		srv->workers = calloc(o->blocking_threads ? o->blocking_threads : 1, sizeof(pthread_t));
-		for (unsigned i = 0; srv->workers && i < o->blocking_threads; i++) {
-			if ((rc = pthread_create(&srv->workers[i], NULL, worker_main, srv)))
-				break;
-			srv->nworkers++;
-		}
-		if (!srv->workers || srv->nworkers < o->blocking_threads) {
-			snprintf(err, errlen, "cannot start the HTTP workers: %s",
-				 strerror(srv->workers ? rc : ENOMEM));
-			http_server_stop(srv);
-			return NULL;
-		}
 	}
 	info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = info ? info->port : o->port;

@@ -6,11 +6,13 @@
  * - one thread per connection (http_server_start, or threads = 0): a handler may block (take
  *   the owner's lock) and a stream reader may wait on a condition variable. An async route's
  *   connection thread waits for the answer.
- * - a pool of epoll threads (threads > 0): thousands of connections on a few threads. A
- *   handler may block briefly (a lock) but never on a client or another program: a route
- *   that waits on every call (a store commit) is a blocking route (run on a worker thread),
- *   one that waits for another thread is an async route; either way the connection is
- *   suspended until the answer. Stream reads never block (see struct http_stream).
+ * - a pool of epoll threads (threads > 0): thousands of connections on a few threads,
+ *   which only read, parse and write. An ordinary route's handler runs on a worker thread
+ *   (it may block as on a thread-per-connection server), its connection suspended
+ *   meanwhile; a quick route's handler runs on the pool thread (it
+ *   may take a lock briefly, never wait for a disk, a client or another program); an async
+ *   route's handler runs on the pool thread and answers later from any thread. Stream
+ *   reads never block (see struct http_stream).
  * Request bodies are limited to HTTP_MAX_BODY bytes; larger ones get 413 with a JSON body
  * before any handler runs. */
 #ifndef PACER_HTTP_SERVER_H
@@ -82,7 +84,8 @@ struct http_server_opts {
 	const char *bind_addr;      /* NULL: all addresses */
 	uint16_t port;              /* 0: a free port (see http_server_port) */
 	unsigned threads;           /* 0: a thread per connection; else an epoll pool this size */
-	unsigned blocking_threads;  /* pool: workers for blocking routes (0: they run in the pool) */
+	unsigned workers;           /* pool: at most this many threads run ordinary routes, started
+				     * as needed (0: those run on the pool threads too) */
 };
 
 struct http_server *http_server_start_opts(const struct http_server_opts *o, char *err,
@@ -98,11 +101,11 @@ void http_server_stop(struct http_server *srv);
  * no route gets 404; a path that matches only with other methods gets 405. */
 int http_server_route(struct http_server *srv, const char *method, const char *pattern,
 		      http_handler_fn fn, void *ctx);
-/* A handler that waits (for a store commit, say) on every call: on a pool server it runs on
- * one of the blocking workers while its connection is suspended, so that a pool thread
- * never stalls the other connections it serves; elsewhere it is an ordinary route. */
-int http_server_route_blocking(struct http_server *srv, const char *method, const char *pattern,
-			       http_handler_fn fn, void *ctx);
+/* A handler that never waits long (a brief lock; no disk, no network): on a pool server it
+ * runs on the pool thread, saving the hand-over to a worker (for frequent requests);
+ * elsewhere it is an ordinary route. */
+int http_server_route_quick(struct http_server *srv, const char *method, const char *pattern,
+			    http_handler_fn fn, void *ctx);
 /* The same for a handler that answers later through its token. */
 int http_server_route_async(struct http_server *srv, const char *method, const char *pattern,
 			    http_async_fn fn, void *ctx);

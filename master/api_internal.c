@@ -122,11 +122,11 @@ static void h_status(struct http_request *req, struct http_response *resp, void 
 
 int api_internal_register(struct master *m, struct http_server *srv)
 {
-	int rc = http_server_route_blocking(srv, "POST", "/internal/v1/register", h_register, m);
+	int rc = http_server_route(srv, "POST", "/internal/v1/register", h_register, m);
 
 	if (rc == 0)
-		rc = http_server_route(srv, "POST", "/internal/v1/heartbeat", h_heartbeat, m);
+		rc = http_server_route_quick(srv, "POST", "/internal/v1/heartbeat", h_heartbeat, m);
 	if (rc == 0)
-		rc = http_server_route_blocking(srv, "POST", "/internal/v1/status", h_status, m);
+		rc = http_server_route(srv, "POST", "/internal/v1/status", h_status, m);
 	return rc;
 }

@@ -38,9 +38,12 @@ static const char usage[] =
 	"  --log-level LEVEL         debug, info, warn or error (default info)\n"
 	"  --help                    show this text\n";
 
-/* Workers for the routes that wait for a store commit on every call (registration, status
- * updates): as many such requests are in flight at once, and share one commit. */
-#define HTTP_BLOCKING_THREADS 64
+/* Threads for the ordinary routes (everything but the agents' heartbeats and usage
+ * reports): Marathon and /v1 reads and writes, registrations, status updates, which wait
+ * for master->lock and store commits. Started as requests find none idle, so that many
+ * status updates wait for (and share) one store commit, and an API call does not queue
+ * behind them. */
+#define HTTP_WORKERS 256
 
 struct options {
 	struct master_config cfg;
@@ -234,7 +237,7 @@ int main(int argc, char **argv)
 	srv = http_server_start_opts(&(struct http_server_opts){
 					     .bind_addr = o.cfg.bind, .port = o.cfg.port,
 					     .threads = o.http_threads,
-					     .blocking_threads = HTTP_BLOCKING_THREADS },
+					     .workers = HTTP_WORKERS },
 				     err, sizeof(err));
 	if (!srv) {
 		log_error("event=start_failed step=http port=%u error=\"%s\"", o.cfg.port, err);

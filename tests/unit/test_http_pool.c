@@ -1,7 +1,7 @@
 /* test_http_pool.c - the HTTP server's epoll thread-pool mode over real loopback sockets:
  * async routes answered from another thread (and inline), a client that leaves before its
  * answer, stopping with answers still owed, non-blocking streams woken by their producer,
- * blocking routes on workers, and async routes on a thread-per-connection server. */
+ * ordinary routes on workers, and async routes on a thread-per-connection server. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -167,7 +167,7 @@ static void feed_handler(struct http_request *req, struct http_response *resp, v
 static struct http_server *start(unsigned threads)
 {
 	struct http_server_opts o = { .bind_addr = "127.0.0.1", .port = 0, .threads = threads,
-				      .blocking_threads = 2 };
+				      .workers = 2 };
 	struct http_server *srv;
 	char err[128];
 
@@ -175,9 +175,9 @@ static struct http_server *start(unsigned threads)
 	assert_non_null(srv);
 	assert_int_equal(http_server_route_async(srv, "POST", "/park", park_handler, NULL), 0);
 	assert_int_equal(http_server_route_async(srv, "POST", "/inline", inline_handler, NULL), 0);
-	assert_int_equal(http_server_route(srv, "GET", "/ping", ping_handler, NULL), 0);
+	assert_int_equal(http_server_route_quick(srv, "GET", "/ping", ping_handler, NULL), 0);
 	assert_int_equal(http_server_route(srv, "GET", "/feed", feed_handler, NULL), 0);
-	assert_int_equal(http_server_route_blocking(srv, "POST", "/gate", gate_handler, NULL), 0);
+	assert_int_equal(http_server_route(srv, "POST", "/gate", gate_handler, NULL), 0);
 	return srv;
 }
 
@@ -390,8 +390,9 @@ static void test_stop_with_a_parked_stream(void **state)
 	close(fd);
 }
 
-/* A blocking route waits on a worker: the only pool thread serves others meanwhile. */
-static void test_blocking_route_runs_on_a_worker(void **state)
+/* An ordinary route's handler waits on a worker: the only pool thread serves others
+ * meanwhile. */
+static void test_ordinary_route_runs_on_a_worker(void **state)
 {
 	struct http_server *srv = start(1);
 	struct client_call c;
@@ -451,7 +452,7 @@ int main(void)
 		cmocka_unit_test(test_stop_with_an_answer_owed),
 		cmocka_unit_test(test_stream_woken_by_its_producer),
 		cmocka_unit_test(test_stop_with_a_parked_stream),
-		cmocka_unit_test(test_blocking_route_runs_on_a_worker),
+		cmocka_unit_test(test_ordinary_route_runs_on_a_worker),
 		cmocka_unit_test(test_async_on_thread_per_connection),
 	};
 
