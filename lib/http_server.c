@@ -1,14 +1,7 @@
 /* http_server.c - libmicrohttpd with a route table, bounded request bodies, JSON helpers,
- * streaming responses and async answers (see http_server.h).
- *
- * Pool mode suspends connections: an async request until its answer comes, an idle stream
- * until its producer wakes it. A suspended connection is resumed only through its own
- * record (struct http_deferred, struct stream_conn) under that record's lock, and only
- * while MHD still has the connection; stopping resumes every one of them first (MHD must
- * not be stopped with suspended connections). Lock order: srv->mu, then a deferred's mu,
- * then MHD's own; MHD calls request_completed and the stream free callback without its
- * locks held. */
-#include "lib/http_server.h"
+ * streaming responses and the request path of both modes (see http_server.h); pool mode's
+ * suspended connections (async answers, parked streams, workers) are in http_pool.c. */
+#include "lib/http_server_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,74 +17,6 @@
 
 #include "lib/log.h"
 #include "lib/util.h"
-
-#define MAX_ROUTES 128
-
-#define TICK_SECONDS 1      /* idle streams are read this often (their keep-alives) */
-#define DRAIN_SECONDS 2     /* stopping waits this long for owed answers to go out */
-#define WORKER_IDLE_SECONDS 10
-
-struct route {
-	char *method;
-	char *prefix;      /* pattern without the trailing '*' */
-	bool is_prefix;
-	http_handler_fn fn;
-	http_async_fn afn;
-	bool quick;        /* pool mode: fn runs on the pool thread, not on a worker */
-	void *ctx;
-};
-
-/* An ordinary route's request handed to a worker (pool mode). req points into the connection's memory,
- * which stays put while the connection waits for this answer (workers are drained before
- * the server answers what is owed at stop). */
-struct job {
-	struct job *next;
-	struct route *r;
-	struct http_deferred *d;
-	struct http_request req;
-};
-
-struct http_deferred {
-	pthread_mutex_t mu;
-	pthread_cond_t cond;            /* thread per connection: the handler waits for answered */
-	int refs;                       /* the answering side's and the connection's */
-	struct MHD_Connection *conn;    /* NULL once the request completed */
-	bool suspended, answered;
-	struct http_response resp;      /* the answer, until the connection takes it */
-	struct http_deferred *prev, *next;      /* srv->deferreds (srv->mu) */
-	bool listed;
-};
-
-/* A stream on a pool server; the waker handed to the producer is this. */
-struct stream_conn {
-	struct http_stream s;
-	struct http_server *srv;
-	struct MHD_Connection *conn;
-	bool suspended, woken;          /* srv->mu */
-	struct stream_conn *prev, *next;        /* srv->streams (srv->mu) */
-};
-
-struct http_server {
-	struct MHD_Daemon *daemon;
-	struct route routes[MAX_ROUTES];
-	int route_count;
-	uint16_t port;
-	bool pool;
-	pthread_mutex_t mu;
-	pthread_cond_t tick_cond;
-	pthread_cond_t drained;         /* signalled when deferreds becomes empty */
-	bool stopping;
-	struct http_deferred *deferreds;        /* not yet completed */
-	struct stream_conn *streams;
-	pthread_t ticker;
-	bool ticker_running;
-	/* Workers (pool mode) run ordinary routes: started when a job finds none idle, up to
-	 * workers_max, gone after WORKER_IDLE_SECONDS without work. srv->mu. */
-	unsigned workers_max, workers_live, workers_idle, njobs;
-	struct job *jobs, **jobs_tail;
-	pthread_cond_t jobs_cond, workers_gone;
-	bool workers_stop;
-};
 
 /* Per-request state kept by MHD between calls of the access handler. */
 struct pending_request {
@@ -297,7 +222,7 @@ json_t *http_body_json(struct http_request *req, struct http_response *resp)
 	return NULL;
 }
 
-static void response_release(struct http_response *resp)
+void hs_response_release(struct http_response *resp)
 {
 	free(resp->body);
 	for (int i = 0; i < resp->header_count; i++) {
@@ -307,138 +232,6 @@ static void response_release(struct http_response *resp)
 	if (resp->stream.read && resp->stream.free)
 		resp->stream.free(resp->stream.ctx);
 	memset(resp, 0, sizeof(*resp));
-}
-
-/* ---- async answers ---- */
-
-static void deferred_put(struct http_deferred *d)
-{
-	bool last;
-
-	pthread_mutex_lock(&d->mu);
-	last = --d->refs == 0;
-	pthread_mutex_unlock(&d->mu);
-	if (!last)
-		return;
-	response_release(&d->resp);
-	pthread_mutex_destroy(&d->mu);
-	pthread_cond_destroy(&d->cond);
-	free(d);
-}
-
-/* d->mu held: the answer is in; a suspended connection goes on with it. */
-static void deferred_answered_locked(struct http_deferred *d)
-{
-	d->answered = true;
-	if (d->suspended && d->conn) {
-		d->suspended = false;
-		MHD_resume_connection(d->conn);
-	}
-	pthread_cond_signal(&d->cond);
-}
-
-void http_deferred_respond(struct http_deferred *d, struct http_response *resp)
-{
-	pthread_mutex_lock(&d->mu);
-	if (d->answered) {              /* the server stopped and answered already */
-		pthread_mutex_unlock(&d->mu);
-		response_release(resp);
-	} else {
-		d->resp = *resp;
-		memset(resp, 0, sizeof(*resp));
-		deferred_answered_locked(d);
-		pthread_mutex_unlock(&d->mu);
-	}
-	deferred_put(d);
-}
-
-void http_deferred_finish(struct http_deferred *d, int status, const char *content_type,
-			  const char *body, size_t len)
-{
-	struct http_response resp;
-	char *copy = malloc(len + 1);
-
-	memset(&resp, 0, sizeof(resp));
-	if (!copy) {
-		http_respond_error(&resp, 500, "out of memory");
-	} else {
-		memcpy(copy, body, len);
-		copy[len] = '\0';
-		resp.status = status;
-		resp.content_type = content_type;
-		resp.body = copy;
-		resp.body_len = len;
-	}
-	http_deferred_respond(d, &resp);
-}
-
-/* A token for a request on conn: one reference for the answer, one for the connection.
- * NULL when the server is stopping (or out of memory). */
-static struct http_deferred *deferred_new(struct http_server *srv, struct MHD_Connection *conn)
-{
-	struct http_deferred *d = calloc(1, sizeof(*d));
-
-	if (!d)
-		return NULL;
-	pthread_mutex_init(&d->mu, NULL);
-	pthread_cond_init(&d->cond, NULL);
-	d->refs = 2;
-	d->conn = conn;
-	pthread_mutex_lock(&srv->mu);
-	if (!srv->stopping) {
-		d->next = srv->deferreds;
-		if (d->next)
-			d->next->prev = d;
-		srv->deferreds = d;
-		d->listed = true;
-	}
-	pthread_mutex_unlock(&srv->mu);
-	if (!d->listed) {
-		pthread_mutex_destroy(&d->mu);
-		pthread_cond_destroy(&d->cond);
-		free(d);
-		return NULL;
-	}
-	return d;
-}
-
-/* The connection is done with d (answered and sent, or gone). */
-static void deferred_release_conn(struct http_server *srv, struct http_deferred *d)
-{
-	pthread_mutex_lock(&srv->mu);
-	if (d->listed) {
-		if (d->prev)
-			d->prev->next = d->next;
-		else
-			srv->deferreds = d->next;
-		if (d->next)
-			d->next->prev = d->prev;
-		d->listed = false;
-		if (!srv->deferreds)
-			pthread_cond_broadcast(&srv->drained);
-	}
-	pthread_mutex_unlock(&srv->mu);
-	pthread_mutex_lock(&d->mu);
-	d->conn = NULL;
-	pthread_mutex_unlock(&d->mu);
-	deferred_put(d);
-}
-
-/* ---- streams ---- */
-
-void http_wake(struct http_waker *waker)
-{
-	struct stream_conn *sc = (struct stream_conn *)waker;
-	struct http_server *srv = sc->srv;
-
-	pthread_mutex_lock(&srv->mu);
-	if (sc->suspended) {
-		sc->suspended = false;
-		MHD_resume_connection(sc->conn);
-	} else {
-		sc->woken = true;
-	}
-	pthread_mutex_unlock(&srv->mu);
 }
 
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
@@ -460,211 +253,6 @@ static void stream_free(void *cls)
 	free(s);
 }
 
-/* Pool mode: nothing to send now parks the connection until the producer wakes it. */
-static ssize_t pool_stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
-{
-	struct stream_conn *sc = cls;
-	struct http_server *srv = sc->srv;
-
-	(void)pos;
-	for (;;) {
-		ssize_t n = sc->s.read(sc->s.ctx, buf, max);
-
-		if (n > 0)
-			return n;
-		if (n < 0)
-			return MHD_CONTENT_READER_END_OF_STREAM;
-		pthread_mutex_lock(&srv->mu);
-		if (srv->stopping) {
-			pthread_mutex_unlock(&srv->mu);
-			return MHD_CONTENT_READER_END_OF_STREAM;
-		}
-		if (sc->woken) {        /* data came between the read and now */
-			sc->woken = false;
-			pthread_mutex_unlock(&srv->mu);
-			continue;
-		}
-		sc->suspended = true;
-		MHD_suspend_connection(sc->conn);
-		pthread_mutex_unlock(&srv->mu);
-		return 0;
-	}
-}
-
-static void pool_stream_free(void *cls)
-{
-	struct stream_conn *sc = cls;
-	struct http_server *srv = sc->srv;
-
-	/* First the producer forgets the waker (its free takes the lock its wakes hold). */
-	if (sc->s.free)
-		sc->s.free(sc->s.ctx);
-	pthread_mutex_lock(&srv->mu);
-	if (sc->prev)
-		sc->prev->next = sc->next;
-	else
-		srv->streams = sc->next;
-	if (sc->next)
-		sc->next->prev = sc->prev;
-	pthread_mutex_unlock(&srv->mu);
-	free(sc);
-}
-
-static struct MHD_Response *pool_stream_response(struct http_server *srv,
-						 struct MHD_Connection *conn,
-						 struct http_stream *stream)
-{
-	struct stream_conn *sc = calloc(1, sizeof(*sc));
-	struct MHD_Response *r;
-
-	if (!sc)
-		return NULL;
-	sc->s = *stream;
-	sc->srv = srv;
-	sc->conn = conn;
-	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, pool_stream_reader, sc,
-					      pool_stream_free);
-	if (!r) {
-		free(sc);
-		return NULL;
-	}
-	memset(stream, 0, sizeof(*stream));     /* owned by sc now */
-	pthread_mutex_lock(&srv->mu);
-	sc->next = srv->streams;
-	if (sc->next)
-		sc->next->prev = sc;
-	srv->streams = sc;
-	pthread_mutex_unlock(&srv->mu);
-	if (sc->s.attach)
-		sc->s.attach(sc->s.ctx, (struct http_waker *)sc);
-	return r;
-}
-
-/* Idle streams are suspended and MHD times nothing out while they are: reading them now
- * and then lets them send keep-alives (which also finds clients that left). */
-static void *ticker_main(void *arg)
-{
-	struct http_server *srv = arg;
-
-	pthread_mutex_lock(&srv->mu);
-	while (!srv->stopping) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += TICK_SECONDS;
-		pthread_cond_timedwait(&srv->tick_cond, &srv->mu, &ts);
-		for (struct stream_conn *sc = srv->streams; sc && !srv->stopping; sc = sc->next) {
-			if (sc->suspended) {
-				sc->suspended = false;
-				MHD_resume_connection(sc->conn);
-			}
-		}
-	}
-	pthread_mutex_unlock(&srv->mu);
-	return NULL;
-}
-
-/* ---- workers (pool mode) ---- */
-
-static void no_answer(struct http_request *req, struct http_response *resp);
-
-static void *worker_main(void *arg)
-{
-	struct http_server *srv = arg;
-
-	pthread_mutex_lock(&srv->mu);
-	for (;;) {
-		struct http_response resp;
-		struct timespec ts;
-		struct job *j;
-
-		srv->workers_idle++;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += WORKER_IDLE_SECONDS;
-		while (!srv->jobs && !srv->workers_stop &&
-		       pthread_cond_timedwait(&srv->jobs_cond, &srv->mu, &ts) != ETIMEDOUT)
-			;
-		srv->workers_idle--;
-		if (!(j = srv->jobs))
-			break;          /* idle too long, or stopping with every queued job run */
-		srv->jobs = j->next;
-		if (!srv->jobs)
-			srv->jobs_tail = &srv->jobs;
-		srv->njobs--;
-		pthread_mutex_unlock(&srv->mu);
-		memset(&resp, 0, sizeof(resp));
-		j->r->fn(&j->req, &resp, j->r->ctx);
-		no_answer(&j->req, &resp);
-		http_deferred_respond(j->d, &resp);
-		free(j);
-		pthread_mutex_lock(&srv->mu);
-	}
-	if (--srv->workers_live == 0)
-		pthread_cond_broadcast(&srv->workers_gone);
-	pthread_mutex_unlock(&srv->mu);
-	return NULL;
-}
-
-/* srv->mu held: one more worker (detached; stop waits for workers_live to reach 0). */
-static bool worker_spawn_locked(struct http_server *srv)
-{
-	pthread_attr_t attr;
-	pthread_t t;
-	int rc;
-
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	rc = pthread_create(&t, &attr, worker_main, srv);
-	pthread_attr_destroy(&attr);
-	if (rc) {
-		log_warn("event=http_worker_failed error=\"%s\" workers=%u", strerror(rc),
-			 srv->workers_live);
-		return false;
-	}
-	srv->workers_live++;
-	return true;
-}
-
-/* Hands a request to the workers; false if they are stopping (or none can run it). */
-static bool job_queue(struct http_server *srv, struct route *r, struct http_deferred *d,
-		      const struct http_request *req)
-{
-	struct job *j = calloc(1, sizeof(*j));
-	bool queued = false;
-
-	if (!j)
-		return false;
-	j->r = r;
-	j->d = d;
-	j->req = *req;
-	pthread_mutex_lock(&srv->mu);
-	if (!srv->workers_stop &&
-	    (srv->njobs < srv->workers_idle || srv->workers_live >= srv->workers_max ||
-	     worker_spawn_locked(srv) || srv->workers_live > 0)) {
-		*srv->jobs_tail = j;
-		srv->jobs_tail = &j->next;
-		srv->njobs++;
-		pthread_cond_signal(&srv->jobs_cond);
-		queued = true;
-	}
-	pthread_mutex_unlock(&srv->mu);
-	if (!queued)
-		free(j);
-	return queued;
-}
-
-/* The workers finish what is queued (its memory is MHD's) and end. */
-static void workers_stop(struct http_server *srv)
-{
-	pthread_mutex_lock(&srv->mu);
-	srv->stopping = true;
-	srv->workers_stop = true;
-	pthread_cond_broadcast(&srv->jobs_cond);
-	while (srv->workers_live > 0)
-		pthread_cond_wait(&srv->workers_gone, &srv->mu);
-	pthread_mutex_unlock(&srv->mu);
-}
-
 /* ---- requests ---- */
 
 static enum MHD_Result send_response(struct http_server *srv, struct MHD_Connection *conn,
@@ -674,9 +262,9 @@ static enum MHD_Result send_response(struct http_server *srv, struct MHD_Connect
 	enum MHD_Result ret;
 
 	if (resp->stream.read && srv->pool) {
-		r = pool_stream_response(srv, conn, &resp->stream);
+		r = hs_pool_stream_response(srv, conn, &resp->stream);
 		if (!r)
-			return MHD_NO;  /* response_release frees the stream */
+			return MHD_NO;  /* hs_response_release frees the stream */
 		MHD_add_response_header(r, "Cache-Control", "no-cache");
 	} else if (resp->stream.read) {
 		struct http_stream *s = malloc(sizeof(*s));
@@ -735,7 +323,7 @@ static struct route *find_route(struct http_server *srv, struct http_request *re
 	return NULL;
 }
 
-static void no_answer(struct http_request *req, struct http_response *resp)
+void hs_no_answer(struct http_request *req, struct http_response *resp)
 {
 	if (resp->status == 0)
 		http_respond_error(resp, 500, "internal error: handler for %s %s gave no answer",
@@ -768,7 +356,7 @@ static enum MHD_Result deferred_poll(struct http_server *srv, struct MHD_Connect
 				   method, url);
 	log_debug("event=http_request method=%s path=%s status=%d", method, url, resp.status);
 	ret = send_response(srv, conn, &resp);
-	response_release(&resp);
+	hs_response_release(&resp);
 	return ret;
 }
 
@@ -843,14 +431,14 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 	req.conn = conn;
 	r = find_route(srv, &req, &resp);
 	if (r && (r->afn || (!r->quick && srv->workers_max))) {
-		p->deferred = deferred_new(srv, conn);
+		p->deferred = hs_deferred_new(srv, conn);
 		if (!p->deferred) {
 			http_respond_error(&resp, 503, "The server is shutting down");
 			goto send;
 		}
 		if (r->afn) {
 			r->afn(&req, p->deferred, r->ctx);
-		} else if (!job_queue(srv, r, p->deferred, &req)) {
+		} else if (!hs_job_queue(srv, r, p->deferred, &req)) {
 			http_respond_error(&resp, 503, "The server is shutting down");
 			http_deferred_respond(p->deferred, &resp);
 		}
@@ -858,12 +446,12 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 	}
 	if (r) {
 		r->fn(&req, &resp, r->ctx);
-		no_answer(&req, &resp);
+		hs_no_answer(&req, &resp);
 	}
 send:
 	log_debug("event=http_request method=%s path=%s status=%d", method, url, resp.status);
 	ret = send_response(srv, conn, &resp);
-	response_release(&resp);
+	hs_response_release(&resp);
 	return ret;
 }
 
@@ -878,7 +466,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
 	if (!p)
 		return;
 	if (p->deferred)
-		deferred_release_conn(srv, p->deferred);
+		hs_deferred_release_conn(srv, p->deferred);
 	free(p->body);
 	free(p);
 	*con_cls = NULL;
@@ -978,7 +566,7 @@ struct http_server *http_server_start_opts(const struct http_server_opts *o, cha
 		return NULL;
 	}
 	if (srv->pool) {
-		int rc = pthread_create(&srv->ticker, NULL, ticker_main, srv);
+		int rc = pthread_create(&srv->ticker, NULL, hs_ticker_main, srv);
 
 		if (rc) {
 			snprintf(err, errlen, "cannot start a thread: %s", strerror(rc));
@@ -1006,44 +594,12 @@ uint16_t http_server_port(struct http_server *srv)
 	return srv->port;
 }
 
-/* Every waiting request gets an answer and every parked stream runs to its end, so that no
- * connection is suspended (or a thread waiting) when MHD stops; nothing new waits after.
- * The answers get a moment to go out before MHD closes the sockets. */
-static void release_waiters(struct http_server *srv)
-{
-	struct timespec deadline;
-
-	pthread_mutex_lock(&srv->mu);
-	srv->stopping = true;
-	for (struct http_deferred *d = srv->deferreds; d; d = d->next) {
-		pthread_mutex_lock(&d->mu);
-		if (!d->answered) {
-			http_respond_error(&d->resp, 503, "The server is shutting down");
-			deferred_answered_locked(d);
-		}
-		pthread_mutex_unlock(&d->mu);
-	}
-	for (struct stream_conn *sc = srv->streams; sc; sc = sc->next) {
-		if (sc->suspended) {
-			sc->suspended = false;
-			MHD_resume_connection(sc->conn);
-		}
-	}
-	pthread_cond_broadcast(&srv->tick_cond);
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += DRAIN_SECONDS;
-	while (srv->deferreds &&
-	       pthread_cond_timedwait(&srv->drained, &srv->mu, &deadline) != ETIMEDOUT)
-		;
-	pthread_mutex_unlock(&srv->mu);
-}
-
 void http_server_stop(struct http_server *srv)
 {
 	if (!srv)
 		return;
-	workers_stop(srv);              /* they finish what is queued: its memory is MHD's */
-	release_waiters(srv);
+	hs_workers_stop(srv);           /* they finish what is queued: its memory is MHD's */
+	hs_release_waiters(srv);
 	if (srv->ticker_running)
 		pthread_join(srv->ticker, NULL);
 	MHD_stop_daemon(srv->daemon);

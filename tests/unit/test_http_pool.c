@@ -71,7 +71,7 @@ static void inline_handler(struct http_request *req, struct http_deferred *d, vo
 	http_deferred_respond(d, &resp);
 }
 
-/* A blocking route: waits until the test opens the gate. */
+/* An ordinary route whose handler waits until the test opens the gate. */
 static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
