@@ -1,6 +1,7 @@
-/* http_server.c - libmicrohttpd with a route table, bounded request bodies, JSON helpers
- * and streaming responses (see http_server.h). */
-#include "lib/http_server.h"
+/* http_server.c - libmicrohttpd with a route table, bounded request bodies, JSON helpers,
+ * streaming responses and the request path of both modes (see http_server.h); pool mode's
+ * suspended connections (async answers, parked streams, workers) are in http_pool.c. */
+#include "lib/http_server_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,36 +13,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "lib/log.h"
 #include "lib/util.h"
-
-#define MAX_ROUTES 128
-
-struct route {
-	char *method;
-	char *prefix;      /* pattern without the trailing '*' */
-	bool is_prefix;
-	http_handler_fn fn;
-	void *ctx;
-};
-
-struct http_server {
-	struct MHD_Daemon *daemon;
-	struct route routes[MAX_ROUTES];
-	int route_count;
-	uint16_t port;
-};
 
 /* Per-request state kept by MHD between calls of the access handler. */
 struct pending_request {
 	char *body;
 	size_t len, cap;
 	bool too_large;
+	struct http_deferred *deferred; /* an async route's answer */
 };
 
-int http_server_route(struct http_server *srv, const char *method, const char *pattern,
-		      http_handler_fn fn, void *ctx)
+static int add_route(struct http_server *srv, const char *method, const char *pattern,
+		     http_handler_fn fn, http_async_fn afn, bool quick, void *ctx)
 {
 	struct route *r;
 	size_t len = strlen(pattern);
@@ -58,9 +44,29 @@ int http_server_route(struct http_server *srv, const char *method, const char *p
 		return -ENOMEM;
 	}
 	r->fn = fn;
+	r->afn = afn;
+	r->quick = quick;
 	r->ctx = ctx;
 	srv->route_count++;
 	return 0;
+}
+
+int http_server_route(struct http_server *srv, const char *method, const char *pattern,
+		      http_handler_fn fn, void *ctx)
+{
+	return add_route(srv, method, pattern, fn, NULL, false, ctx);
+}
+
+int http_server_route_quick(struct http_server *srv, const char *method, const char *pattern,
+			    http_handler_fn fn, void *ctx)
+{
+	return add_route(srv, method, pattern, fn, NULL, true, ctx);
+}
+
+int http_server_route_async(struct http_server *srv, const char *method, const char *pattern,
+			    http_async_fn fn, void *ctx)
+{
+	return add_route(srv, method, pattern, NULL, fn, false, ctx);
 }
 
 static bool route_matches_path(const struct route *r, const char *path, const char **subpath)
@@ -216,13 +222,16 @@ json_t *http_body_json(struct http_request *req, struct http_response *resp)
 	return NULL;
 }
 
-static void response_release(struct http_response *resp)
+void hs_response_release(struct http_response *resp)
 {
 	free(resp->body);
 	for (int i = 0; i < resp->header_count; i++) {
 		free(resp->headers[i].name);
 		free(resp->headers[i].value);
 	}
+	if (resp->stream.read && resp->stream.free)
+		resp->stream.free(resp->stream.ctx);
+	memset(resp, 0, sizeof(*resp));
 }
 
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
@@ -244,26 +253,32 @@ static void stream_free(void *cls)
 	free(s);
 }
 
-static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_response *resp)
+/* ---- requests ---- */
+
+static enum MHD_Result send_response(struct http_server *srv, struct MHD_Connection *conn,
+				     struct http_response *resp)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	if (resp->stream.read) {
+	if (resp->stream.read && srv->pool) {
+		r = hs_pool_stream_response(srv, conn, &resp->stream);
+		if (!r)
+			return MHD_NO;  /* hs_response_release frees the stream */
+		MHD_add_response_header(r, "Cache-Control", "no-cache");
+	} else if (resp->stream.read) {
 		struct http_stream *s = malloc(sizeof(*s));
 
-		if (!s) {
-			if (resp->stream.free)
-				resp->stream.free(resp->stream.ctx);
+		if (!s)
 			return MHD_NO;
-		}
 		*s = resp->stream;
 		r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, s,
 						      stream_free);
 		if (!r) {
-			stream_free(s);
+			free(s);
 			return MHD_NO;
 		}
+		memset(&resp->stream, 0, sizeof(resp->stream));
 		MHD_add_response_header(r, "Cache-Control", "no-cache");
 	} else {
 		r = MHD_create_response_from_buffer(resp->body_len, resp->body ? resp->body : (void *)"",
@@ -282,8 +297,9 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_re
 	return ret;
 }
 
-static void dispatch(struct http_server *srv, struct http_request *req,
-		     struct http_response *resp)
+/* The route for the request (its subpath set), or NULL with resp holding the 404/405. */
+static struct route *find_route(struct http_server *srv, struct http_request *req,
+				struct http_response *resp)
 {
 	bool path_known = false;
 
@@ -297,17 +313,51 @@ static void dispatch(struct http_server *srv, struct http_request *req,
 		if (strcmp(r->method, "*") != 0 && strcmp(r->method, req->method) != 0)
 			continue;
 		req->subpath = subpath;
-		r->fn(req, resp, r->ctx);
-		if (resp->status == 0)
-			http_respond_error(resp, 500, "internal error: handler for %s %s gave no answer",
-					   req->method, req->path);
-		return;
+		return r;
 	}
 	if (path_known)
 		http_respond_error(resp, 405, "Method %s is not allowed on %s", req->method,
 				   req->path);
 	else
 		http_respond_error(resp, 404, "No such resource: %s", req->path);
+	return NULL;
+}
+
+void hs_no_answer(struct http_request *req, struct http_response *resp)
+{
+	if (resp->status == 0)
+		http_respond_error(resp, 500, "internal error: handler for %s %s gave no answer",
+				   req->method, req->path);
+}
+
+/* An async request: answered -> the answer goes out; else the connection waits (its
+ * thread, or suspended in pool mode until the answer resumes it). */
+static enum MHD_Result deferred_poll(struct http_server *srv, struct MHD_Connection *conn,
+				     struct pending_request *p, const char *method, const char *url)
+{
+	struct http_deferred *d = p->deferred;
+	struct http_response resp;
+	enum MHD_Result ret;
+
+	pthread_mutex_lock(&d->mu);
+	while (!d->answered && !srv->pool)
+		pthread_cond_wait(&d->cond, &d->mu);
+	if (!d->answered) {
+		d->suspended = true;
+		MHD_suspend_connection(conn);
+		pthread_mutex_unlock(&d->mu);
+		return MHD_YES;
+	}
+	resp = d->resp;
+	memset(&d->resp, 0, sizeof(d->resp));
+	pthread_mutex_unlock(&d->mu);
+	if (resp.status == 0)
+		http_respond_error(&resp, 500, "internal error: handler for %s %s gave no answer",
+				   method, url);
+	log_debug("event=http_request method=%s path=%s status=%d", method, url, resp.status);
+	ret = send_response(srv, conn, &resp);
+	hs_response_release(&resp);
+	return ret;
 }
 
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
@@ -319,6 +369,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 	struct pending_request *p = *con_cls;
 	struct http_response resp;
 	struct http_request req;
+	struct route *r;
 	enum MHD_Result ret;
 
 	(void)version;
@@ -336,6 +387,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 			p->too_large = true;
 		return MHD_YES;
 	}
+	if (p->deferred)                /* resumed (or woken) while waiting for the answer */
+		return deferred_poll(srv, conn, p, method, url);
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
 
@@ -365,34 +418,55 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 	if (p->too_large) {
 		http_respond_error(&resp, 413, "Request body exceeds the limit of %d bytes",
 				   HTTP_MAX_BODY);
-	} else {
-		memset(&req, 0, sizeof(req));
-		req.method = method;
-		req.path = url;
-		req.subpath = "";
-		req.body = p->body ? p->body : "";
-		if (p->body)
-			p->body[p->len] = '\0';
-		req.body_len = p->len;
-		req.conn = conn;
-		dispatch(srv, &req, &resp);
+		goto send;
 	}
+	memset(&req, 0, sizeof(req));
+	req.method = method;
+	req.path = url;
+	req.subpath = "";
+	req.body = p->body ? p->body : "";
+	if (p->body)
+		p->body[p->len] = '\0';
+	req.body_len = p->len;
+	req.conn = conn;
+	r = find_route(srv, &req, &resp);
+	if (r && (r->afn || (!r->quick && srv->workers_max))) {
+		p->deferred = hs_deferred_new(srv, conn);
+		if (!p->deferred) {
+			http_respond_error(&resp, 503, "The server is shutting down");
+			goto send;
+		}
+		if (r->afn) {
+			r->afn(&req, p->deferred, r->ctx);
+		} else if (!hs_job_queue(srv, r, p->deferred, &req)) {
+			http_respond_error(&resp, 503, "The server is shutting down");
+			http_deferred_respond(p->deferred, &resp);
+		}
+		return deferred_poll(srv, conn, p, method, url);
+	}
+	if (r) {
+		r->fn(&req, &resp, r->ctx);
+		hs_no_answer(&req, &resp);
+	}
+send:
 	log_debug("event=http_request method=%s path=%s status=%d", method, url, resp.status);
-	ret = send_response(conn, &resp);
-	response_release(&resp);
+	ret = send_response(srv, conn, &resp);
+	hs_response_release(&resp);
 	return ret;
 }
 
 static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			      enum MHD_RequestTerminationCode toe)
 {
+	struct http_server *srv = cls;
 	struct pending_request *p = *con_cls;
 
-	(void)cls;
 	(void)conn;
 	(void)toe;
 	if (!p)
 		return;
+	if (p->deferred)
+		hs_deferred_release_conn(srv, p->deferred);
 	free(p->body);
 	free(p);
 	*con_cls = NULL;
@@ -413,7 +487,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* libmicrohttpd's default is FD_SETSIZE - 4 (1,020) connections even with poll(); a master
  * talks to thousands of agents, each keeping connections open, so the limit is what the
- * process may open, less a reserve for files, the store and outgoing calls. */
+ * process may open, less a reserve for files, the store and outgoing calls. (A pool splits
+ * it evenly between its threads; a thread at its share stops accepting, the others go on.) */
 static unsigned connection_limit(void)
 {
 	struct rlimit rl;
@@ -423,44 +498,95 @@ static unsigned connection_limit(void)
 	return rl.rlim_cur > 1280 ? (unsigned)(rl.rlim_cur - 256) : 1020;
 }
 
-struct http_server *http_server_start(const char *bind_addr, uint16_t port, char *err,
-				      size_t errlen)
+static void server_free(struct http_server *srv)
+{
+	for (int i = 0; i < srv->route_count; i++) {
+		free(srv->routes[i].method);
+		free(srv->routes[i].prefix);
+	}
+	pthread_cond_destroy(&srv->tick_cond);
+	pthread_cond_destroy(&srv->drained);
+	pthread_cond_destroy(&srv->jobs_cond);
+	pthread_cond_destroy(&srv->workers_gone);
+	pthread_mutex_destroy(&srv->mu);
+	free(srv);
+}
+
+struct http_server *http_server_start_opts(const struct http_server_opts *o, char *err,
+					   size_t errlen)
 {
 	struct http_server *srv = calloc(1, sizeof(*srv));
+	const char *bind_addr = o->bind_addr;
 	struct sockaddr_in sin;
 	const union MHD_DaemonInfo *info;
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			 MHD_USE_POLL | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
 
 	if (!srv) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	pthread_mutex_init(&srv->mu, NULL);
+	srv->workers_max = o->threads ? o->workers : 0;
+	pthread_cond_init(&srv->tick_cond, NULL);
+	pthread_cond_init(&srv->drained, NULL);
+	pthread_cond_init(&srv->jobs_cond, NULL);
+	pthread_cond_init(&srv->workers_gone, NULL);
+	srv->jobs_tail = &srv->jobs;
+	srv->pool = o->threads > 0;
+	flags |= srv->pool ? MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME
+			   : MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
-	sin.sin_port = htons(port);
+	sin.sin_port = htons(o->port);
 	sin.sin_addr.s_addr = htonl(INADDR_ANY);
 	if (bind_addr && *bind_addr && inet_pton(AF_INET, bind_addr, &sin.sin_addr) != 1) {
 		snprintf(err, errlen, "bind address '%s' is not an IPv4 address", bind_addr);
-		free(srv);
+		server_free(srv);
 		return NULL;
 	}
-	srv->daemon = MHD_start_daemon(flags, port, NULL, NULL, access_handler, srv,
+	/* A pool: its threads, and 16 KiB per connection instead of 32 (MHD zeroes a
+	 * connection's memory after every request; headers still get 8 KiB and more). */
+	struct MHD_OptionItem pool_opts[] = {
+		{ MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)o->threads, NULL },
+		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)(16 * 1024), NULL },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	srv->daemon = MHD_start_daemon(flags, o->port, NULL, NULL, access_handler, srv,
 				       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
 				       MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
 				       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
 				       MHD_OPTION_CONNECTION_LIMIT, connection_limit(),
 				       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				       srv->pool ? MHD_OPTION_ARRAY : MHD_OPTION_END, pool_opts,
 				       MHD_OPTION_END);
 	if (!srv->daemon) {
 		snprintf(err, errlen, "cannot listen on %s:%u (address in use or not available)",
-			 bind_addr && *bind_addr ? bind_addr : "0.0.0.0", port);
-		free(srv);
+			 bind_addr && *bind_addr ? bind_addr : "0.0.0.0", o->port);
+		server_free(srv);
 		return NULL;
 	}
+	if (srv->pool) {
+		int rc = pthread_create(&srv->ticker, NULL, hs_ticker_main, srv);
+
+		if (rc) {
+			snprintf(err, errlen, "cannot start a thread: %s", strerror(rc));
+			MHD_stop_daemon(srv->daemon);
+			server_free(srv);
+			return NULL;
+		}
+		srv->ticker_running = true;
+	}
 	info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	srv->port = info ? info->port : port;
+	srv->port = info ? info->port : o->port;
 	return srv;
+}
+
+struct http_server *http_server_start(const char *bind_addr, uint16_t port, char *err,
+				      size_t errlen)
+{
+	struct http_server_opts o = { .bind_addr = bind_addr, .port = port, .threads = 0 };
+
+	return http_server_start_opts(&o, err, errlen);
 }
 
 uint16_t http_server_port(struct http_server *srv)
@@ -472,10 +598,10 @@ void http_server_stop(struct http_server *srv)
 {
 	if (!srv)
 		return;
+	hs_workers_stop(srv);           /* they finish what is queued: its memory is MHD's */
+	hs_release_waiters(srv);
+	if (srv->ticker_running)
+		pthread_join(srv->ticker, NULL);
 	MHD_stop_daemon(srv->daemon);
-	for (int i = 0; i < srv->route_count; i++) {
-		free(srv->routes[i].method);
-		free(srv->routes[i].prefix);
-	}
-	free(srv);
+	server_free(srv);
 }

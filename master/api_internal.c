@@ -222,7 +222,7 @@ int api_internal_register(struct master *m, struct http_server *srv)
 	int rc = http_server_route(srv, "POST", "/internal/v1/register", h_register, m);
 
 	if (rc == 0)
-		rc = http_server_route(srv, "POST", "/internal/v1/heartbeat", h_heartbeat, m);
+		rc = http_server_route_quick(srv, "POST", "/internal/v1/heartbeat", h_heartbeat, m);
 	if (rc == 0)
 		rc = http_server_route(srv, "POST", "/internal/v1/status", h_status, m);
 	return rc;

@@ -1,5 +1,6 @@
 /* api_usage.c - the usage routes: POST /internal/v1/usage (agents' numbered batches,
- * read by the streaming usage_wire.c, answered with the sequence to acknowledge), GET /v1/usage?tenant=&app=&task= (JSON totals
+ * read by the streaming usage_wire.c, answered asynchronously once durable with the
+ * sequence to acknowledge), GET /v1/usage?tenant=&app=&task= (JSON totals
  * and rates per tenant, app and task), GET /metrics (Prometheus text format) and
  * GET /v1/usage/events (usage_update Server-Sent Events for schedulers). */
 #include <errno.h>
@@ -9,44 +10,51 @@
 #include "lib/log.h"
 #include "master/usage.h"
 
-static void h_report(struct http_request *req, struct http_response *resp, void *ctx)
+/* The journal writer's answer, from its thread (or at once: a repeat already durable). */
+static void report_done(void *arg, int rc, uint64_t acked, uint64_t last, const char *err)
+{
+	struct http_deferred *d = arg;
+	char text[96];
+	int n;
+
+	if (rc) {
+		struct http_response resp = { .status = 0 };
+
+		log_error("event=usage_apply_failed error=\"%s\"", err);
+		http_respond_error(&resp, 503, "%s", err);
+		http_deferred_respond(d, &resp);
+		return;
+	}
+	/* Ten thousand of these a second: printed, not built with jansson. */
+	n = snprintf(text, sizeof(text), "{\"acknowledged_seq\":%llu,\"last_applied_seq\":%llu}",
+		     (unsigned long long)acked, (unsigned long long)last);
+	http_deferred_finish(d, 200, "application/json", text, (size_t)n);
+}
+
+/* Async: the answer waits for the journal's fdatasync without holding a server thread. */
+static void h_report(struct http_request *req, struct http_deferred *d, void *ctx)
 {
 	struct usage *u = ctx;
+	struct http_response resp = { .status = 0 };
 	struct usage_batch b;
-	uint64_t acked = 0, last = 0;
 	char err[256] = "";
 	bool syntax;
 	int rc;
 
 	rc = usage_wire_parse(req->body, req->body_len, &b, &syntax, err, sizeof(err));
-	if (rc == -EINVAL && syntax) {
-		http_respond_json(resp, 400, json_pack("{s:s,s:[{s:s,s:[s]}]}", "message", "Invalid JSON",
+	if (rc == -EINVAL && syntax)
+		http_respond_json(&resp, 400, json_pack("{s:s,s:[{s:s,s:[s]}]}", "message", "Invalid JSON",
 						       "details", "path", "/", "errors", err));
-		return;
-	}
-	if (rc == -EINVAL) {
-		http_respond_error(resp, 400, "%s", err);
-		return;
-	}
+	else if (rc == -EINVAL)
+		http_respond_error(&resp, 400, "%s", err);
+	else if (rc)
+		http_respond_error(&resp, 503, "out of memory");
 	if (rc) {
-		http_respond_error(resp, 503, "out of memory");
+		http_deferred_respond(d, &resp);
 		return;
 	}
-	rc = usage_apply(u, &b, &acked, err, sizeof(err));
-	if (rc == 0)
-		last = usage_last_applied(u, b.agent_id);
+	usage_apply_async(u, &b, report_done, d);
 	usage_wire_free(&b);
-	if (rc) {
-		log_error("event=usage_apply_failed error=\"%s\"", err);
-		http_respond_error(resp, 503, "%s", err);
-		return;
-	}
-	/* Ten thousand of these a second: printed, not built with jansson. */
-	char text[96];
-
-	snprintf(text, sizeof(text), "{\"acknowledged_seq\":%llu,\"last_applied_seq\":%llu}",
-		 (unsigned long long)acked, (unsigned long long)last);
-	http_respond_text(resp, 200, "application/json", text);
 }
 
 static void h_usage(struct http_request *req, struct http_response *resp, void *ctx)
@@ -89,7 +97,7 @@ static void h_events(struct http_request *req, struct http_response *resp, void 
 
 int api_usage_register(struct usage *u, struct http_server *srv)
 {
-	int rc = http_server_route(srv, "POST", "/internal/v1/usage", h_report, u);
+	int rc = http_server_route_async(srv, "POST", "/internal/v1/usage", h_report, u);
 
 	if (!rc)
 		rc = http_server_route(srv, "GET", "/v1/usage/events", h_events, u);

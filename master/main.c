@@ -34,14 +34,23 @@ static const char usage[] =
 	"  --usage-retention SECS    forget a finished task's usage record this long after its\n"
 	"                            final reading, keeping it in its app's and tenant's totals\n"
 	"                            (default 86400; 0 = keep every record)\n"
+	"  --http-threads N          threads serving HTTP (an epoll pool; default 4, 1-64)\n"
 	"  --log-level LEVEL         debug, info, warn or error (default info)\n"
 	"  --help                    show this text\n";
+
+/* Threads for the ordinary routes (everything but the agents' heartbeats and usage
+ * reports): Marathon and /v1 reads and writes, registrations, status updates, which wait
+ * for master->lock and store commits. Started as requests find none idle, so that many
+ * status updates wait for (and share) one store commit, and an API call does not queue
+ * behind them. */
+#define HTTP_WORKERS 256
 
 struct options {
 	struct master_config cfg;
 	enum log_level level;
 	char hostname[HOST_NAME_MAX + 1];
 	double usage_retention;
+	unsigned http_threads;
 };
 
 static int bad(const char *flag, const char *value, const char *what)
@@ -68,7 +77,7 @@ static int parse_seconds(const char *flag, const char *value, double *out)
 static int parse_flags(int argc, char **argv, struct options *o)
 {
 	enum { O_PORT = 1, O_BIND, O_WORK, O_AGENT_TO, O_OFFER_TO, O_ALLOC, O_HOST, O_LOG, O_HELP,
-	       O_RETENTION };
+	       O_RETENTION, O_HTTP_THREADS };
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, O_PORT },
 		{ "bind", required_argument, NULL, O_BIND },
@@ -80,6 +89,7 @@ static int parse_flags(int argc, char **argv, struct options *o)
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "usage-retention", required_argument, NULL, O_RETENTION },
+		{ "http-threads", required_argument, NULL, O_HTTP_THREADS },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, rc;
@@ -90,6 +100,7 @@ static int parse_flags(int argc, char **argv, struct options *o)
 	};
 	o->level = LOG_LVL_INFO;
 	o->usage_retention = USAGE_RETENTION_DEFAULT;
+	o->http_threads = 4;
 	if (gethostname(o->hostname, sizeof(o->hostname)) < 0)
 		snprintf(o->hostname, sizeof(o->hostname), "localhost");
 	o->cfg.hostname = o->hostname;
@@ -122,6 +133,16 @@ static int parse_flags(int argc, char **argv, struct options *o)
 			    o->usage_retention > 100 * 365 * 86400.0)
 				return bad("usage-retention", optarg, "expected a number of seconds >= 0");
 			break;
+		case O_HTTP_THREADS: {
+			long n;
+
+			errno = 0;
+			n = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || n < 1 || n > 64)
+				return bad("http-threads", optarg, "expected a number of threads 1-64");
+			o->http_threads = (unsigned)n;
+			break;
+		}
 		case O_LOG:
 			rc = log_level_parse(optarg);
 			if (rc < 0)
@@ -213,7 +234,11 @@ int main(int argc, char **argv)
 		log_error("event=start_failed step=usage error=\"%s\"", err);
 		goto out;
 	}
-	srv = http_server_start(o.cfg.bind, o.cfg.port, err, sizeof(err));
+	srv = http_server_start_opts(&(struct http_server_opts){
+					     .bind_addr = o.cfg.bind, .port = o.cfg.port,
+					     .threads = o.http_threads,
+					     .workers = HTTP_WORKERS },
+				     err, sizeof(err));
 	if (!srv) {
 		log_error("event=start_failed step=http port=%u error=\"%s\"", o.cfg.port, err);
 		goto out;
@@ -241,8 +266,9 @@ int main(int argc, char **argv)
 		log_info("event=master_stopping signal=%s", strsignal(sig));
 	status = 0;
 out:
-	/* No more requests (event streams end first: the server waits for their threads),
-	 * then no more ticks or agent calls, then the schedulers. */
+	/* No more requests (event streams end first; requests still waiting for an answer,
+	 * such as usage reports before their journal write, get 503), then no more ticks or
+	 * agent calls, then the schedulers. */
 	if (mt)
 		marathon_close_streams(mt);
 	usage_close_streams(um);

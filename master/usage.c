@@ -323,42 +323,71 @@ static int flush_locked(struct usage *u)
 		u->durable = target;
 		u->commits++;
 	}
-	/* Only the handlers this write covered: those that came during it wait on the other. */
-	pthread_cond_broadcast(&u->done[u->flushes & 1]);
 	return rc;
 }
 
-/* The journal write that will make generation my durable (mu held): the one in progress if
- * it holds my, else the next (which writes everything pending, or first the bytes of a
- * failed write: then the waiter wakes, asks again and waits for the one after). */
-static uint64_t covering_flush(const struct usage *u, uint64_t my)
+/* An applied (or repeated) batch waiting until generation gen is durable. */
+struct usage_waiter {
+	struct usage_waiter *next;
+	uint64_t gen, acked, last;
+	usage_done_fn done;
+	void *arg;
+};
+
+/* mu held: detaches the waiters of generations up to upto (a prefix: they queue in order). */
+static struct usage_waiter *take_waiters_locked(struct usage *u, uint64_t upto)
 {
-	return u->flushing && my <= u->inflight_gen ? u->flushes : u->flushes + 1;
+	struct usage_waiter *head = u->waiters, **pp = &u->waiters;
+
+	while (*pp && (*pp)->gen <= upto)
+		pp = &(*pp)->next;
+	if (pp == &u->waiters)
+		return NULL;
+	u->waiters = *pp;
+	*pp = NULL;
+	if (!u->waiters)
+		u->waiters_tail = &u->waiters;
+	return head;
 }
 
-/* mu held: returns once generation my is durable (0), or -EIO. */
-static int wait_durable(struct usage *u, uint64_t my, char *err, size_t errlen)
+/* mu not held: the answers (rc 0: durable). */
+static void run_waiters(struct usage_waiter *w, int rc, const char *err)
 {
-	int rc = 0;
+	while (w) {
+		struct usage_waiter *next = w->next;
 
-	if (!u->writer_running) {
-		/* No writer (unit tests, shutdown): the caller writes, one at a time. */
-		while (u->durable < my && !rc) {
-			if (u->flushing)
-				pthread_cond_wait(&u->done[u->flushes & 1], &u->mu);
-			else
-				rc = flush_locked(u);
-		}
-	} else {
-		if (u->writer_idle)
-			pthread_cond_signal(&u->wake);
-		while (u->durable < my && !u->stop)
-			pthread_cond_wait(&u->done[covering_flush(u, my) & 1], &u->mu);
+		w->done(w->arg, rc, w->acked, w->last, rc ? err : NULL);
+		free(w);
+		w = next;
 	}
-	if (u->durable >= my)
-		return 0;
-	snprintf(err, errlen, "cannot store the usage: %s", rc ? strerror(-rc) : "the master is stopping");
-	return -EIO;
+}
+
+/* Without the writer (unit tests, shutdown): the caller writes until everything applied
+ * is durable (mu held; dropped while writing). One thread writes at a time; a caller that
+ * finds a write going on leaves its waiter to that writer, which loops until its end. The
+ * waiters answered go to *ok, or to *failed (all of them) when a write failed. */
+static void settle_locked(struct usage *u, struct usage_waiter **ok, struct usage_waiter **failed,
+			  int *rc)
+{
+	*rc = 0;
+	while (!u->flushing && u->journal && u->durable < u->gen && !(*rc = flush_locked(u)))
+		;
+	*ok = take_waiters_locked(u, u->durable);
+	*failed = *rc ? take_waiters_locked(u, u->gen) : NULL;
+}
+
+static void settle(struct usage *u)
+{
+	struct usage_waiter *ok, *failed;
+	char err[128];
+	int rc;
+
+	settle_locked(u, &ok, &failed, &rc);
+	pthread_mutex_unlock(&u->mu);
+	snprintf(err, sizeof(err), "cannot store the usage: %s", strerror(-rc));
+	run_waiters(ok, 0, NULL);
+	run_waiters(failed, -EIO, err);
+	pthread_mutex_lock(&u->mu);
 }
 
 /* ---- checkpoints ---- */
@@ -757,8 +786,6 @@ static struct usage_ckpt *rotate_locked(struct usage *u)
 	rc = usage_journal_rotate(u->journal);
 	pthread_mutex_lock(&u->mu);
 	u->flushing = false;
-	pthread_cond_broadcast(&u->done[0]);
-	pthread_cond_broadcast(&u->done[1]);
 	if (rc) {
 		log_error("event=usage_journal_rotate_failed error=\"%s\"", strerror(-rc));
 		c->keep_old = true;
@@ -859,8 +886,20 @@ static void *writer_main(void *arg)
 			pthread_mutex_lock(&u->mu);
 		}
 		last = now_mono();
-		if (flush_locked(u))
-			timed_wait(&u->wake, &u->mu, 200);   /* waiters wait; agents resend */
+		int rc = flush_locked(u);
+		/* Answered now: the batches this write made durable, or (503) those it failed. */
+		struct usage_waiter *w = take_waiters_locked(u, rc ? u->inflight_gen : u->durable);
+
+		if (w) {
+			char err[128];
+
+			snprintf(err, sizeof(err), "cannot store the usage: %s", strerror(-rc));
+			pthread_mutex_unlock(&u->mu);
+			run_waiters(w, rc ? -EIO : 0, err);
+			pthread_mutex_lock(&u->mu);
+		}
+		if (rc)
+			timed_wait(&u->wake, &u->mu, 200);   /* the agents send again */
 	}
 	pthread_mutex_unlock(&u->mu);
 	return NULL;
@@ -898,8 +937,6 @@ void usage_stop_writer(struct usage *u)
 	ckpt = u->ckpt_running;
 	u->stop = true;
 	pthread_cond_broadcast(&u->wake);
-	pthread_cond_broadcast(&u->done[0]);
-	pthread_cond_broadcast(&u->done[1]);
 	pthread_cond_broadcast(&u->ckpt_wake);
 	pthread_mutex_unlock(&u->mu);
 	if (writer)
@@ -908,9 +945,11 @@ void usage_stop_writer(struct usage *u)
 		pthread_join(u->ckpt_thread, NULL);
 	pthread_mutex_lock(&u->mu);
 	u->writer_running = u->ckpt_running = false;
-	while (u->journal && u->durable < u->gen && !flush_locked(u))
-		;                         /* what was applied but not yet written */
+	settle(u);                        /* what was applied but not yet written */
+	struct usage_waiter *left = take_waiters_locked(u, UINT64_MAX);
+
 	pthread_mutex_unlock(&u->mu);
+	run_waiters(left, -EIO, "cannot store the usage: the master is stopping");
 }
 
 void usage_set_checkpoint_interval(struct usage *u, double seconds)
@@ -938,6 +977,7 @@ int usage_checkpoint(struct usage *u)
 		return rc;
 	}
 	c = rotate_locked(u);
+	settle(u);                      /* batches that came during the rotation */
 	pthread_mutex_unlock(&u->mu);
 	if (!c)
 		return 0;
@@ -1065,9 +1105,8 @@ int usage_create(struct store *st, const char *dir, double retention,
 		return -ENOMEM;
 	pthread_mutex_init(&u->mu, NULL);
 	pthread_cond_init(&u->wake, NULL);
-	pthread_cond_init(&u->done[0], NULL);
-	pthread_cond_init(&u->done[1], NULL);
 	pthread_cond_init(&u->ckpt_wake, NULL);
+	u->waiters_tail = &u->waiters;
 	u->st = st;
 	u->bus = bus;
 	u->retention = retention > 0 ? retention : 0;
@@ -1163,8 +1202,6 @@ void usage_destroy(struct usage *u)
 	free(u->pending.p);
 	free(u->inflight.p);
 	pthread_cond_destroy(&u->wake);
-	pthread_cond_destroy(&u->done[0]);
-	pthread_cond_destroy(&u->done[1]);
 	pthread_cond_destroy(&u->ckpt_wake);
 	pthread_mutex_destroy(&u->mu);
 	free(u);
@@ -1184,17 +1221,22 @@ uint64_t usage_last_applied(struct usage *u, const char *agent_id)
 	return last;
 }
 
-int usage_apply(struct usage *u, struct usage_batch *b, uint64_t *acked, char *err, size_t errlen)
+void usage_apply_async(struct usage *u, struct usage_batch *b, usage_done_fn done, void *arg)
 {
 	const struct usage_reading *stackv[32], **valid = stackv;
+	struct usage_waiter *w = malloc(sizeof(*w)), *ok = NULL, *failed = NULL;
 	struct hm_node *n;
 	size_t nvalid = 0;
 	double now = 0;
+	char err[128];
 	int rc;
 
-	*acked = b->seq;
-	if (b->nreports > ARRAY_SIZE(stackv) && !(valid = malloc(b->nreports * sizeof(*valid))))
-		return -ENOMEM;
+	if (!w || (b->nreports > ARRAY_SIZE(stackv) &&
+		   !(valid = malloc(b->nreports * sizeof(*valid))))) {
+		free(w);
+		done(arg, -ENOMEM, 0, 0, "cannot apply the usage: out of memory");
+		return;
+	}
 	/* A bad report is logged and skipped, the rest applied: refusing the whole batch
 	 * would have the agent resend the same bad entry forever and stall its node's usage. */
 	for (size_t i = 0; i < b->nreports; i++) {
@@ -1215,25 +1257,85 @@ int usage_apply(struct usage *u, struct usage_batch *b, uint64_t *acked, char *e
 		}
 		valid[nvalid++] = r;
 	}
+	w->next = NULL;
+	w->acked = b->seq;
+	w->done = done;
+	w->arg = arg;
 	pthread_mutex_lock(&u->mu);
 	n = hashmap_get(&u->agents, b->agent_id);
 	if (n && b->seq <= hm_entry(n, struct usage_agent, node)->seq) {
 		/* Applied before: acknowledge again, once what was applied is durable. */
 		u->duplicates++;
-		rc = wait_durable(u, u->gen, err, errlen);
-		goto out;
+		w->last = hm_entry(n, struct usage_agent, node)->seq;
+	} else {
+		u->skipped += b->nreports - nvalid;
+		rc = apply_batch(u, b, valid, nvalid, true);
+		if (rc) {
+			pthread_mutex_unlock(&u->mu);
+			snprintf(err, sizeof(err), "cannot apply the usage: %s", strerror(-rc));
+			free(w);
+			done(arg, -EIO, 0, 0, err);
+			goto out;
+		}
+		w->last = b->seq;
 	}
-	u->skipped += b->nreports - nvalid;
-	rc = apply_batch(u, b, valid, nvalid, true);
-	if (rc) {
-		snprintf(err, errlen, "cannot apply the usage: %s", strerror(-rc));
-		rc = -EIO;
-		goto out;
+	w->gen = u->gen;
+	*u->waiters_tail = w;
+	u->waiters_tail = &w->next;
+	if (!u->writer_running) {
+		settle_locked(u, &ok, &failed, &rc);
+		snprintf(err, sizeof(err), "cannot store the usage: %s", strerror(-rc));
+	} else if (u->durable >= w->gen) {
+		ok = take_waiters_locked(u, u->durable);        /* a repeat, already durable */
+	} else if (u->writer_idle) {
+		pthread_cond_signal(&u->wake);
 	}
-	rc = wait_durable(u, u->gen, err, errlen);
-out:
 	pthread_mutex_unlock(&u->mu);
+	run_waiters(ok, 0, NULL);
+	run_waiters(failed, -EIO, err);
+out:
 	if (valid != stackv)
 		free(valid);
-	return rc;
+}
+
+struct sync_apply {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	bool done;
+	int rc;
+	uint64_t acked;
+	char err[256];
+};
+
+static void sync_done(void *arg, int rc, uint64_t acked, uint64_t last, const char *err)
+{
+	struct sync_apply *s = arg;
+
+	(void)last;
+	pthread_mutex_lock(&s->mu);
+	s->rc = rc;
+	s->acked = acked;
+	snprintf(s->err, sizeof(s->err), "%s", err ? err : "");
+	s->done = true;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->mu);
+}
+
+int usage_apply(struct usage *u, struct usage_batch *b, uint64_t *acked, char *err, size_t errlen)
+{
+	struct sync_apply s = { .done = false };
+
+	pthread_mutex_init(&s.mu, NULL);
+	pthread_cond_init(&s.cond, NULL);
+	*acked = b->seq;
+	usage_apply_async(u, b, sync_done, &s);
+	pthread_mutex_lock(&s.mu);
+	while (!s.done)
+		pthread_cond_wait(&s.cond, &s.mu);
+	pthread_mutex_unlock(&s.mu);
+	pthread_cond_destroy(&s.cond);
+	pthread_mutex_destroy(&s.mu);
+	if (s.rc)
+		snprintf(err, errlen, "%s", s.err);
+	return s.rc;
 }

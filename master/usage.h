@@ -55,7 +55,7 @@ int usage_create(struct store *st, const char *dir, double retention,
 		 const struct usage_bus *bus, struct usage **out, char *err, size_t errlen);
 void usage_destroy(struct usage *u);
 /* Group commit: a writer thread appends every batch applied since its last write to the
- * journal in one write + fdatasync; usage_apply returns once its batch is durable. Every
+ * journal in one write + fdatasync, then answers the batches it made durable. Every
  * ~10 s (spaced to 20x the last one's duration; or past 1 GiB of journal) the changed
  * records go into the store in one transaction (a checkpoint thread) and the journal
  * starts over. Without the threads (unit tests) each batch is written on its own. Stop
@@ -67,9 +67,18 @@ void usage_set_checkpoint_interval(struct usage *u, double seconds);
 /* A checkpoint now (the threads must not run): -EBUSY, or the store's error. */
 int usage_checkpoint(struct usage *u);
 
-/* Applies one parsed agent batch (usage_wire_parse): *acked gets the sequence to
- * acknowledge. 0 (applied, or a repeat), -EIO (journal; err says why). A bad report
- * inside the batch is logged and skipped; the others are applied. */
+/* The answer to a batch: rc 0 once it is durable (acked: the sequence to acknowledge;
+ * last: the agent's highest applied sequence), or -EIO/-ENOMEM with err saying why (the
+ * journal write failed, the master is stopping). */
+typedef void (*usage_done_fn)(void *arg, int rc, uint64_t acked, uint64_t last, const char *err);
+/* Applies one parsed agent batch (usage_wire_parse; b may be freed on return) and queues it
+ * for the journal. done is called exactly once: by the journal writer after the fdatasync
+ * that made the batch durable (or after the failed write), or in the calling thread (a
+ * repeat already durable, no writer running, an error); never with the module's lock held.
+ * A bad report inside the batch is logged and skipped; the others are applied. */
+void usage_apply_async(struct usage *u, struct usage_batch *b, usage_done_fn done, void *arg);
+/* The same, returning once the batch is durable: 0 (applied, or a repeat; *acked is the
+ * sequence to acknowledge), -EIO (journal; err says why), -ENOMEM. */
 int usage_apply(struct usage *u, struct usage_batch *b, uint64_t *acked, char *err, size_t errlen);
 /* The highest sequence applied for the agent (0: none). An agent that sees it above what
  * it sends has lost its numbering (a reset spool) and must number on from there. */

@@ -70,16 +70,18 @@ struct usage {
 	struct usage_agent *dirty_agents;
 	uint64_t batches, duplicates, skipped, commits, checkpoints, retired;
 
-	/* Durability: handlers encode applied batches into pending; the writer appends them to
-	 * the journal (one write + fdatasync for all) and acknowledges generations up to what
-	 * it wrote. Without the writer (unit tests) each batch is written on its own. */
+	/* Durability: handlers encode applied batches into pending and leave a waiter; the
+	 * writer appends them to the journal (one write + fdatasync for all) and completes the
+	 * waiters of the generations it wrote. Without the writer (unit tests) the applying
+	 * thread writes. */
 	struct usage_journal *journal;
 	struct ujbuf pending, inflight;
 	uint64_t gen, durable;
 	uint64_t inflight_gen;              /* the generation inflight's bytes make durable */
 	uint64_t flushes;                   /* journal writes started */
 	bool flushing;
-	pthread_cond_t wake, done[2];       /* done[k & 1]: write k finished */
+	struct usage_waiter *waiters, **waiters_tail;   /* by generation */
+	pthread_cond_t wake;
 	pthread_t writer;
 	bool writer_running, writer_idle, stop;
 	double last_ckpt, ckpt_gap;         /* when the last one began; seconds to the next */

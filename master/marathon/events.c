@@ -1,7 +1,8 @@
 /* events.c - event bus with bounded per-subscriber queues. An event is formatted once
  * ("event: <type>\ndata: <json>\n\n") into a reference-counted message shared by all the
  * queues it is in. The bus is reference counted too: every subscriber holds a reference,
- * so a stream that outlives marathon_stop still finds its mutex. */
+ * so a stream that outlives marathon_stop still finds its mutex. A subscriber on a pool
+ * server (one that attached a waker) is read without blocking and woken on news. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -26,6 +27,8 @@ struct subscriber {
 	size_t head, count, bytes;
 	size_t offset;                  /* bytes of queue[head] already sent */
 	bool dropped;
+	struct http_waker *waker;       /* non-blocking reads; NULL: read() waits */
+	double last_sent;               /* monotonic; keep-alives of non-blocking reads */
 	struct subscriber *next;
 };
 
@@ -73,13 +76,22 @@ static bool events_put_locked(struct events *ev)
 	return true;
 }
 
+/* mu held: every waiting reader looks again. */
+static void wake_all_locked(struct events *ev)
+{
+	pthread_cond_broadcast(&ev->cond);
+	for (struct subscriber *s = ev->subs; s; s = s->next)
+		if (s->waker)
+			http_wake(s->waker);
+}
+
 void events_destroy(struct events *ev)
 {
 	if (!ev)
 		return;
 	pthread_mutex_lock(&ev->mu);
 	ev->closed = true;
-	pthread_cond_broadcast(&ev->cond);
+	wake_all_locked(ev);
 	if (!events_put_locked(ev))
 		pthread_mutex_unlock(&ev->mu);
 }
@@ -90,7 +102,7 @@ void events_close(struct events *ev)
 		return;
 	pthread_mutex_lock(&ev->mu);
 	ev->closed = true;
-	pthread_cond_broadcast(&ev->cond);
+	wake_all_locked(ev);
 	pthread_mutex_unlock(&ev->mu);
 }
 
@@ -162,12 +174,16 @@ void events_publish(struct events *ev, const char *type, json_t *data)
 			s->dropped = true;
 			drop_queue(s);
 			log_warn("event=sse_client_dropped reason=\"queue full\"");
+			if (s->waker)
+				http_wake(s->waker);
 			continue;
 		}
 		m->refs++;
 		s->queue[(s->head + s->count) % EVENTS_QUEUE_MAX] = m;
 		s->count++;
 		s->bytes += len;
+		if (s->waker && s->count == 1)  /* a reader with more queued is not parked */
+			http_wake(s->waker);
 	}
 	message_put(m);
 	pthread_cond_broadcast(&ev->cond);
@@ -188,7 +204,19 @@ static ssize_t sub_read(void *ctx, char *buf, size_t max)
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += (time_t)EVENTS_KEEPALIVE_SECONDS;
 	pthread_mutex_lock(&ev->mu);
-	while (!s->count && !s->dropped && !ev->closed) {
+	if (s->waker && !s->count && !s->dropped && !ev->closed) {
+		/* Non-blocking: nothing now, or a keep-alive when it is time for one. */
+		double now = now_mono();
+
+		n = 0;
+		if (now - s->last_sent < EVENTS_KEEPALIVE_SECONDS)
+			goto out;
+		s->last_sent = now;
+		n = (ssize_t)(max < sizeof(keepalive) - 1 ? max : sizeof(keepalive) - 1);
+		memcpy(buf, keepalive, (size_t)n);
+		goto out;
+	}
+	while (!s->waker && !s->count && !s->dropped && !ev->closed) {
 		if (pthread_cond_timedwait(&ev->cond, &ev->mu, &deadline) == ETIMEDOUT)
 			break;
 	}
@@ -216,9 +244,20 @@ static ssize_t sub_read(void *ctx, char *buf, size_t max)
 			message_put(m);
 		}
 	}
+	s->last_sent = now_mono();
 out:
 	pthread_mutex_unlock(&ev->mu);
 	return n;
+}
+
+static void sub_attach(void *ctx, struct http_waker *waker)
+{
+	struct subscriber *s = ctx;
+
+	pthread_mutex_lock(&s->ev->mu);
+	s->waker = waker;
+	s->last_sent = now_mono();
+	pthread_mutex_unlock(&s->ev->mu);
 }
 
 static void free_types(char **types)
@@ -280,6 +319,7 @@ int events_subscribe(struct events *ev, const char *const *types, struct http_st
 	pthread_mutex_unlock(&ev->mu);
 	out->read = sub_read;
 	out->free = sub_free;
+	out->attach = sub_attach;
 	out->ctx = s;
 	return 0;
 

@@ -1,6 +1,7 @@
 /* events.h - the Marathon event bus behind GET /v2/events (Server-Sent Events).
  * Publishing never blocks: each subscriber has a bounded queue, and a subscriber that
  * falls behind is dropped (its stream ends). Stream readers wait on a condition variable
+ * (thread-per-connection servers) or are woken through the server's waker (pool servers),
  * and send a keep-alive comment when nothing happens. The bus has its own mutex; it may
  * be called with master->lock held. */
 #ifndef PACER_MARATHON_EVENTS_H

@@ -55,7 +55,7 @@ static void stream_handler(struct http_request *req, struct http_response *resp,
 	(void)ctx;
 	*left = 3;
 	http_respond_stream(resp, 200, "text/event-stream",
-			    (struct http_stream){ count_read, free, left });
+			    (struct http_stream){ .read = count_read, .free = free, .ctx = left });
 }
 
 static int setup(void **state)

@@ -2,8 +2,8 @@
  * store: cumulative readings (a repeat batch is not counted twice), per-agent sequence
  * dedup, totals kept across a restart (reopening the store), the final reading wins over a
  * stale one, app and tenant sums over finished and running tasks, rates, bad batches refused
- * whole, the Prometheus text (HELP/TYPE, _total, labels, escaping), and group commit with
- * concurrent agents. */
+ * whole, the Prometheus text (HELP/TYPE, _total, labels, escaping), group commit with
+ * concurrent agents, and the async form answered by the journal writer. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lib/log.h"
 #include "lib/util.h"
@@ -341,6 +342,91 @@ static void test_group_commit(void **state)
 	assert_int_equal(task_counter(c, "task-3", "tx_bytes"), 4000);
 }
 
+/* The async form: the answer comes from the writer thread once the batch is durable (a
+ * repeat of a durable batch may be answered at once), with the sequence to acknowledge and
+ * the agent's last applied one. */
+struct answer {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	bool done;
+	int rc;
+	uint64_t acked, last;
+	pthread_t thread;
+};
+
+static void record_answer(void *arg, int rc, uint64_t acked, uint64_t last, const char *err)
+{
+	struct answer *a = arg;
+
+	(void)err;
+	pthread_mutex_lock(&a->mu);
+	a->rc = rc;
+	a->acked = acked;
+	a->last = last;
+	a->thread = pthread_self();
+	a->done = true;
+	pthread_cond_signal(&a->cond);
+	pthread_mutex_unlock(&a->mu);
+}
+
+static void apply_async_json(struct ctx *c, const char *text, struct answer *a)
+{
+	struct usage_batch b;
+	char err[256];
+	bool syntax;
+
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cond, NULL);
+	a->done = false;
+	assert_int_equal(usage_wire_parse(text, strlen(text), &b, &syntax, err, sizeof(err)), 0);
+	usage_apply_async(c->u, &b, record_answer, a);
+	usage_wire_free(&b);
+}
+
+static void wait_answer(struct answer *a)
+{
+	double deadline = now_mono() + 10;
+
+	pthread_mutex_lock(&a->mu);
+	while (!a->done && now_mono() < deadline) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&a->cond, &a->mu, &ts);
+	}
+	pthread_mutex_unlock(&a->mu);
+	assert_true(a->done);
+	pthread_mutex_destroy(&a->mu);
+	pthread_cond_destroy(&a->cond);
+}
+
+static void test_async_answered_by_the_writer(void **state)
+{
+	struct ctx *c = *state;
+	struct answer a1, a2, again;
+
+	assert_int_equal(usage_start_writer(c->u), 0);
+	apply_async_json(c, "{\"agent_id\":\"a\",\"seq\":7,\"reports\":[{\"task_id\":\"t1\","
+			 "\"app_id\":\"/x/app\",\"tx_bytes\":5}]}", &a1);
+	apply_async_json(c, "{\"agent_id\":\"b\",\"seq\":3,\"reports\":[]}", &a2);
+	wait_answer(&a1);
+	wait_answer(&a2);
+	assert_int_equal(a1.rc, 0);
+	assert_int_equal(a1.acked, 7);
+	assert_int_equal(a1.last, 7);
+	assert_int_equal(a2.rc, 0);
+	assert_int_equal(a2.acked, 3);
+	assert_false(pthread_equal(a1.thread, pthread_self()));   /* the writer answered */
+	/* A repeat of an older batch: acknowledged, the agent's last applied seq reported. */
+	apply_async_json(c, "{\"agent_id\":\"a\",\"seq\":5,\"reports\":[]}", &again);
+	wait_answer(&again);
+	assert_int_equal(again.rc, 0);
+	assert_int_equal(again.acked, 5);
+	assert_int_equal(again.last, 7);
+	assert_int_equal(task_counter(c, "t1", "tx_bytes"), 5);
+}
+
 static void test_tenant_of(void **state)
 {
 	char t[64];
@@ -366,6 +452,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_counters_never_go_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_async_answered_by_the_writer, setup, teardown),
 		cmocka_unit_test(test_tenant_of),
 	};
 
