@@ -119,6 +119,8 @@ struct framework {
 int master_register_framework(struct master *m, struct framework *fw);
 /* Asks for offers again (after suppress) / stops offers when nothing is waiting. */
 void master_revive_offers(struct master *m, struct framework *fw);
+/* Asks for an allocation cycle soon, filters kept (offers declined for time come back). */
+void master_wake_allocator(struct master *m);
 void master_suppress_offers(struct master *m, struct framework *fw);
 
 /* Accepts the offers (all on the same agent) with the given launches. Resources of the

@@ -267,7 +267,6 @@ int master_load(struct master *m, char *err, size_t errlen);
 /* Stops the threads (if started) and frees everything. */
 void master_destroy(struct master *m);
 /* Asks the tick thread for an allocation cycle soon (lock held). */
-void master_wake_allocator(struct master *m);
 
 /* --- frameworks (frameworks.c) --- */
 struct framework *frameworks_find(struct master *m, const char *id);

@@ -984,12 +984,17 @@ static void compact_round(struct offer_round *r)
 	r->cursor = keep ? cursor % keep : 0;
 }
 
+/* How long one round of offers may launch tasks (the allocation cycle holds the master's
+ * lock meanwhile; its own budget is 40 ms, checked only between rounds). */
+#define OFFER_ROUND_BUDGET_MS 25.0
+
 static void on_offers(struct framework *fw, struct offer **offers, size_t count)
 {
 	struct marathon *mt = fw->ctx;
 	struct offer_round r = { 0 };
 	struct pending_app *pend = NULL;
 	size_t npend = 0, napps = 0;
+	double started = mt->clock_mono();
 
 	agents_seen_offers(mt, offers, count);
 	for (struct mt_app *ma = mt->apps; ma; ma = ma->next)
@@ -1017,6 +1022,14 @@ static void on_offers(struct framework *fw, struct offer **offers, size_t count)
 	}
 	r.pend = pend;
 	for (size_t i = 0; i < count; i++) {
+		/* The lock is held for the whole round: past its budget the offers left are
+		 * declined without a filter and come back in the next cycle, at once. */
+		if (i > 0 && r.waiting > 0 && (mt->clock_mono() - started) * 1000 >= OFFER_ROUND_BUDGET_MS) {
+			for (size_t k = i; k < count; k++)
+				master_decline(mt->m, &mt->fw, offers[k]->id, 0);
+			master_wake_allocator(mt->m);
+			break;
+		}
 		use_offer(mt, offers[i], &r);
 		compact_round(&r);
 	}
