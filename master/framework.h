@@ -101,6 +101,10 @@ struct framework_ops {
 	void (*status_update)(struct framework *fw, const struct task_status *status);
 	/* Called every master tick (allocation interval) with the lock held. May be NULL. */
 	void (*tick)(struct framework *fw, double now_mono);
+	/* Around the updates of one agent's status batch (lock held): work a framework does per
+	 * update may wait for the end. Either may be NULL. */
+	void (*status_batch_begin)(struct framework *fw);
+	void (*status_batch_end)(struct framework *fw);
 };
 
 struct framework {

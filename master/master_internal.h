@@ -92,6 +92,7 @@ struct task {
 	struct task_record rec;
 	const char *extra_text;         /* rec.extra as interned JSON text (m->strings), or NULL */
 	bool kill_requested;            /* master_kill_task was called; resent until terminal */
+	unsigned listed_mark;           /* reconcile epoch of the last heartbeat listing it (agents.c) */
 	double kill_grace;
 	char (*uuids)[37];              /* ring of applied update uuids, grown on demand up to
 					 * TASK_UUID_MEMORY slots (most tasks see 2-3 updates) */
@@ -196,6 +197,7 @@ struct link_queue {
 
 struct master {
 	pthread_mutex_t lock;
+	unsigned reconcile_epoch;           /* agents.c: marks the tasks a heartbeat listed */
 	atomic_int lock_waiters;           /* threads blocked in master_lock (tick.c yields to them) */
 	struct master_config cfg;
 	char *work_dir, *bind, *hostname;   /* owned copies behind cfg */

@@ -261,6 +261,9 @@ json_t *tasks_apply_status_batch(struct master *m, const char *agent_id, json_t 
 
 	if (!results)
 		return NULL;
+	for (struct framework_entry *e = m->frameworks; e; e = e->next)
+		if (e->fw->ops->status_batch_begin)
+			e->fw->ops->status_batch_begin(e->fw);
 	json_array_foreach(updates, i, update) {
 		json_t *uuid = json_object_get(update, "uuid");
 		const char *task_id = json_string_value(json_object_get(update, "task_id"));
@@ -288,8 +291,12 @@ json_t *tasks_apply_status_batch(struct master *m, const char *agent_id, json_t 
 		}
 		if (json_array_append_new(results, res) < 0) {
 			json_decref(results);
-			return NULL;
+			results = NULL;
+			break;
 		}
 	}
+	for (struct framework_entry *e = m->frameworks; e; e = e->next)
+		if (e->fw->ops->status_batch_end)
+			e->fw->ops->status_batch_end(e->fw);
 	return results;
 }

@@ -125,6 +125,8 @@ struct marathon {
 	struct deployment *deployments; /* oldest first */
 	struct mt_group *groups;        /* groups made through /v2/groups, sorted by id */
 	json_t *kills;                  /* task ids this scheduler asked to kill (a set) */
+	json_t *changed_in_batch;       /* app ids to reconcile at the end of a status batch,
+					 * NULL outside one (scheduler.c) */
 	struct expunge_entry *expunge;
 	json_t *agent_ips;              /* agent id -> "ip", learnt from offers */
 	json_t *agent_info;             /* agent id -> {"hostname","attributes"}, from offers */

@@ -640,8 +640,38 @@ void scheduler_reconcile_app(struct marathon *mt, struct mt_app *ma)
 
 static void app_changed(struct marathon *mt, struct mt_app *ma)
 {
-	if (master_app_live_tasks(mt->m, mt->fw.id, ma->app.id) <= RECONCILE_AT_ONCE_MAX_TASKS)
-		scheduler_reconcile_app(mt, ma);
+	if (master_app_live_tasks(mt->m, mt->fw.id, ma->app.id) > RECONCILE_AT_ONCE_MAX_TASKS)
+		return;
+	/* In a status batch, once per app at its end (a batch often has many of its tasks). */
+	if (mt->changed_in_batch &&
+	    json_object_set_new(mt->changed_in_batch, ma->app.id, json_true()) == 0)
+		return;
+	scheduler_reconcile_app(mt, ma);
+}
+
+static void on_status_batch_begin(struct framework *fw)
+{
+	struct marathon *mt = fw->ctx;
+
+	json_decref(mt->changed_in_batch);
+	mt->changed_in_batch = json_object();
+}
+
+static void on_status_batch_end(struct framework *fw)
+{
+	struct marathon *mt = fw->ctx;
+	json_t *changed = mt->changed_in_batch, *v;
+	const char *id;
+
+	mt->changed_in_batch = NULL;
+	/* By id: reconciling one app may remove another (a deployment step that ends). */
+	json_object_foreach(changed, id, v) {
+		struct mt_app *ma = apps_find(mt, id);
+
+		if (ma)
+			scheduler_reconcile_app(mt, ma);
+	}
+	json_decref(changed);
 }
 
 /* ---- offers ---- */
@@ -1148,6 +1178,8 @@ static const struct framework_ops app_scheduler_ops = {
 	.offer_rescinded = on_rescinded,
 	.status_update = on_status,
 	.tick = on_tick,
+	.status_batch_begin = on_status_batch_begin,
+	.status_batch_end = on_status_batch_end,
 };
 
 /* The framework id survives restarts, so the master reattaches our running tasks. */
@@ -1218,6 +1250,8 @@ void scheduler_free(struct marathon *mt)
 {
 	json_decref(mt->kills);
 	mt->kills = NULL;
+	json_decref(mt->changed_in_batch);
+	mt->changed_in_batch = NULL;
 	json_decref(mt->agent_info);
 	mt->agent_info = NULL;
 
