@@ -23,7 +23,7 @@
 
 #define ALLOC_CHUNK_MIN 4
 #define ALLOC_CHUNK_MAX 256
-#define ALLOC_BUDGET_MS 40.0
+#define ALLOC_BUDGET_MS 20.0
 
 struct totals {
 	double cpus, mem;

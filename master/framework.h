@@ -124,6 +124,10 @@ int master_register_framework(struct master *m, struct framework *fw);
 /* Asks for offers again (after suppress) / stops offers when nothing is waiting. */
 void master_revive_offers(struct master *m, struct framework *fw);
 /* Asks for an allocation cycle soon, filters kept (offers declined for time come back). */
+/* Queues a record for the master's store writer (group commit, durable a little later;
+ * value NULL deletes): for what a framework may write from an offer callback without
+ * waiting for a disk. */
+void master_store_put(struct master *m, const char *kind, const char *key, json_t *value);
 void master_wake_allocator(struct master *m);
 void master_suppress_offers(struct master *m, struct framework *fw);
 

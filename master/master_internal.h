@@ -281,7 +281,6 @@ int store_sqlite_put_text(struct store *s, const char *kind, const char *key, co
 
 /* --- store writer (store_writer.c) --- */
 /* Queue a put (value borrowed) or delete (value NULL) of a record. Lock held or not. */
-void master_store_put(struct master *m, const char *kind, const char *key, json_t *value);
 /* A put of an object given as JSON text (taken over and freed; NULL: nothing queued). */
 void master_store_put_text(struct master *m, const char *kind, const char *key, char *text);
 /* Writes queued and not yet durable. */

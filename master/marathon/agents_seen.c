@@ -50,40 +50,29 @@ static bool learn(struct marathon *mt, const struct offer *o)
 	return changed;
 }
 
-static int store_agent(struct marathon *mt, const char *agent_id)
+/* Queued for the master's store writer, not written here: this runs inside an allocation
+ * cycle, which must not wait for the store's transaction (or its fsync). The record is
+ * only a cache of what offers say: a crash before it is durable loses nothing. */
+static void store_agent(struct marathon *mt, const char *agent_id)
 {
 	json_t *info = json_object_get(mt->agent_info, agent_id);
 	json_t *rec = json_pack("{s:O?, s:O?, s:O?}", "ip", json_object_get(mt->agent_ips, agent_id),
 				"hostname", json_object_get(info, "hostname"),
 				"attributes", json_object_get(info, "attributes"));
-	int rc = rec ? store_put(mt->store, KIND_AGENTS_SEEN, agent_id, rec) : -ENOMEM;
 
+	if (!rec) {
+		log_warn("event=marathon_agent_not_stored agent=%s error=\"out of memory\"", agent_id);
+		return;
+	}
+	master_store_put(mt->m, KIND_AGENTS_SEEN, agent_id, rec);
 	json_decref(rec);
-	return rc;
 }
 
 void agents_seen_offers(struct marathon *mt, struct offer **offers, size_t count)
 {
-	const char **changed = count ? calloc(count, sizeof(*changed)) : NULL;
-	size_t n = 0;
-	int rc = 0;
-
 	for (size_t i = 0; i < count; i++)
-		if (learn(mt, offers[i]) && changed)
-			changed[n++] = offers[i]->agent_id;
-	if (!n)
-		goto out;
-	if ((rc = store_begin(mt->store)) == 0) {
-		for (size_t i = 0; i < n && !rc; i++)
-			rc = store_agent(mt, changed[i]);
-		int crc = store_commit(mt->store);
-
-		rc = rc ? rc : crc;
-	}
-	if (rc)
-		log_warn("event=marathon_agents_not_stored agents=%zu error=\"%s\"", n, strerror(-rc));
-out:
-	free(changed);
+		if (learn(mt, offers[i]))
+			store_agent(mt, offers[i]->agent_id);
 }
 
 static int load_one(const char *key, json_t *rec, void *arg)
