@@ -136,7 +136,8 @@ struct marathon {
 	long long last_version_ms;      /* wall ms of the newest version handed out */
 	bool waiting;                   /* some app waits for offers */
 	bool new_work;                  /* an app started waiting in this reconcile */
-	int full_reconcile_tasks;       /* tasks the last whole reconcile walked */
+	int full_reconcile_tasks;       /* tasks the last whole reconcile walked (quiet apps'
+					 * are passed over, not walked) */
 	double last_full_reconcile;     /* monotonic */
 };
 

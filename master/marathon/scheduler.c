@@ -553,10 +553,8 @@ static void reconcile_pass(struct marathon *mt, bool safe, json_t *forget)
 		next = ma->next;
 		n = (int)master_app_live_tasks(mt->m, mt->fw.id, ma->app.id);
 		live_in_apps += (size_t)n;
-		if (still_quiet(mt, ma)) {
-			total += n;
-			continue;
-		}
+		if (still_quiet(mt, ma))
+			continue;       /* not walked: not counted in what a reconcile costs */
 		/* Unsorted: nothing below depends on the order (kills sort their candidates). */
 		n = collect(mt, ma->app.id, &v, NULL);
 		if (n < 0)
@@ -609,7 +607,7 @@ out:
 void scheduler_reconcile_app(struct marathon *mt, struct mt_app *ma)
 {
 	const struct task_record **v = NULL;
-	bool was_waiting = mt->waiting;
+	bool was_waiting = mt->waiting, gone;
 	int n;
 
 	if (!mt->registered)
@@ -620,7 +618,7 @@ void scheduler_reconcile_app(struct marathon *mt, struct mt_app *ma)
 		return;
 	}
 	mt->waiting = false;
-	reconcile_app(mt, ma, v, n, NULL);        /* may remove ma */
+	gone = reconcile_app(mt, ma, v, n, NULL);        /* may remove ma */
 	free(v);
 	/* Offers are asked for as soon as this app waits; they are stopped only by a whole
 	 * reconcile, which knows that no app waits. */
@@ -628,8 +626,9 @@ void scheduler_reconcile_app(struct marathon *mt, struct mt_app *ma)
 		master_revive_offers(mt->m, &mt->fw);
 	mt->new_work = false;
 	mt->waiting = mt->waiting || was_waiting;
-	/* The app may have ended its deployment's step: the apps of the next one act now. */
-	if (deployments_advance(mt))
+	/* The app may have ended its deployment's step (only by being gone, or settled: not
+	 * worth a look at every deployment otherwise): the apps of the next one act now. */
+	if ((gone || ma->settled) && deployments_advance(mt))
 		scheduler_reconcile(mt, false);
 }
 
@@ -1159,6 +1158,11 @@ static void on_status(struct framework *fw, const struct task_status *st)
  * once the framework has many tasks. Changes between are handled per app. */
 #define FULL_RECONCILE_MANY_TASKS 10000
 #define FULL_RECONCILE_MIN_INTERVAL 1.0
+/* ... and one more second per this many tasks: a reconcile walks the tasks of every app
+ * that changed since the last one (all of them while a million are placed), so its
+ * share of the master's time stays bounded. Small apps react to their changes at once
+ * anyway; a big one's replacements wait at most this long. */
+#define FULL_RECONCILE_TASKS_PER_SECOND 200000
 
 static void on_tick(struct framework *fw, double now)
 {
@@ -1166,7 +1170,9 @@ static void on_tick(struct framework *fw, double now)
 
 	(void)now;
 	if (mt->full_reconcile_tasks >= FULL_RECONCILE_MANY_TASKS &&
-	    mt->clock_mono() - mt->last_full_reconcile < FULL_RECONCILE_MIN_INTERVAL) {
+	    mt->clock_mono() - mt->last_full_reconcile <
+	    FULL_RECONCILE_MIN_INTERVAL +
+	    (double)mt->full_reconcile_tasks / FULL_RECONCILE_TASKS_PER_SECOND) {
 		expunge_pending(mt);
 		return;
 	}
