@@ -22,6 +22,7 @@
 struct pending_request {
 	char *body;
 	size_t len, cap;
+	size_t expect;                  /* Content-Length when given: the body's first size */
 	bool too_large;
 	struct http_deferred *deferred; /* an async route's answer */
 };
@@ -383,8 +384,14 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 		*con_cls = p;
 		/* Too large: the body is still read (and dropped) before the 413 goes out, so
 		 * that a client busy sending sees the answer instead of a reset connection. */
-		if (cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY)
-			p->too_large = true;
+		if (cl) {
+			unsigned long long n = strtoull(cl, NULL, 10);
+
+			if (n > HTTP_MAX_BODY)
+				p->too_large = true;
+			else
+				p->expect = (size_t)n;
+		}
 		return MHD_YES;
 	}
 	if (p->deferred)                /* resumed (or woken) while waiting for the answer */
@@ -398,7 +405,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 			return MHD_YES;
 		}
 		if (p->len + n + 1 > p->cap) {
-			size_t cap = p->cap ? p->cap : 4096;
+			/* One allocation when the length was given (no 4 KiB -> 8 KiB copies). */
+			size_t cap = p->cap ? p->cap : p->expect >= 4096 ? p->expect + 1 : 4096;
 			char *grown;
 
 			while (cap < p->len + n + 1)

@@ -193,33 +193,46 @@ static void app_unlink(struct usage_task *t)
 		a->last = t->prev;
 }
 
-/* Applies one valid reading (mu held). Returns the task's record, or NULL when the reading
- * was ignored (taken before the task's final one) or memory ran out (*oom). */
-static struct usage_task *apply_reading(struct usage *u, struct usage_agent *agent, uint64_t seq,
-					const struct usage_reading *r, bool *oom)
+/* The record of an agent's i-th reading: recent[i] when that is the same task (the usual
+ * case), else a lookup. NULL: a new task. */
+static struct usage_task *task_find(struct usage *u, const struct usage_agent *agent, size_t i,
+				    const char *id)
 {
-	struct hm_node *n = hashmap_get(&u->tasks, r->task_id);
-	struct usage_task *t = n ? hm_entry(n, struct usage_task, node) : NULL;
-	const char *app_id = r->app_id ? r->app_id : t ? t->app->key : "";
-	struct usage_group *app = group_get(u, app_id);
+	struct hm_node *n;
+
+	if (i < agent->nrecent && agent->recent_epoch == u->retire_epoch &&
+	    strcmp(agent->recent[i]->id, id) == 0)
+		return agent->recent[i];
+	n = hashmap_get(&u->tasks, id);
+	return n ? hm_entry(n, struct usage_task, node) : NULL;
+}
+
+/* Applies one valid reading to its task's record t (NULL: a new task; mu held). Returns
+ * the record (*applied false when the reading was ignored: taken before the task's final
+ * one), or NULL when memory ran out. */
+static struct usage_task *apply_reading(struct usage *u, struct usage_agent *agent, uint64_t seq,
+					const struct usage_reading *r, struct usage_task *t,
+					bool *applied)
+{
+	struct usage_group *app;
 	int64_t c[USAGE_NFIELDS];
 	double dt;
 
-	if (!app) {
-		*oom = true;
+	*applied = false;
+	/* The app lookup only when the task is new or moved (the app's key is hot). */
+	if (t && (!r->app_id || strcmp(r->app_id, t->app->key) == 0))
+		app = t->app;
+	else if (!(app = group_get(u, r->app_id ? r->app_id : "")))
 		return NULL;
-	}
 	if (t && t->final && !r->final)
-		return NULL;            /* a reading taken before the task ended */
+		return t;               /* a reading taken before the task ended */
 	memcpy(c, r->counters, sizeof(c));
 	if (!t) {
 		size_t len = strlen(r->task_id);
 
 		t = calloc(1, sizeof(*t) + len + 1);
-		if (!t) {
-			*oom = true;
+		if (!t)
 			return NULL;
-		}
 		memcpy(t->id, r->task_id, len + 1);
 		hashmap_put(&u->tasks, &t->node, t->id);
 		app_link(app, t);
@@ -251,7 +264,24 @@ static struct usage_task *apply_reading(struct usage *u, struct usage_agent *age
 	t->agent = agent;
 	contribute(t, 1);
 	mark_task(u, t);
+	*applied = true;
 	return t;
+}
+
+/* Room for the agent's recent[] to hold n tasks; false (and no cache) when memory is short. */
+static bool recent_reserve(struct usage_agent *agent, size_t n)
+{
+	struct usage_task **p;
+
+	if (n <= agent->caprecent)
+		return true;
+	if (n > UINT32_MAX || !(p = realloc(agent->recent, n * sizeof(*p)))) {
+		agent->nrecent = 0;
+		return false;
+	}
+	agent->recent = p;
+	agent->caprecent = (uint32_t)n;
+	return true;
 }
 
 static bool listening(struct usage *u)
@@ -260,25 +290,35 @@ static bool listening(struct usage *u)
 }
 
 /* Applies a batch whose seq is new for the agent (mu held); its valid readings have at set.
- * journal: encode it into the pending journal buffer. */
-static int apply_batch(struct usage *u, const struct usage_batch *b,
+ * agent: its record when the caller has it, else NULL. journal: encode it into the pending
+ * journal buffer. */
+static int apply_batch(struct usage *u, struct usage_agent *agent, const struct usage_batch *b,
 		       const struct usage_reading **valid, size_t nvalid, bool journal)
 {
-	struct usage_agent *agent = agent_get(u, b->agent_id);
-	bool oom = false, events = listening(u);
+	bool events = listening(u), cache;
 	int rc;
 
-	if (!agent)
+	if (!agent && !(agent = agent_get(u, b->agent_id)))
 		return -ENOMEM;
 	if (journal && (rc = usage_journal_encode(&u->pending, b->agent_id, b->seq, valid, nvalid)))
 		return rc;
+	cache = recent_reserve(agent, nvalid);
 	for (size_t i = 0; i < nvalid; i++) {
-		struct usage_task *t = apply_reading(u, agent, b->seq, valid[i], &oom);
+		struct usage_task *t = task_find(u, agent, i, valid[i]->task_id);
+		bool applied;
 
-		if (oom)
+		/* (recent[i] is read above before it is replaced, so a batch that failed half
+		 * way leaves only live tasks there.) */
+		if (!(t = apply_reading(u, agent, b->seq, valid[i], t, &applied)))
 			return -ENOMEM;
-		if (t && events)
+		if (cache)
+			agent->recent[i] = t;
+		if (applied && events)
 			u->bus->publish(u->bus->ctx, "usage_update", usage_task_event(t));
+	}
+	if (cache) {
+		agent->nrecent = (uint32_t)nvalid;
+		agent->recent_epoch = u->retire_epoch;
 	}
 	agent->seq = b->seq;
 	mark_agent(u, agent);
@@ -693,6 +733,7 @@ static int retire(struct usage *u, struct usage_ckpt *c, struct usage_task *t)
 	app_unlink(t);
 	free(t);
 	u->retired++;
+	u->retire_epoch++;              /* agents' recent[] may point at it */
 	return 0;
 }
 
@@ -1088,7 +1129,7 @@ static int replay_batch(void *arg, const struct usage_batch *b)
 	if (!n || b->seq > hm_entry(n, struct usage_agent, node)->seq) {
 		for (size_t i = 0; i < b->nreports; i++)
 			valid[i] = &b->reports[i];
-		rc = apply_batch(u, b, valid, b->nreports, false);
+		rc = apply_batch(u, NULL, b, valid, b->nreports, false);
 	}
 	free(valid);
 	return rc;
@@ -1181,8 +1222,11 @@ static void free_all(struct usage *u)
 		struct hm_node *n = u->agents.buckets[i], *next;
 
 		for (; n; n = next) {
+			struct usage_agent *a = hm_entry(n, struct usage_agent, node);
+
 			next = n->next;
-			free(hm_entry(n, struct usage_agent, node));
+			free(a->recent);
+			free(a);
 		}
 	}
 }
@@ -1269,7 +1313,8 @@ void usage_apply_async(struct usage *u, struct usage_batch *b, usage_done_fn don
 		w->last = hm_entry(n, struct usage_agent, node)->seq;
 	} else {
 		u->skipped += b->nreports - nvalid;
-		rc = apply_batch(u, b, valid, nvalid, true);
+		rc = apply_batch(u, n ? hm_entry(n, struct usage_agent, node) : NULL, b, valid,
+				 nvalid, true);
 		if (rc) {
 			pthread_mutex_unlock(&u->mu);
 			snprintf(err, sizeof(err), "cannot apply the usage: %s", strerror(-rc));

@@ -397,6 +397,33 @@ static void test_retention_folds_finished_tasks(void **state)
 	json_decref(q);
 }
 
+/* An agent's batches find their tasks through its previous batch (same order): a task
+ * retired (freed) in between is not found there, and the same id reported again is a new
+ * record (a use after free under ASan otherwise). */
+static void test_batch_after_retirement(void **state)
+{
+	struct ctx *c = *state;
+	double now = now_wall();
+	long long tasks;
+	json_t *q;
+
+	close_all(c);
+	c->retention = 3600;
+	open_all(c);
+	send1(c, "a1", 1, "old", "/ten/web", 1000, true, now - 7200);
+	send1(c, "a1", 2, "old", "/ten/web", 1000, true, now - 7200);
+	assert_int_equal(usage_checkpoint(c->u), 0);
+	q = usage_query(c->u, NULL, NULL, NULL);
+	assert_null(find(q, "tasks", "task_id", "old"));
+	json_decref(q);
+	send1(c, "a1", 3, "old", "/ten/web", 50, false, now);
+	assert_int_equal(task_tx(c, "old"), 50);
+	send1(c, "a1", 4, "other", "/ten/web", 7, false, now);
+	assert_int_equal(task_tx(c, "other"), 7);
+	assert_int_equal(app_tx(c, "/ten/web", &tasks), 1057);
+	assert_int_equal(tasks, 3);
+}
+
 static void test_no_retention_keeps_all(void **state)
 {
 	struct ctx *c = *state;
@@ -472,6 +499,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal_write_failure_not_acked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoints_under_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention_folds_finished_tasks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_after_retirement, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_retention_keeps_all, setup, teardown),
 		cmocka_unit_test(test_encode_replay_round_trip),
 	};
