@@ -84,6 +84,12 @@ static void leader(int sync_fd, const int *nsfd, int root_fd, const struct conta
 	int status;
 
 	setsid();               /* first: the agent may kill(-pid) at any time */
+	/* A fork of the agent without exec keeps the agent's handlers: SIGTERM sent to the
+	 * task's cgroup (a kill) would run the agent's own handler here and write to its
+	 * signal pipe, which stops the agent. This process dies of it instead. */
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (read(sync_fd, &go, 1) != 1)

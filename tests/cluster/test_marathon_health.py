@@ -5,12 +5,13 @@ tasksUnhealthy reported meanwhile; maxConsecutiveFailures 0 keeps an unhealthy t
 resume after an agent's kill -9 and the health survives a master restart."""
 
 import os
+import subprocess
 import threading
 import time
 
 import pytest
 
-from cluster import app_def, app_path, holds_for, live_tasks, wait_until
+from cluster import app_def, app_path, holds_for, live_tasks, wait_running, wait_until
 
 # Passing checks: failures while the server starts are inside the grace period, so none
 # is counted (lastFailure stays null).
@@ -197,3 +198,29 @@ def test_checks_resume_after_agent_restart_and_health_survives_master_restart(ma
     wait_until(lambda: [x for x in live_tasks(c, app_id) if x["id"] != t["id"]], 40,
                what="the unhealthy recovered task replaced")
     assert os.path.exists(agent.sandbox_file(t["id"], "sick"))
+
+
+def test_killing_a_task_during_its_command_check_leaves_the_agent_running(make_cluster, apps):
+    """The COMMAND check's leader is a fork of the agent in the task's cgroup: the kill's
+    SIGTERM reaches it. It must die of it, not run the agent's own SIGTERM handler (which
+    stopped the agent: its tasks went unreachable and nothing launched there any more)."""
+    c = make_cluster(agents=1, agent_timeout=10)
+    app_id = apps.new_id("kill-mid-check")
+    marker = "sleep 47.25"          # the check's command, found on the host while it runs
+    apps.create(health_app(app_id, "exec sleep 3600",
+                           check(protocol="COMMAND", command={"value": "exec " + marker},
+                                 timeoutSeconds=60, gracePeriodSeconds=120)),
+                cluster=c)
+    wait_running(c, app_id, 1)
+    wait_until(lambda: subprocess.run(["pgrep", "-f", "^" + marker + "$"],
+                                      capture_output=True).returncode == 0,
+               30, what="the COMMAND check running")
+    r = c.api.delete(app_path(app_id) + "?force=true")
+    assert r.status == 200, r
+    wait_until(lambda: c.api.get(app_path(app_id)).status == 404, 30,
+               what="the app and its task gone")
+    agent = c.agents[0]
+    holds_for(agent.running, 3, what="the agent still running after the kill")
+    after = apps.new_id("after-kill")
+    apps.create(app_def(after), cluster=c)
+    wait_running(c, after, 1)
