@@ -200,6 +200,19 @@ static size_t call_elements(json_t *body, const char *key, json_t **list)
 	return *list ? json_array_size(*list) : 1;
 }
 
+/* The answer to a launch or kill call: the per-task results for the batch form; for the
+ * single form 202 if the task was taken, else the error the real agent gives. */
+static void answer_calls(struct http_response *resp, json_t *list, json_t *results, size_t ok,
+			 int fail_status, const char *fail_message)
+{
+	if (list)
+		http_respond_json(resp, 202, json_pack("{s:O}", "results", results));
+	else if (ok)
+		http_respond_json(resp, 202, json_object());
+	else
+		http_respond_error(resp, fail_status, "%s", fail_message);
+}
+
 /* POST /v1/launch, batch ({"launches":[...]}) or single form: every task is taken (in the
  * agent's heartbeats from now on, like a real agent) and reported TASK_RUNNING at once. */
 static void h_launch(struct http_request *req, struct http_response *resp, void *ctx)
@@ -239,12 +252,7 @@ static void h_launch(struct http_request *req, struct http_response *resp, void 
 	atomic_fetch_add(&S.launches, (long)ok);
 	push_jobs(ai, 'R', ids, ok);
 	free(ids);
-	if (list)
-		http_respond_json(resp, 202, json_pack("{s:O}", "results", results));
-	else if (ok)
-		http_respond_json(resp, 202, json_object());
-	else
-		http_respond_error(resp, 400, "no task.task_id");
+	answer_calls(resp, list, results, ok, 400, "no task.task_id");
 out:
 	json_decref(results);
 	json_decref(body);
@@ -283,12 +291,7 @@ static void h_kill(struct http_request *req, struct http_response *resp, void *c
 	atomic_fetch_add(&S.kills, (long)ok);
 	push_jobs(ai, 'K', ids, ok);
 	free(ids);
-	if (list)
-		http_respond_json(resp, 202, json_pack("{s:O}", "results", results));
-	else if (ok)
-		http_respond_json(resp, 202, json_object());
-	else
-		http_respond_error(resp, 404, "unknown task");
+	answer_calls(resp, list, results, ok, 404, "unknown task");
 out:
 	json_decref(results);
 	json_decref(body);

@@ -168,3 +168,24 @@ void jt_free(struct jtext *b)
 	free(b->s);
 	jt_init(b);
 }
+
+char *json_dump_exact(const json_t *value, size_t *len)
+{
+	char buf[4096], *s;
+	size_t n = json_dumpb(value, buf, sizeof(buf), JSON_COMPACT);
+
+	if (n == 0)
+		return NULL;
+	s = malloc(n + 1);
+	if (!s)
+		return NULL;
+	if (n <= sizeof(buf))
+		memcpy(s, buf, n);
+	else if (json_dumpb(value, s, n, JSON_COMPACT) != n) {   /* measured, now written */
+		free(s);
+		return NULL;
+	}
+	s[n] = '\0';
+	*len = n;
+	return s;
+}

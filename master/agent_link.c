@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "lib/http_client.h"
+#include "lib/json_text.h"
 #include "lib/log.h"
 #include "master/master_internal.h"
 
@@ -57,30 +58,6 @@ static void queue_free(struct master *m, struct link_queue *q)
 	free(q);
 }
 
-/* The JSON text in one allocation of its exact size: json_dumps grows its buffer by
- * doubling, and each large step costs the allocator a consolidation (seen in profiles at
- * 100,000 launches). */
-static char *dump_exact(json_t *body, size_t *len)
-{
-	char buf[4096], *s;
-	size_t n = json_dumpb(body, buf, sizeof(buf), JSON_COMPACT);
-
-	if (n == 0)
-		return NULL;
-	if (n > sizeof(buf)) {
-		s = json_dumps(body, JSON_COMPACT);
-		*len = s ? strlen(s) : 0;
-		return s;
-	}
-	s = malloc(n + 1);
-	if (!s)
-		return NULL;
-	memcpy(s, buf, n);
-	s[n] = '\0';
-	*len = n;
-	return s;
-}
-
 static void enqueue(struct master *m, enum link_job_kind kind, const struct task *t,
 		    json_t *body)
 {
@@ -95,7 +72,7 @@ static void enqueue(struct master *m, enum link_job_kind kind, const struct task
 		return;
 	}
 	j->kind = kind;
-	j->body = dump_exact(body, &j->body_len);
+	j->body = json_dump_exact(body, &j->body_len);
 	json_decref(body);
 	if (!j->body) {
 		free(j);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "lib/http_server.h"
+#include "lib/json_text.h"
 #include "lib/log.h"
 #include "master/master_internal.h"
 
@@ -103,48 +104,19 @@ static void seen(struct master *m, const char *agent_id)
 		a->last_seen = m->clock_mono();
 }
 
-struct text {
-	char *s;
-	size_t len, cap;
-	bool failed;
-};
-
-static int text_add(const char *buf, size_t size, void *data)
-{
-	struct text *t = data;
-
-	if (t->failed)
-		return -1;
-	if (t->len + size + 1 > t->cap) {
-		size_t cap = (t->len + size + 1) * 2;
-		char *g = realloc(t->s, cap);
-
-		if (!g) {
-			t->failed = true;
-			return -1;
-		}
-		t->s = g;
-		t->cap = cap;
-	}
-	memcpy(t->s + t->len, buf, size);
-	t->len += size;
-	t->s[t->len] = '\0';
-	return 0;
-}
-
-/* 200 {"results":[...]} written into a buffer sized up front for n results (a batch answer
- * is large; growing json_dumps' buffer step by step shows in profiles). results is stolen. */
+/* 200 {"results":[...]} (a batch answer is large: written in one allocation of its size).
+ * results is stolen. */
 static void respond_results(struct http_response *resp, json_t *results)
 {
-	struct text t = { .cap = 64 + json_array_size(results) * 72 };
 	json_t *body = json_pack("{s:o}", "results", results);
+	size_t len;
+	char *text = body ? json_dump_exact(body, &len) : NULL;
 
-	t.s = malloc(t.cap);
-	if (!body || !t.s || json_dump_callback(body, text_add, &t, JSON_COMPACT) < 0 || t.failed)
+	if (!text)
 		http_respond_error(resp, 500, "out of memory");
 	else
-		http_respond_text(resp, 200, "application/json", t.s);
-	free(t.s);
+		http_respond_text(resp, 200, "application/json", text);
+	free(text);
 	json_decref(body);
 }
 

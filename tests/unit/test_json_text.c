@@ -129,12 +129,38 @@ static void test_growth_and_empty(void **state)
 	json_decref(j);
 }
 
+/* json_dump_exact: small and large (past its stack buffer) values, the same text as json_dumps. */
+static void test_dump_exact(void **state)
+{
+	json_t *small = json_pack("{s:s,s:i}", "a", "b", "n", 1), *big = json_array();
+	char *want, *got;
+	size_t len = 0;
+
+	(void)state;
+	got = json_dump_exact(small, &len);
+	assert_string_equal(got, "{\"a\":\"b\",\"n\":1}");
+	assert_int_equal(len, strlen(got));
+	free(got);
+	for (int i = 0; i < 2000; i++)
+		json_array_append_new(big, json_string("twelve bytes"));
+	want = json_dumps(big, JSON_COMPACT);
+	got = json_dump_exact(big, &len);
+	assert_true(len > 4096);
+	assert_string_equal(got, want);
+	assert_int_equal(len, strlen(want));
+	free(got);
+	free(want);
+	json_decref(small);
+	json_decref(big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_object_round_trip),
 		cmocka_unit_test(test_invalid_utf8_replaced),
 		cmocka_unit_test(test_growth_and_empty),
+		cmocka_unit_test(test_dump_exact),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
