@@ -1014,7 +1014,7 @@ static void compact_round(struct offer_round *r)
 }
 
 /* How long one round of offers may launch tasks (the allocation cycle holds the master's
- * lock meanwhile; its own budget is 40 ms, checked only between rounds). */
+ * lock meanwhile; its own budget, ALLOC_BUDGET_MS, is checked only between rounds). */
 #define OFFER_ROUND_BUDGET_MS 12.0
 
 static void on_offers(struct framework *fw, struct offer **offers, size_t count)
