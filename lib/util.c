@@ -4,7 +4,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +73,46 @@ void uuid_v4(char out[37])
 
 	fill_random(b, sizeof(b));
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 37,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
+		 b[12], b[13], b[14], b[15]);
+}
+
+/* uuid_v7's order: the last millisecond used and the 12-bit counter within it (RFC 9562
+ * method 1; a counter that runs over borrows the next millisecond). */
+static pthread_mutex_t uuid7_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t uuid7_ms;
+static unsigned uuid7_seq;
+
+void uuid_v7(char out[37])
+{
+	unsigned char b[16];
+	struct timespec ts;
+	uint64_t ms;
+	unsigned seq;
+
+	fill_random(b, sizeof(b));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	pthread_mutex_lock(&uuid7_mu);
+	if (ms > uuid7_ms) {
+		uuid7_ms = ms;
+		uuid7_seq = b[6] & 0x07;        /* a random start, far from running over */
+	} else if (++uuid7_seq > 0xfff) {
+		uuid7_ms++;
+		uuid7_seq = 0;
+	}
+	ms = uuid7_ms;
+	seq = uuid7_seq;
+	pthread_mutex_unlock(&uuid7_mu);
+	for (int i = 5; i >= 0; i--) {
+		b[i] = (unsigned char)(ms & 0xff);
+		ms >>= 8;
+	}
+	b[6] = (unsigned char)(0x70 | (seq >> 8));
+	b[7] = (unsigned char)(seq & 0xff);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
 	snprintf(out, 37,
 		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",

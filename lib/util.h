@@ -17,6 +17,10 @@ void format_iso8601(double wall_seconds, char out[32]);
 
 /* Random RFC-4122 v4 uuid in lower-case text form (36 chars + NUL). */
 void uuid_v4(char out[37]);
+/* RFC 9562 v7 uuid: milliseconds since the epoch, then a counter, then random bits. The
+ * ids one process makes sort in the order it made them (ids that are B-tree keys go in
+ * at the end instead of at random pages). Thread-safe. */
+void uuid_v7(char out[37]);
 /* Random lower-case hex string of n chars (n even), NUL-terminated. */
 void random_hex(char *out, size_t n);
 

@@ -58,8 +58,9 @@ static void queue_free(struct master *m, struct link_queue *q)
 	free(q);
 }
 
+/* Queues body (JSON text, taken) for t's agent. */
 static void enqueue(struct master *m, enum link_job_kind kind, const struct task *t,
-		    json_t *body)
+		    char *body, size_t body_len)
 {
 	struct agent *a = agents_find(m, t->rec.agent_id);
 	struct link_queue *q;
@@ -68,16 +69,12 @@ static void enqueue(struct master *m, enum link_job_kind kind, const struct task
 	if (!body)
 		return;
 	if (!a || !a->address[0] || !(j = calloc(1, sizeof(*j)))) {
-		json_decref(body);
+		free(body);
 		return;
 	}
 	j->kind = kind;
-	j->body = json_dump_exact(body, &j->body_len);
-	json_decref(body);
-	if (!j->body) {
-		free(j);
-		return;
-	}
+	j->body = body;
+	j->body_len = body_len;
 	snprintf(j->task_id, sizeof(j->task_id), "%s", t->rec.task_id);
 	j->store_seq = master_store_seq(m);
 	pthread_mutex_lock(&m->link_mutex);
@@ -106,15 +103,25 @@ static void enqueue(struct master *m, enum link_job_kind kind, const struct task
 	pthread_mutex_unlock(&m->link_mutex);
 }
 
-void agent_link_launch(struct master *m, const struct task *t, json_t *body)
+void agent_link_launch(struct master *m, const struct task *t, char *body)
 {
-	enqueue(m, LINK_LAUNCH, t, body);
+	enqueue(m, LINK_LAUNCH, t, body, body ? strlen(body) : 0);
 }
 
 void agent_link_kill(struct master *m, const struct task *t, double grace)
 {
-	enqueue(m, LINK_KILL, t,
-		json_pack("{s:s,s:f}", "task_id", t->rec.task_id, "grace_period_seconds", grace));
+	struct jtext b;
+	char *body;
+
+	jt_init(&b);
+	jt_raw(&b, "{");
+	jt_key(&b, "task_id");
+	jt_str(&b, t->rec.task_id);
+	jt_key(&b, "grace_period_seconds");
+	jt_num(&b, grace);
+	jt_raw(&b, "}");
+	body = jt_take(&b);
+	enqueue(m, LINK_KILL, t, body, body ? strlen(body) : 0);
 }
 
 static void job_free(struct link_job *j)

@@ -47,6 +47,11 @@ struct task_launch {
 	const char *user;               /* or NULL */
 	double kill_grace_period_seconds;
 	json_t *health_checks;          /* TASKINFO "health_checks" the agent runs, or NULL (borrowed) */
+	/* The TASKINFO members above that many launches share (command, env, labels, user,
+	 * kill_grace_period_seconds) as JSON object members text ("\"command\":{...},..."),
+	 * or NULL: the master writes them from those fields. A framework launching many
+	 * tasks of one definition gives the same text to each (printed once). Borrowed. */
+	const char *shared_info;
 };
 
 /* A status update as the framework sees it (after the master applied it). */
@@ -81,6 +86,9 @@ struct task_record {
 	const char *app_id;             /* "" for non-Marathon frameworks */
 	const char *version;            /* framework's app version: extra.version, or "" */
 	enum task_state state;
+	bool kill_asked;                /* master_kill_task was called for it (stays set once the
+					   task has ended) */
+	bool health_checked;            /* launched with health checks the agent runs */
 	bool has_stats;                 /* stats were reported */
 	struct resources resources;
 	const uint32_t *ports;          /* port_count host ports, in portDefinitions order */
@@ -134,6 +142,9 @@ void master_suppress_offers(struct master *m, struct framework *fw);
 /* Accepts the offers (all on the same agent) with the given launches. Resources of the
  * offers not used by the launches go back to the pool (with refuse_seconds filter if > 0).
  * Returns 0, or -EINVAL (unknown/expired offer, launch does not fit; err says which). */
+/* task_launch.shared_info for launches with l's command, env, labels, user and kill grace
+ * (the caller frees it), or NULL without memory. */
+char *master_shared_info_text(const struct task_launch *l);
 int master_accept(struct master *m, struct framework *fw, const char *const *offer_ids,
 		  size_t offer_count, const struct task_launch *launches, size_t launch_count,
 		  double refuse_seconds, char *err, size_t errlen);

@@ -60,6 +60,7 @@ struct task_group {
 	struct dlink tasks;
 	size_t count;                   /* tasks linked */
 	size_t live;                    /* of them not terminal */
+	size_t running;                 /* of them TASK_RUNNING */
 	struct task_group *all_next;    /* every group, for freeing */
 	char key[];
 };
@@ -87,11 +88,12 @@ struct agent {
 };
 
 /* One allocation per task: the struct, then its port ranges, ports and id (rec points at
- * them). The TASKINFO sent to the agent is not kept: it is in the store (kind "task_infos"). */
+ * them). The TASKINFO sent to the agent is kept neither here nor in the store. */
 struct task {
 	struct task_record rec;
 	const char *extra_text;         /* rec.extra as interned JSON text (m->strings), or NULL */
 	bool kill_requested;            /* master_kill_task was called; resent until terminal */
+	uint64_t store_seq;             /* its store key (tasks.c: creation order) */
 	unsigned listed_mark;           /* reconcile epoch of the last heartbeat listing it (agents.c) */
 	double kill_grace;
 	char (*uuids)[37];              /* ring of applied update uuids, grown on demand up to
@@ -217,6 +219,11 @@ struct master {
 	struct task_group *groups;      /* every group (freed at destroy) */
 	struct intern strings;          /* tasks' shared hostnames and framework data */
 	size_t task_count;
+	/* Bumped whenever an agent's state or total resources change (agents.c); the
+	 * allocator's cluster totals are counted again only then. */
+	unsigned agents_gen, totals_gen;
+	double totals_cpus, totals_mem;
+	uint64_t task_store_seq;        /* the last store key given to a task */
 	struct framework_entry *frameworks;
 	struct dlink offers;
 	struct hashmap offer_index;     /* offer id -> offer_entry */
@@ -361,7 +368,8 @@ void tasks_attach_framework(struct master *m, struct framework *fw);
 int agent_link_start(struct master *m);
 void agent_link_stop(struct master *m);
 /* Queue a launch/kill (lock held or not; takes link_mutex only). body is stolen. */
-void agent_link_launch(struct master *m, const struct task *t, json_t *body);
+/* Queues the launch of t; body is its POST /v1/launch element as JSON text (taken). */
+void agent_link_launch(struct master *m, const struct task *t, char *body);
 void agent_link_kill(struct master *m, const struct task *t, double grace);
 /* Is the task's launch still queued for its agent or being sent (the link running)? Its
  * agent cannot list it yet: reconciliation must not take it for lost. */

@@ -13,6 +13,8 @@ void master_for_each_app_task(struct master *m, const char *framework_id, const 
 			      void (*fn)(const struct task_record *t, void *arg), void *arg);
 /* Number of non-terminal tasks of the framework's app. */
 size_t master_app_live_tasks(struct master *m, const char *framework_id, const char *app_id);
+/* Number of TASK_RUNNING tasks of the framework's app. */
+size_t master_app_running_tasks(struct master *m, const char *framework_id, const char *app_id);
 /* Number of non-terminal tasks of the framework (all its apps). */
 size_t master_framework_live_tasks(struct master *m, const char *framework_id);
 

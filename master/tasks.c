@@ -5,7 +5,9 @@
  * Indexes (all O(1) to maintain): task id -> task (hash), and task groups by agent, by
  * framework and by (framework, app), each a list in creation order with a count of live
  * (non-terminal) tasks, so no path walks every task of the cluster to find a few. */
+#include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,12 +71,13 @@ struct task_group *tasks_on_agent(struct master *m, const char *agent_id)
 #define APP_ID_LEN 256
 
 static void group_add(struct task_group *g, struct dlink *link, struct task_group **slot,
-		      bool live)
+		      bool live, bool running)
 {
 	*slot = g;
 	dl_add_tail(&g->tasks, link);
 	g->count++;
 	g->live += live;
+	g->running += running;
 }
 
 static void group_del(struct task_group *g, struct dlink *link)
@@ -90,7 +93,7 @@ static void group_del(struct task_group *g, struct dlink *link)
 static int task_link(struct master *m, struct task *t, const char *framework_id,
 		     const char *agent_id, const char *app_id)
 {
-	bool live = !task_state_is_terminal(t->rec.state);
+	bool live = !task_state_is_terminal(t->rec.state), running = t->rec.state == TASK_RUNNING;
 	char key[FRAMEWORK_ID_LEN + APP_ID_LEN + 2];
 	struct task_group *ga, *gf, *gp;
 
@@ -107,9 +110,9 @@ static int task_link(struct master *m, struct task *t, const char *framework_id,
 	t->rec.agent_id = ga->key;
 	t->rec.framework_id = gf->key;
 	t->rec.app_id = gp->key + strlen(gf->key) + 1;
-	group_add(ga, &t->on_agent, &t->g_agent, live);
-	group_add(gf, &t->on_fw, &t->g_fw, live);
-	group_add(gp, &t->on_app, &t->g_app, live);
+	group_add(ga, &t->on_agent, &t->g_agent, live, running);
+	group_add(gf, &t->on_fw, &t->g_fw, live, running);
+	group_add(gp, &t->on_app, &t->g_app, live, running);
 	return 0;
 }
 
@@ -210,17 +213,57 @@ fail:
 	return rc;
 }
 
-static json_t *ports_json(const uint32_t *ports, size_t n)
+/* Resources as a JSON object (resources_to_json's shape). */
+static void jt_resources(struct jtext *b, const struct resources *r)
 {
-	json_t *a = json_array();
-
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_integer(ports[i]));
-	return a;
+	jt_raw(b, "{");
+	jt_key(b, "cpus");
+	jt_num(b, r->cpus);
+	jt_key(b, "mem");
+	jt_num(b, r->mem);
+	jt_key(b, "disk");
+	jt_num(b, r->disk);
+	jt_key(b, "ports");
+	jt_raw(b, "[");
+	for (size_t i = 0; i < r->ports.count; i++) {
+		jt_sep(b);
+		jt_raw(b, "[");
+		jt_int(b, r->ports.ranges[i].begin);
+		jt_sep(b);
+		jt_int(b, r->ports.ranges[i].end);
+		jt_raw(b, "]");
+	}
+	jt_raw(b, "]}");
 }
 
-/* The stored record as JSON text: everything but the TASKINFO (kind "task_infos", written
- * once). Written straight as text: this runs on every status change, under the lock. */
+/* A record's store key: its creation sequence number in 16 hex digits, not its id, so
+ * that the records of a placement wave go in at the end of the table and stay beside each
+ * other (a commit then writes few pages; ids would scatter them over the whole table). */
+#define TASK_KEY_LEN 17
+
+static void task_key(const struct task *t, char key[TASK_KEY_LEN])
+{
+	snprintf(key, TASK_KEY_LEN, "%016" PRIx64, t->store_seq);
+}
+
+/* The key's sequence number, or 0 for a key of the format before (the task id). */
+static uint64_t key_seq(const char *key)
+{
+	uint64_t v = 0;
+
+	if (strlen(key) != TASK_KEY_LEN - 1)
+		return 0;
+	for (const char *p = key; *p; p++) {
+		if (!isxdigit((unsigned char)*p) || isupper((unsigned char)*p))
+			return 0;
+		v = v * 16 + (uint64_t)(isdigit((unsigned char)*p) ? *p - '0' : *p - 'a' + 10);
+	}
+	return v;
+}
+
+/* The stored record as JSON text (the TASKINFO sent to the agent is not stored: see
+ * tasks_create). Written straight as text: this runs on every status change, under the
+ * lock. */
 static char *task_text(const struct task *t)
 {
 	const struct task_record *r = &t->rec;
@@ -229,6 +272,8 @@ static char *task_text(const struct task *t)
 
 	jt_init(&b);
 	jt_raw(&b, "{");
+	jt_key(&b, "task_id");
+	jt_str(&b, r->task_id);
 	jt_key(&b, "framework_id");
 	jt_str(&b, r->framework_id);
 	jt_key(&b, "agent_id");
@@ -240,24 +285,7 @@ static char *task_text(const struct task *t)
 	jt_key(&b, "state");
 	jt_str(&b, task_state_name(r->state));
 	jt_key(&b, "resources");
-	jt_raw(&b, "{");
-	jt_key(&b, "cpus");
-	jt_num(&b, r->resources.cpus);
-	jt_key(&b, "mem");
-	jt_num(&b, r->resources.mem);
-	jt_key(&b, "disk");
-	jt_num(&b, r->resources.disk);
-	jt_key(&b, "ports");
-	jt_raw(&b, "[");
-	for (size_t i = 0; i < r->resources.ports.count; i++) {
-		jt_sep(&b);
-		jt_raw(&b, "[");
-		jt_int(&b, r->resources.ports.ranges[i].begin);
-		jt_sep(&b);
-		jt_int(&b, r->resources.ports.ranges[i].end);
-		jt_raw(&b, "]");
-	}
-	jt_raw(&b, "]}");
+	jt_resources(&b, &r->resources);
 	jt_key(&b, "ports");
 	jt_raw(&b, "[");
 	for (size_t i = 0; i < r->port_count; i++) {
@@ -273,6 +301,8 @@ static char *task_text(const struct task *t)
 	jt_num(&b, r->updated_at);
 	jt_key(&b, "extra");
 	jt_raw(&b, t->extra_text ? t->extra_text : "null");
+	jt_key(&b, "health_checked");
+	jt_bool(&b, r->health_checked);
 	jt_key(&b, "kill_requested");
 	jt_bool(&b, t->kill_requested);
 	jt_key(&b, "kill_grace");
@@ -300,26 +330,18 @@ static char *task_text(const struct task *t)
 
 int tasks_persist(struct master *m, struct task *t)
 {
-	char *text = task_text(t);
+	char *text = task_text(t), key[TASK_KEY_LEN];
 
 	if (!text) {
 		log_error("event=task_persist_failed task=%s error=\"out of memory\"",
 			  t->rec.task_id);
 		return -ENOMEM;
 	}
-	master_store_put_text(m, "tasks", t->rec.task_id, text);
+	if (!t->store_seq)
+		t->store_seq = ++m->task_store_seq;
+	task_key(t, key);
+	master_store_put_text(m, "tasks", key, text);
 	return 0;
-}
-
-/* The TASKINFO, stored once as {"info":TASKINFO}. */
-static void persist_info(struct master *m, const char *task_id, const char *info_text)
-{
-	char *text;
-
-	if (asprintf(&text, "{\"info\":%s}", info_text) < 0)
-		log_error("event=task_persist_failed task=%s error=\"out of memory\"", task_id);
-	else
-		master_store_put_text(m, "task_infos", task_id, text);
 }
 
 static uint64_t counter(json_t *obj, const char *key)
@@ -384,7 +406,8 @@ static int task_from_json(struct master *m, const char *key, json_t *j, struct t
 	struct resources res;
 	uint32_t ports[64];
 	struct task_init in = {
-		.task_id = key, .framework_id = str(j, "framework_id"),
+		.task_id = str(j, "task_id")[0] ? str(j, "task_id") : key,
+		.framework_id = str(j, "framework_id"),
 		.agent_id = str(j, "agent_id"), .hostname = str(j, "hostname"),
 		.app_id = str(j, "app_id"), .res = &res, .ports = ports,
 	};
@@ -409,12 +432,20 @@ static int task_from_json(struct master *m, const char *key, json_t *j, struct t
 	resources_free(&res);
 	if (rc < 0)
 		return rc;
+	t->store_seq = key_seq(key);
+	if (t->store_seq > m->task_store_seq)
+		m->task_store_seq = t->store_seq;
 	t->rec.staged_at = num(j, "staged_at");
 	t->rec.started_at = num(j, "started_at");
 	t->rec.updated_at = num(j, "updated_at");
 	v = json_object_get(j, "health");
 	t->rec.health = json_is_object(v) ? json_incref(v) : NULL;
 	t->kill_requested = json_is_true(json_object_get(j, "kill_requested"));
+	t->rec.kill_asked = t->kill_requested || t->rec.state == TASK_KILLING;
+	v = json_object_get(j, "health_checked");
+	/* Records written before the field: the app scheduler's mark in extra. */
+	t->rec.health_checked = v ? json_is_true(v) :
+		json_is_true(json_object_get(t->rec.extra, "healthChecked"));
 	t->kill_grace = num(j, "kill_grace");
 	uuids_from_json(t, j);
 	*out = t;
@@ -477,6 +508,16 @@ void tasks_account(struct master *m, struct task *t, enum task_state from, enum 
 		if (t->g_app)
 			t->g_app->live += d;
 	}
+	if ((from == TASK_RUNNING) != (to == TASK_RUNNING)) {
+		int d = to == TASK_RUNNING ? 1 : -1;
+
+		if (t->g_agent)
+			t->g_agent->running += d;
+		if (t->g_fw)
+			t->g_fw->running += d;
+		if (t->g_app)
+			t->g_app->running += d;
+	}
 	if (counts_for_agent(from) != counts_for_agent(to))
 		account_agent(m, t, counts_for_agent(to) ? +1 : -1);
 	if (counts_for_framework(from) != counts_for_framework(to))
@@ -504,8 +545,8 @@ static int load_one(const char *key, json_t *value, void *arg)
 		return rc;
 	if (counts_for_agent(t->rec.state))
 		account_agent(c->m, t, +1);
-	if (!json_object_get(value, "info"))
-		return 0;
+	if (t->store_seq && !json_object_get(value, "info"))
+		return 0;       /* the current format */
 	if (c->n_old == c->cap_old) {
 		size_t cap = c->cap_old ? c->cap_old * 2 : 64;
 		char **g = realloc(c->old, cap * sizeof(*g));
@@ -515,46 +556,66 @@ static int load_one(const char *key, json_t *value, void *arg)
 		c->old = g;
 		c->cap_old = cap;
 	}
+	if ((c->old[c->n_old] = strdup(t->rec.task_id)))
+		c->n_old++;
+	return 0;
+}
+
+/* Rewrites records of earlier formats (keyed by task id, or the TASKINFO inside) in the
+ * current one, and deletes the TASKINFO records of kind "task_infos", which nothing reads
+ * (after the scans: a scan must not see its table change under it). One transaction for
+ * all of them. */
+static void migrate(struct master *m, char **ids, size_t n, char **infos, size_t n_infos)
+{
+	bool tx = (n || n_infos) && store_begin(m->store) == 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct task *t = tasks_find(m, ids[i]);
+
+		if (t && !t->store_seq)         /* keyed by its id: gets a key of its own */
+			store_del(m->store, "tasks", ids[i]);
+		if (t)
+			tasks_persist(m, t);
+		free(ids[i]);
+	}
+	for (size_t i = 0; i < n_infos; i++) {
+		store_del(m->store, "task_infos", infos[i]);
+		free(infos[i]);
+	}
+	if (tx && store_commit(m->store) < 0)
+		log_error("event=task_migrate_failed count=%zu", n + n_infos);
+	if (n || n_infos)
+		log_info("event=tasks_migrated records=%zu taskinfos_deleted=%zu", n, n_infos);
+}
+
+static int collect_key(const char *key, json_t *value, void *arg)
+{
+	struct load_ctx *c = arg;
+
+	(void)value;
+	if (c->n_old == c->cap_old) {
+		size_t cap = c->cap_old ? c->cap_old * 2 : 64;
+		char **g = realloc(c->old, cap * sizeof(*g));
+
+		if (!g)
+			return -ENOMEM;
+		c->old = g;
+		c->cap_old = cap;
+	}
 	if ((c->old[c->n_old] = strdup(key)))
 		c->n_old++;
 	return 0;
 }
 
-/* Moves the TASKINFO of an old-format record to its own "task_infos" record and rewrites
- * the task record without it (read back after the scan: a scan must not see its table
- * change under it). One transaction for all of them. */
-static void migrate(struct master *m, char **ids, size_t n)
-{
-	bool tx = n && store_begin(m->store) == 0;
-
-	for (size_t i = 0; i < n; i++) {
-		struct task *t = tasks_find(m, ids[i]);
-		json_t *old = NULL;
-		char *info;
-
-		if (t && store_get(m->store, "tasks", ids[i], &old) == 0) {
-			info = json_dumps(json_object_get(old, "info"), JSON_COMPACT);
-			if (info)
-				persist_info(m, ids[i], info);
-			free(info);
-			tasks_persist(m, t);
-		}
-		json_decref(old);
-		free(ids[i]);
-	}
-	if (tx && store_commit(m->store) < 0)
-		log_error("event=task_migrate_failed count=%zu", n);
-	if (n)
-		log_info("event=tasks_migrated count=%zu", n);
-}
-
 int tasks_load(struct master *m)
 {
-	struct load_ctx c = { .m = m };
+	struct load_ctx c = { .m = m }, infos = { .m = m };
 	int rc = store_scan(m->store, "tasks", load_one, &c);
 
-	migrate(m, c.old, c.n_old);
+	store_scan(m->store, "task_infos", collect_key, &infos);
+	migrate(m, c.old, c.n_old, infos.old, infos.n_old);
 	free(c.old);
+	free(infos.old);
 	log_info("event=tasks_loaded count=%zu", m->task_count);
 	return rc;
 }
@@ -573,22 +634,96 @@ void tasks_attach_framework(struct master *m, struct framework *fw)
 	}
 }
 
-static json_t *task_info(const struct task_launch *l, const struct resources *res)
+/* A jansson value as its JSON text (NULL: null). */
+static void jt_json(struct jtext *b, json_t *v)
 {
-	json_t *env = l->env ? json_deep_copy(l->env) : json_object();
-	json_t *labels = l->labels ? json_deep_copy(l->labels) : json_object();
-	json_t *info;
+	char *text;
 
-	info = json_pack("{s:s,s:s,s:s,s:O,s:o,s:o,s:o,s:s?,s:f,s:o}",
-			 "task_id", l->task_id, "name", l->name[0] ? l->name : l->task_id,
-			 "app_id", l->app_id, "command", l->command, "env", env,
-			 "resources", resources_to_json(res),
-			 "ports", ports_json(l->ports, l->port_count), "user", l->user,
-			 "kill_grace_period_seconds", l->kill_grace_period_seconds,
-			 "labels", labels);
-	if (info && json_array_size(l->health_checks) > 0)
-		json_object_set(info, "health_checks", l->health_checks);
-	return info;
+	if (!v) {
+		jt_raw(b, "null");
+		return;
+	}
+	text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (!text) {
+		b->failed = true;
+		return;
+	}
+	jt_raw(b, text);
+	free(text);
+}
+
+/* The members of TASKINFO that task_launch.shared_info may hold. */
+static void shared_info(struct jtext *b, const struct task_launch *l)
+{
+	jt_key(b, "command");
+	jt_json(b, l->command);
+	jt_key(b, "env");
+	if (l->env)
+		jt_json(b, l->env);
+	else
+		jt_raw(b, "{}");
+	jt_key(b, "labels");
+	if (l->labels)
+		jt_json(b, l->labels);
+	else
+		jt_raw(b, "{}");
+	if (l->user) {
+		jt_key(b, "user");
+		jt_str(b, l->user);
+	}
+	jt_key(b, "kill_grace_period_seconds");
+	jt_num(b, l->kill_grace_period_seconds);
+}
+
+char *master_shared_info_text(const struct task_launch *l)
+{
+	struct jtext b;
+
+	jt_init(&b);
+	shared_info(&b, l);
+	return jt_take(&b);
+}
+
+/* The element of POST /v1/launch for this task, {"framework_id":..,"task":TASKINFO}, as
+ * JSON text (docs/architecture.md), written directly: a launch costs no tree. */
+static char *launch_text(const struct framework *fw, const struct task_launch *l,
+			 const struct resources *res)
+{
+	struct jtext b;
+
+	jt_init(&b);
+	jt_raw(&b, "{");
+	jt_key(&b, "framework_id");
+	jt_str(&b, fw->id);
+	jt_key(&b, "task");
+	jt_raw(&b, "{");
+	jt_key(&b, "task_id");
+	jt_str(&b, l->task_id);
+	jt_key(&b, "name");
+	jt_str(&b, l->name[0] ? l->name : l->task_id);
+	jt_key(&b, "app_id");
+	jt_str(&b, l->app_id);
+	jt_key(&b, "resources");
+	jt_resources(&b, res);
+	jt_key(&b, "ports");
+	jt_raw(&b, "[");
+	for (size_t i = 0; i < l->port_count; i++) {
+		jt_sep(&b);
+		jt_int(&b, l->ports[i]);
+	}
+	jt_raw(&b, "]");
+	if (l->shared_info) {
+		jt_raw(&b, ",");
+		jt_raw(&b, l->shared_info);
+	} else {
+		shared_info(&b, l);
+	}
+	if (json_array_size(l->health_checks) > 0) {
+		jt_key(&b, "health_checks");
+		jt_json(&b, l->health_checks);
+	}
+	jt_raw(&b, "}}");
+	return jt_take(&b);
 }
 
 int tasks_create(struct master *m, struct framework *fw, struct agent *a,
@@ -599,30 +734,26 @@ int tasks_create(struct master *m, struct framework *fw, struct agent *a,
 		.hostname = a->hostname, .app_id = l->app_id, .state = TASK_STAGING, .res = res,
 		.ports = l->ports, .port_count = l->port_count, .extra = l->extra,
 	};
-	json_t *body, *info = task_info(l, res);
-	char *info_text = info ? json_dumps(info, JSON_COMPACT) : NULL;
+	char *body = launch_text(fw, l, res);
 	struct task *t;
 	int rc;
 
-	if (!info_text) {
-		json_decref(info);
-		return -EINVAL;
-	}
+	if (!body)
+		return -ENOMEM;
 	rc = task_new(m, &in, &t);
 	if (rc < 0) {
-		json_decref(info);
-		free(info_text);
+		free(body);
 		return rc;
 	}
 	t->rec.staged_at = t->rec.updated_at = m->clock_wall();
+	t->rec.health_checked = json_array_size(l->health_checks) > 0;
 	t->kill_grace = l->kill_grace_period_seconds;
+	/* Only the record is stored, not the TASKINFO (as Mesos's master): the agent keeps
+	 * what it was sent, a launch lost with a master restart is reconciled as
+	 * TASK_LOST and replaced by its framework, which knows how to build it again. */
 	tasks_persist(m, t);
-	persist_info(m, t->rec.task_id, info_text);
-	free(info_text);
 	account_agent(m, t, +1);
 	account_framework(fw, t, +1);
-	/* The tree lives only until the launch is sent. */
-	body = json_pack("{s:s,s:o}", "framework_id", fw->id, "task", info);
 	agent_link_launch(m, t, body);
 	log_info("event=task_launching task=%s framework=%s agent=%s cpus=%g mem=%g",
 		 t->rec.task_id, fw->id, a->id, res->cpus, res->mem);
@@ -687,6 +818,16 @@ size_t master_app_live_tasks(struct master *m, const char *framework_id, const c
 	return g ? g->live : 0;
 }
 
+size_t master_app_running_tasks(struct master *m, const char *framework_id, const char *app_id)
+{
+	char key[FRAMEWORK_ID_LEN + APP_ID_LEN + 2];
+	struct task_group *g;
+
+	app_key(key, sizeof(key), framework_id, app_id);
+	g = group_find(&m->tasks_by_app, key);
+	return g ? g->running : 0;
+}
+
 size_t master_framework_live_tasks(struct master *m, const char *framework_id)
 {
 	struct task_group *g = group_find(&m->tasks_by_fw, framework_id);
@@ -703,8 +844,12 @@ void master_expunge_task(struct master *m, const char *task_id)
 	/* A non-terminal task forgotten here is killed by the next reconciliation. */
 	tasks_account(m, t, t->rec.state, TASK_GONE);
 	task_unlink(m, t);
-	master_store_put(m, "tasks", t->rec.task_id, NULL);
-	master_store_put(m, "task_infos", t->rec.task_id, NULL);
+	if (t->store_seq) {
+		char key[TASK_KEY_LEN];
+
+		task_key(t, key);
+		master_store_put(m, "tasks", key, NULL);
+	}
 	task_free(m, t);
 }
 
@@ -716,9 +861,12 @@ int master_kill_task(struct master *m, const char *task_id, double grace_period_
 	if (!t || task_state_is_terminal(t->rec.state))
 		return -ENOENT;
 	t->kill_requested = true;
+	t->rec.kill_asked = true;
 	t->kill_grace = grace_period_seconds;
-	if (t->rec.state != TASK_UNREACHABLE)
+	if (t->rec.state != TASK_UNREACHABLE) {
+		tasks_account(m, t, t->rec.state, TASK_KILLING);
 		t->rec.state = TASK_KILLING;
+	}
 	t->rec.updated_at = m->clock_wall();
 	tasks_persist(m, t);
 	a = agents_find(m, t->rec.agent_id);

@@ -16,6 +16,34 @@
 
 static json_t *g_cmd;
 
+/* The stored record of a task (records are keyed by creation order, not by id): 0 and
+ * *out, or -ENOENT. */
+struct find_stored {
+	const char *task_id;
+	json_t *found;
+};
+
+static int match_stored(const char *key, json_t *value, void *arg)
+{
+	struct find_stored *fs = arg;
+
+	(void)key;
+	if (!fs->found && strcmp(json_string_value(json_object_get(value, "task_id")) ?: "",
+				 fs->task_id) == 0)
+		fs->found = json_incref(value);
+	return 0;
+}
+
+static int stored_task(struct fx *f, const char *task_id, json_t **out)
+{
+	struct find_stored fs = { .task_id = task_id };
+
+	store_scan(f->st, "tasks", match_stored, &fs);
+	*out = fs.found;
+	return fs.found ? 0 : -ENOENT;
+}
+
+
 static int launch(struct fx *f, struct rec_fw *r, const char *offer_id, const char *task_id,
 		  double cpus, double mem, uint32_t port, char *err, size_t errlen)
 {
@@ -158,7 +186,7 @@ static void test_accept_rejects_what_does_not_fit(void **state)
 	assert_int_equal(launch(f, r, r->offers[1], "t1", 1, 10, 0, err, sizeof(err)), -EINVAL);
 	/* The rest of the agent is offered again, without the used port. */
 	json_t *stored = NULL;
-	assert_int_equal(store_get(f->st, "tasks", "t1", &stored), 0);
+	assert_int_equal(stored_task(f, "t1", &stored), 0);
 	assert_string_equal(json_string_value(json_object_get(stored, "state")), "TASK_STAGING");
 	json_decref(stored);
 	fx_free(f);
@@ -217,7 +245,7 @@ static void test_status_dedup_and_resources(void **state)
 	master_expunge_task(f->m, "t1");
 	assert_null(master_find_task(f->m, "t1"));
 	master_unlock(f->m);
-	assert_int_equal(store_get(f->st, "tasks", "t1", &stored), -ENOENT);
+	assert_int_equal(stored_task(f, "t1", &stored), -ENOENT);
 	assert_int_equal(store_get(f->st, "task_infos", "t1", &stored), -ENOENT);
 	fx_free(f);
 	free(r);
@@ -437,33 +465,26 @@ static void test_master_restart_keeps_tasks(void **state)
 	free(r2);
 }
 
-/* The TASKINFO is stored once at launch, beside the task record: status changes rewrite
- * only the record, and a restarted master has every field of the task back. */
-static void test_taskinfo_stored_once_and_record_restored(void **state)
+/* Only the task record is stored, not the TASKINFO the agent was sent (as Mesos's master:
+ * the agent keeps it, the framework can build it again): a restarted master has every
+ * field of the record back. */
+static void test_task_record_stored_without_taskinfo_and_restored(void **state)
 {
 	struct rec_fw *r;
 	struct fx *f = setup_one(&r, "127.0.0.1:1");
 	const struct task_record *t;
-	json_t *stored = NULL, *info;
+	json_t *stored = NULL;
 	char err[256];
 	bool dup;
 
 	(void)state;
 	assert_int_equal(launch(f, r, r->offers[0], "t1", 1, 512, 31003, err, sizeof(err)), 0);
-	assert_int_equal(store_get(f->st, "task_infos", "t1", &stored), 0);
-	info = json_object_get(stored, "info");
-	assert_string_equal(json_string_value(json_object_get(info, "task_id")), "t1");
-	assert_string_equal(json_string_value(json_object_get(json_object_get(info, "env"), "K")),
-			    "V");
-	json_decref(stored);
-	assert_int_equal(store_get(f->st, "tasks", "t1", &stored), 0);
+	assert_int_equal(store_get(f->st, "task_infos", "t1", &stored), -ENOENT);
+	assert_int_equal(stored_task(f, "t1", &stored), 0);
 	assert_null(json_object_get(stored, "info"));
 	json_decref(stored);
-	/* A status change does not write the TASKINFO again. */
-	assert_int_equal(store_del(f->st, "task_infos", "t1"), 0);
 	assert_int_equal(status(f, "a1", "t1", "TASK_RUNNING", "u1", &dup), 0);
-	assert_int_equal(store_get(f->st, "task_infos", "t1", &stored), -ENOENT);
-	assert_int_equal(store_get(f->st, "tasks", "t1", &stored), 0);
+	assert_int_equal(stored_task(f, "t1", &stored), 0);
 	assert_string_equal(json_string_value(json_object_get(stored, "state")), "TASK_RUNNING");
 	json_decref(stored);
 
@@ -493,8 +514,9 @@ static void test_taskinfo_stored_once_and_record_restored(void **state)
 	free(r);
 }
 
-/* A store written by a master from before "task_infos" (the TASKINFO inside the task
- * record, "version" beside "extra") loads, and is rewritten in the new shape. */
+/* A store written by an older master (the TASKINFO inside the task record, "version"
+ * beside "extra"; or the TASKINFO in its own "task_infos" record) loads, and is rewritten
+ * in the new shape: records without the TASKINFO, no "task_infos" left. */
 static void test_old_task_record_migrated(void **state)
 {
 	struct rec_fw *r;
@@ -521,6 +543,9 @@ static void test_old_task_record_migrated(void **state)
 	assert_non_null(old);
 	assert_int_equal(store_sqlite_open(f->dir, &f->st, err, sizeof(err)), 0);
 	assert_int_equal(store_put(f->st, "tasks", "old1", old), 0);
+	json_decref(old);
+	old = json_pack("{s:{s:s}}", "info", "task_id", "gone2");
+	assert_int_equal(store_put(f->st, "task_infos", "gone2", old), 0);
 	store_close(f->st);
 	json_decref(old);
 
@@ -537,11 +562,11 @@ static void test_old_task_record_migrated(void **state)
 	assert_int_equal(state_of(f, "old1"), TASK_RUNNING);
 	assert_int_equal(status(f, "a1", "old1", "TASK_RUNNING", "old-u1", &dup), 0);
 	assert_true(dup);
-	assert_int_equal(store_get(f->st, "task_infos", "old1", &stored), 0);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(stored, "info"),
-							      "name")), "old1");
-	json_decref(stored);
-	assert_int_equal(store_get(f->st, "tasks", "old1", &stored), 0);
+	assert_int_equal(store_get(f->st, "task_infos", "old1", &stored), -ENOENT);
+	assert_int_equal(store_get(f->st, "task_infos", "gone2", &stored), -ENOENT);
+	/* keyed by creation order now, not by its id */
+	assert_int_equal(store_get(f->st, "tasks", "old1", &stored), -ENOENT);
+	assert_int_equal(stored_task(f, "old1", &stored), 0);
 	assert_null(json_object_get(stored, "info"));
 	assert_string_equal(json_string_value(json_object_get(stored, "state")), "TASK_RUNNING");
 	json_decref(stored);
@@ -802,7 +827,7 @@ static void count_task(const struct task_record *t, void *arg)
 static int store_state(struct fx *f, const char *task_id, char *out, size_t len)
 {
 	json_t *j = NULL;
-	int rc = store_get(f->st, "tasks", task_id, &j);
+	int rc = stored_task(f, task_id, &j);
 
 	if (rc == 0)
 		snprintf(out, len, "%s", json_string_value(json_object_get(j, "state")));
@@ -1008,7 +1033,7 @@ int main(void)
 		cmocka_unit_test(test_unreachable_and_back),
 		cmocka_unit_test(test_kill_resent_until_gone),
 		cmocka_unit_test(test_master_restart_keeps_tasks),
-		cmocka_unit_test(test_taskinfo_stored_once_and_record_restored),
+		cmocka_unit_test(test_task_record_stored_without_taskinfo_and_restored),
 		cmocka_unit_test(test_old_task_record_migrated),
 		cmocka_unit_test(test_recovering_agent_that_never_returns),
 		cmocka_unit_test(test_agent_link_launch_delivered_and_failed),
