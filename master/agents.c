@@ -262,6 +262,7 @@ int agents_register(struct master *m, json_t *body, json_t **reply, char *err, s
 	json_decref(a->attributes);
 	a->attributes = attrs ? json_deep_copy(attrs) : json_object();
 	a->state = AGENT_ACTIVE;
+	m->agents_gen++;
 	a->last_seen = m->clock_mono();
 	a->registered_at = m->clock_wall();
 	rc = agent_persist(m, a);
@@ -324,6 +325,7 @@ void agents_check_timeouts(struct master *m, double now)
 		log_warn("event=agent_unreachable id=%s hostname=%s silent_for=%.1f", a->id,
 			 a->hostname, now - a->last_seen);
 		a->state = AGENT_UNREACHABLE;
+		m->agents_gen++;
 		allocator_rescind_agent(m, a);
 		ids = task_ids_on(m, a, reachable_task, NULL);
 		json_array_foreach(ids, i, id) {
@@ -358,6 +360,7 @@ static int load_one(const char *key, json_t *v, void *arg)
 	a->attributes = json_is_object(attrs) ? json_deep_copy(attrs) : json_object();
 	a->registered_at = json_number_value(json_object_get(v, "registered_at"));
 	a->state = AGENT_RECOVERING;
+	m->agents_gen++;
 	a->last_seen = m->clock_mono();
 	return 0;
 }

@@ -44,6 +44,11 @@ static bool learn(struct marathon *mt, const struct offer *o)
 	    strcmp(json_string_value(json_object_get(known, "hostname")) ?: "", o->hostname) != 0) {
 		json_object_set_new(mt->agent_info, o->agent_id,
 				    json_pack("{s:s, s:O}", "hostname", o->hostname, "attributes", attrs));
+		/* Constraint counts made with the old info (or without any) are stale. */
+		if (known || mt->counted_unknown_agent) {
+			mt->agent_info_gen++;
+			mt->counted_unknown_agent = false;
+		}
 		changed = true;
 	}
 	json_decref(attrs);

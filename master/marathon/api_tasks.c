@@ -47,7 +47,7 @@ json_t *marathon_task_json(struct marathon *mt, const struct task_record *t)
 				      "rx_packets", (json_int_t)t->stats.rx_packets,
 				      "tx_packets", (json_int_t)t->stats.tx_packets) :
 			    json_object());
-	if (json_is_true(json_object_get(t->extra, "healthChecked")))
+	if (t->health_checked)
 		json_object_set_new(o, "healthCheckResults", health_results_json(t));
 	return o;
 }

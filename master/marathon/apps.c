@@ -46,6 +46,9 @@ void apps_remove(struct marathon *mt, struct mt_app *ma)
 			*pp = ma->next;
 			hashmap_remove_node(&mt->apps_by_id, &ma->by_id);
 			constraint_counts_free(&ma->cc);
+			json_decref(ma->launch_command);
+			json_decref(ma->launch_extra);
+			free(ma->launch_shared_info);
 			app_free(&ma->app);
 			free(ma);
 			return;

@@ -52,7 +52,14 @@ struct deployment *deployment_for_app(struct marathon *mt, const char *app_id)
 
 bool deployment_held(struct marathon *mt, const char *app_id)
 {
-	struct deployment *d = deployment_for_app(mt, app_id);
+	struct deployment *d;
+
+	/* Only a later step of a plan holds an app: with no plan of several steps (the common
+	 * case: one app changed at a time) no deployment is searched, for every app of every
+	 * reconcile. */
+	if (!mt->multi_step_deployments)
+		return false;
+	d = deployment_for_app(mt, app_id);
 	const struct deploy_item *it = d ? deployment_item(d, app_id) : NULL;
 
 	return it && it->step > d->current_step;
@@ -202,6 +209,8 @@ static void append(struct marathon *mt, struct deployment *d)
 		pp = &(*pp)->next;
 	d->next = NULL;
 	*pp = d;
+	if (d->total_steps > 1)
+		mt->multi_step_deployments++;
 }
 
 static void free_items(struct deploy_item *items, int n)
@@ -253,6 +262,8 @@ void deployment_finish(struct marathon *mt, struct deployment *d, bool success)
 	for (struct deployment **pp = &mt->deployments; *pp; pp = &(*pp)->next) {
 		if (*pp == d) {
 			*pp = d->next;
+			if (d->total_steps > 1)
+				mt->multi_step_deployments--;
 			break;
 		}
 	}
@@ -411,4 +422,5 @@ void deployments_free_all(struct marathon *mt)
 		free_items(d->items, d->n_items);
 		free(d);
 	}
+	mt->multi_step_deployments = 0;
 }

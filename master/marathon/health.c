@@ -13,7 +13,7 @@
 
 static bool launched_with_checks(const struct task_record *t)
 {
-	return json_is_true(json_object_get(t->extra, "healthChecked"));
+	return t->health_checked;
 }
 
 int health_of(const struct task_record *t)
@@ -104,8 +104,7 @@ void health_kill_unhealthy(struct marathon *mt, const struct mt_app *ma,
 	for (int i = 0; i < n; i++) {
 		const struct task_record *t = v[i];
 
-		if (t->state != TASK_RUNNING || health_of(t) != 0 ||
-		    scheduler_kill_pending(mt, t->task_id))
+		if (t->state != TASK_RUNNING || health_of(t) != 0 || t->kill_asked)
 			continue;
 		snprintf(reason, sizeof(reason), "health check failed: %s", failure_cause(t));
 		utf8_sanitize(reason);

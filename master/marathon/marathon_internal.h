@@ -66,8 +66,26 @@ struct mt_app {
 	double queued_since;            /* wall; 0 = not in the queue */
 	bool was_waiting;               /* waited for offers at its last reconcile */
 	struct constraint_counts cc;    /* placed tasks per constraint value */
+	/* What cc was counted from (scheduler.c count_placed): the sum of hm_hash(agent id)
+	 * over its tasks (launches add theirs), the definition and the agents' info then. A
+	 * reconcile that finds the same tasks on the same agents keeps cc. */
+	uint64_t cc_agents_sum;
+	char cc_version[APP_VERSION_LEN];
+	unsigned cc_agent_info_gen;
 	struct queue_stats qs;
 	bool settled;                   /* tasks match the definition (deployments_advance) */
+	/* Its last reconcile found only tasks of the current definition, none killed, lost
+	 * or unreachable, no backoff and no health checks (simple_version, simple_instances):
+	 * then a task becoming TASK_RUNNING changes nothing but whether the app is settled,
+	 * which only its last one can (scheduler.c on_status). */
+	bool simple;
+	int simple_instances;
+	/* What every launch of the app's current definition shares, made once per version
+	 * (scheduler.c fill_launch): the command, the extra data, the TASKINFO text. */
+	char launch_version[APP_VERSION_LEN];
+	json_t *launch_command, *launch_extra;
+	char *launch_shared_info;
+	char simple_version[APP_VERSION_LEN];
 	/* Nothing to do until something changes (scheduler.c): its last reconcile found it
 	 * settled with no timer running (no backoff, no unreachable or ignored tasks), and
 	 * since then no task of it changed and no launch or kill was made for it. A whole
@@ -123,13 +141,17 @@ struct marathon {
 	struct mt_app *apps;            /* sorted by id */
 	struct hashmap apps_by_id;      /* the same, by id (apps.c) */
 	struct deployment *deployments; /* oldest first */
+	int multi_step_deployments;     /* those of them with several steps */
 	struct mt_group *groups;        /* groups made through /v2/groups, sorted by id */
-	json_t *kills;                  /* task ids this scheduler asked to kill (a set) */
-	json_t *changed_in_batch;       /* app ids to reconcile at the end of a status batch,
-					 * NULL outside one (scheduler.c) */
+	json_t *dirty_apps;             /* ids of apps changed since their last reconcile,
+					 * reconciled together later (scheduler.c app_changed) */
+	bool in_status_batch;
 	struct expunge_entry *expunge;
 	json_t *agent_ips;              /* agent id -> "ip", learnt from offers */
 	json_t *agent_info;             /* agent id -> {"hostname","attributes"}, from offers */
+	unsigned agent_info_gen;        /* bumped when agent_info changes what was counted */
+	bool counted_unknown_agent;     /* constraint counts hold a task of an agent not in
+					   agent_info */
 	/* Clocks (tests replace them). */
 	double (*clock_mono)(void);
 	double (*clock_wall)(void);
@@ -246,9 +268,8 @@ void scheduler_reconcile(struct marathon *mt, bool safe);
  * of its tasks, offers used for it, its creation). Never suppresses offers. May remove ma
  * (a deleted app whose last task ended). */
 void scheduler_reconcile_app(struct marathon *mt, struct mt_app *ma);
-/* Asks the master to kill a task and remembers it. Returns 0 or -ENOENT. */
+/* Asks the master to kill a task (its record's kill_asked is set). Returns 0 or -ENOENT. */
 int scheduler_kill(struct marathon *mt, const char *task_id, double grace);
-bool scheduler_kill_pending(struct marathon *mt, const char *task_id);
 /* A new configuration (or DELETE /v2/queue/{id}/delay) starts without launch backoff. */
 void scheduler_reset_backoff(struct mt_app *ma);
 /* Seconds until the app may launch again (0: now). */

@@ -1,8 +1,8 @@
 /* scheduler.c - the app scheduler: a framework (master/framework.h) that keeps, for each
  * app, `instances` non-terminal tasks of the app's current configuration. It holds no task
  * table of its own: the master's task records are the truth (so a master restart rebuilds
- * its view for free); it only remembers which kills it asked for and which terminal
- * records still need expunging.
+ * its view for free; a record says whether a kill was asked for it); it only remembers
+ * which terminal records still need expunging.
  *
  * A reconcile takes one snapshot of the framework's tasks, sorted by app, and walks it
  * beside the (sorted) app list, so each app sees only its own tasks. Per app: tasks of the
@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/hashmap.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "master/marathon/app_id.h"
@@ -43,16 +44,6 @@ static void scopy(char *dst, size_t n, const char *src)
 
 /* ---- kill and expunge bookkeeping ---- */
 
-bool scheduler_kill_pending(struct marathon *mt, const char *task_id)
-{
-	return json_object_get(mt->kills, task_id) != NULL;
-}
-
-static void kill_forget(struct marathon *mt, const char *task_id)
-{
-	json_object_del(mt->kills, task_id);
-}
-
 int scheduler_kill(struct marathon *mt, const char *task_id, double grace)
 {
 	const struct task_record *t;
@@ -67,8 +58,6 @@ int scheduler_kill(struct marathon *mt, const char *task_id, double grace)
 	if (ma)
 		ma->quiet = false;
 	log_info("event=marathon_kill task=%s", task_id);
-	/* On ENOMEM only the bookkeeping is lost; the kill was sent. */
-	json_object_set_new(mt->kills, task_id, json_true());
 	return 0;
 }
 
@@ -92,7 +81,6 @@ static void expunge_pending(struct marathon *mt)
 		mt->expunge = e->next;
 		if (t && task_state_is_terminal(t->state))
 			master_expunge_task(mt->m, e->task_id);
-		kill_forget(mt, e->task_id);
 		free(e);
 	}
 }
@@ -259,14 +247,14 @@ static enum task_class classify(struct marathon *mt, const struct mt_app *ma,
 	if (t->state == TASK_UNKNOWN)
 		return TC_IGNORED;
 	if (t->state == TASK_UNREACHABLE) {
-		if (scheduler_kill_pending(mt, t->task_id))
+		if (t->kill_asked)
 			return TC_IGNORED;
 		if (!ma->app.unreachable_disabled &&
 		    unreachable_for(mt, t) >= ma->app.inactive_after)
 			return TC_IGNORED;      /* inactive: replaced */
 		return fresh ? TC_NEW_OTHER : TC_OLD_OTHER;
 	}
-	if (t->state == TASK_KILLING || scheduler_kill_pending(mt, t->task_id))
+	if (t->state == TASK_KILLING || t->kill_asked)
 		return TC_KILLING;
 	/* "Running" for the planner is healthy: with health checks, a passed last check. */
 	if (health_task_ready(t))
@@ -322,7 +310,16 @@ static int kill_some(struct marathon *mt, const struct mt_app *ma,
 struct app_view {
 	int counts[TC_NEW_OTHER + 1];
 	bool successful_run;            /* a task ran long enough to end the backoff */
+	int unreachable;
+	int placed;                     /* tasks that count for constraints ... */
+	uint64_t placed_agents_sum;     /* ... and the sum of hm_hash(agent id) over them */
 };
+
+/* Tasks that count for the app's constraints (placed and staying). */
+static bool counts_as_placed(enum task_class c)
+{
+	return c != TC_IGNORED && c != TC_KILLING;
+}
 
 static void view_app(struct marathon *mt, const struct mt_app *ma,
 		     const struct task_record **v, int n, struct app_view *out)
@@ -334,29 +331,49 @@ static void view_app(struct marathon *mt, const struct mt_app *ma,
 		enum task_class c = classify(mt, ma, v[i]);
 
 		out->counts[c]++;
+		out->unreachable += v[i]->state == TASK_UNREACHABLE;
+		if (ma->app.cs.n && counts_as_placed(c)) {
+			out->placed++;
+			out->placed_agents_sum += hm_hash(v[i]->agent_id);
+		}
 		if (v[i]->state == TASK_RUNNING && v[i]->started_at > 0 &&
 		    now - v[i]->started_at >= min_run)
 			out->successful_run = true;
 	}
 }
 
-/* The app's placed tasks per constraint value, for the next offers. */
+/* The app's placed tasks per constraint value, for the next offers. Counted again only
+ * when the placed tasks differ from those counted (or the definition or the agents' info
+ * changed): the launches since were added as they were made, so most reconciles find
+ * the same count and agents sum and keep the counts. */
 static void count_placed(struct marathon *mt, struct mt_app *ma,
-			 const struct task_record **v, int n)
+			 const struct task_record **v, int n, const struct app_view *av)
 {
+	if (ma->app.cs.n == 0) {
+		constraint_counts_free(&ma->cc);
+		return;
+	}
+	if (ma->cc.n == ma->app.cs.n && ma->cc.placed == av->placed &&
+	    ma->cc_agents_sum == av->placed_agents_sum &&
+	    ma->cc_agent_info_gen == mt->agent_info_gen &&
+	    strcmp(ma->cc_version, ma->app.version) == 0)
+		return;
 	constraint_counts_free(&ma->cc);
-	if (ma->app.cs.n == 0 || constraint_counts_init(&ma->cc, &ma->app.cs))
+	if (constraint_counts_init(&ma->cc, &ma->app.cs))
 		return;
 	for (int i = 0; i < n; i++) {
-		enum task_class c = classify(mt, ma, v[i]);
 		json_t *info;
 
-		if (c == TC_IGNORED || c == TC_KILLING)
+		if (!counts_as_placed(classify(mt, ma, v[i])))
 			continue;
 		info = json_object_get(mt->agent_info, v[i]->agent_id);
+		mt->counted_unknown_agent |= !info;
 		constraint_counts_add(&ma->cc, &ma->app.cs, v[i]->hostname,
 				      json_object_get(info, "attributes"));
 	}
+	ma->cc_agents_sum = av->placed_agents_sum;
+	ma->cc_agent_info_gen = mt->agent_info_gen;
+	scopy(ma->cc_version, sizeof(ma->cc_version), ma->app.version);
 }
 
 static void app_terminated(struct marathon *mt, struct mt_app *ma)
@@ -403,7 +420,7 @@ bool marathon_app_ready(struct marathon *mt, const struct mt_app *ma)
 	/* Ready is Marathon's: running and, for a task launched with health checks, healthy. */
 	for (int i = 0; i < n; i++)
 		if (is_new(ma, v[i]) && health_task_ready(v[i]) &&
-		    !scheduler_kill_pending(mt, v[i]->task_id))
+		    !v[i]->kill_asked)
 			running++;
 	free(v);
 	return running >= ma->app.instances;
@@ -414,10 +431,13 @@ bool marathon_app_ready(struct marathon *mt, const struct mt_app *ma)
 static void hold_app(struct marathon *mt, struct mt_app *ma, const struct task_record **v,
 		     int n)
 {
+	struct app_view av;
+
 	ma->missing = 0;
 	ma->to_launch = 0;
 	ma->settled = false;
-	count_placed(mt, ma, v, n);
+	view_app(mt, ma, v, n, &av);
+	count_placed(mt, ma, v, n, &av);
 	update_queue(mt, ma);
 }
 
@@ -431,6 +451,7 @@ static bool reconcile_app(struct marathon *mt, struct mt_app *ma,
 	int wanted = ma->deleting ? 0 : ma->app.instances;
 
 	ma->quiet = false;
+	ma->simple = false;
 	if (deployment_held(mt, ma->app.id)) {
 		hold_app(mt, ma, v, n);
 		return false;
@@ -464,7 +485,7 @@ static bool reconcile_app(struct marathon *mt, struct mt_app *ma,
 	if (ma->missing < 0)
 		ma->missing = 0;
 	ma->to_launch = step.launch;
-	count_placed(mt, ma, v, n);
+	count_placed(mt, ma, v, n, &av);
 	update_queue(mt, ma);
 	if (ma->to_launch > 0 && !in_backoff(mt, ma)) {
 		mt->waiting = true;
@@ -488,6 +509,13 @@ static bool reconcile_app(struct marathon *mt, struct mt_app *ma,
 	ma->settled = av.counts[TC_OLD_RUNNING] + av.counts[TC_OLD_OTHER] == 0 &&
 		      av.counts[TC_KILLING] == 0 && av.counts[TC_NEW_RUNNING] == wanted &&
 		      av.counts[TC_NEW_OTHER] == 0;
+	if (av.counts[TC_OLD_RUNNING] + av.counts[TC_OLD_OTHER] == 0 && av.counts[TC_KILLING] == 0 &&
+	    av.counts[TC_IGNORED] == 0 && av.unreachable == 0 && ma->failures == 0 &&
+	    json_array_size(ma->app.health_checks) == 0) {
+		ma->simple = true;
+		ma->simple_instances = ma->app.instances;
+		scopy(ma->simple_version, sizeof(ma->simple_version), ma->app.last_config_change_at);
+	}
 	/* Settled with no timer to watch: unreachable tasks (TC_*_OTHER, or TC_IGNORED once
 	 * inactive) and a backoff keep it looked at every time. */
 	if (ma->settled && ma->failures == 0 && av.counts[TC_IGNORED] == 0) {
@@ -518,7 +546,7 @@ static void orphan_task(struct marathon *mt, const struct task_record *t, bool s
 		return;
 	}
 	if (t->state == TASK_UNKNOWN || t->state == TASK_KILLING ||
-	    scheduler_kill_pending(mt, t->task_id))
+	    t->kill_asked)
 		return;
 	log_warn("event=marathon_orphan_task task=%s app=%s", t->task_id, t->app_id);
 	scheduler_kill(mt, t->task_id, APP_DEFAULT_KILL_GRACE);
@@ -582,6 +610,7 @@ void scheduler_reconcile(struct marathon *mt, bool safe)
 
 	if (!mt->registered)
 		goto out;
+	json_object_clear(mt->dirty_apps);      /* none is quiet: the passes reconcile them */
 	if (safe)
 		expunge_pending(mt);
 	for (int pass = 0; pass < MAX_PASSES; pass++) {
@@ -593,7 +622,6 @@ void scheduler_reconcile(struct marathon *mt, bool safe)
 	json_array_foreach(forget, j, id) {
 		log_info("event=marathon_forget_unreachable task=%s", json_string_value(id));
 		master_expunge_task(mt->m, json_string_value(id));
-		kill_forget(mt, json_string_value(id));
 	}
 	if (mt->waiting && (mt->fw.suppressed || mt->new_work))
 		master_revive_offers(mt->m, &mt->fw);
@@ -632,45 +660,81 @@ void scheduler_reconcile_app(struct marathon *mt, struct mt_app *ma)
 		scheduler_reconcile(mt, false);
 }
 
-/* A small app is reconciled as soon as its tasks change; an app with many tasks waits for
+/* A small app is reconciled soon after its tasks change; an app with many tasks waits for
  * the next whole reconcile (every tick, at most once a second past 10,000 tasks): walking
  * its tasks once per status update would cost as many tasks as it has, per update. */
 #define RECONCILE_AT_ONCE_MAX_TASKS 256
+/* A status batch that changed at most this many apps reconciles them at its end (a small
+ * cluster sees each change at once); more are left dirty for the next allocation cycle or
+ * tick, which reconciles each once, however many batches changed it meanwhile (at 10,000
+ * agents a batch touches a few tasks of each of many apps, and each app is in many). */
+#define RECONCILE_BATCH_AT_ONCE_APPS 8
+/* How long an offer round may spend on dirty apps first. */
+#define DIRTY_IN_OFFERS_BUDGET_MS 4.0
 
-static void app_changed(struct marathon *mt, struct mt_app *ma)
+/* Reconciles the dirty apps (by id: reconciling one may remove another, a deployment
+ * step that ends); past budget_ms (0: none) the rest stay dirty. */
+static void reconcile_dirty(struct marathon *mt, double budget_ms)
+{
+	json_t *dirty = mt->dirty_apps, *v;
+	double started = mt->clock_mono();
+	const char *id;
+
+	if (!json_object_size(dirty))
+		return;
+	mt->dirty_apps = json_object();
+	if (!mt->dirty_apps) {
+		mt->dirty_apps = dirty;
+		return;
+	}
+	json_object_foreach(dirty, id, v) {
+		struct mt_app *ma;
+
+		if (budget_ms > 0 && (mt->clock_mono() - started) * 1000 >= budget_ms) {
+			json_object_set_new(mt->dirty_apps, id, json_true());
+			continue;
+		}
+		ma = apps_find(mt, id);
+		if (ma)
+			scheduler_reconcile_app(mt, ma);
+	}
+	json_decref(dirty);
+}
+
+/* The app's last reconcile found it simple (mt_app.simple) and nothing changed since that
+ * a reconcile must see: its definition, a kill, a task ending. */
+static bool still_simple(struct marathon *mt, const struct mt_app *ma)
+{
+	return ma->simple && !ma->deleting && ma->failures == 0 &&
+	       ma->simple_instances == ma->app.instances &&
+	       strcmp(ma->simple_version, ma->app.last_config_change_at) == 0 &&
+	       !deployment_held(mt, ma->app.id);
+}
+
+/* later: leave it dirty (in a status batch, after an offer round) instead of now. */
+static void app_changed(struct marathon *mt, struct mt_app *ma, bool later)
 {
 	if (master_app_live_tasks(mt->m, mt->fw.id, ma->app.id) > RECONCILE_AT_ONCE_MAX_TASKS)
 		return;
-	/* In a status batch, once per app at its end (a batch often has many of its tasks). */
-	if (mt->changed_in_batch &&
-	    json_object_set_new(mt->changed_in_batch, ma->app.id, json_true()) == 0)
+	if (later && json_object_set_new(mt->dirty_apps, ma->app.id, json_true()) == 0)
 		return;
-	scheduler_reconcile_app(mt, ma);
+	scheduler_reconcile_app(mt, ma);        /* (or no memory for the set) */
 }
 
 static void on_status_batch_begin(struct framework *fw)
 {
 	struct marathon *mt = fw->ctx;
 
-	json_decref(mt->changed_in_batch);
-	mt->changed_in_batch = json_object();
+	mt->in_status_batch = true;
 }
 
 static void on_status_batch_end(struct framework *fw)
 {
 	struct marathon *mt = fw->ctx;
-	json_t *changed = mt->changed_in_batch, *v;
-	const char *id;
 
-	mt->changed_in_batch = NULL;
-	/* By id: reconciling one app may remove another (a deployment step that ends). */
-	json_object_foreach(changed, id, v) {
-		struct mt_app *ma = apps_find(mt, id);
-
-		if (ma)
-			scheduler_reconcile_app(mt, ma);
-	}
-	json_decref(changed);
+	mt->in_status_batch = false;
+	if (json_object_size(mt->dirty_apps) <= RECONCILE_BATCH_AT_ONCE_APPS)
+		reconcile_dirty(mt, 0);
 }
 
 /* ---- offers ---- */
@@ -802,28 +866,58 @@ out:
 	return rc;
 }
 
-/* Before fill_launch: l->ports are chosen (fit_task). */
-static void fill_launch(const struct app *a, struct task_launch *l)
+/* The parts of a launch that do not change between tasks of one app version, made for
+ * the first of them. */
+static void launch_parts(struct mt_app *ma)
 {
+	const struct app *a = &ma->app;
+	struct task_launch l = { 0 };
+
+	if (ma->launch_command && strcmp(ma->launch_version, a->version) == 0)
+		return;
+	json_decref(ma->launch_command);
+	json_decref(ma->launch_extra);
+	free(ma->launch_shared_info);
+	ma->launch_command = app_task_command(a);
+	ma->launch_extra = json_pack("{s:s, s:s}", "version", a->last_config_change_at,
+				     "appVersion", a->version);
+	l.command = ma->launch_command;
+	l.env = a->env;
+	l.labels = a->labels;
+	l.user = a->user;
+	l.kill_grace_period_seconds = app_kill_grace(a);
+	ma->launch_shared_info = ma->launch_command ? master_shared_info_text(&l) : NULL;
+	scopy(ma->launch_version, sizeof(ma->launch_version), a->version);
+}
+
+/* Before fill_launch: l->ports are chosen (fit_task). */
+static void fill_launch(struct mt_app *ma, struct task_launch *l)
+{
+	const struct app *a = &ma->app;
 	char prefix[160], uuid[37];
 
+	launch_parts(ma);
 	app_id_task_prefix(a->id, prefix, sizeof(prefix));
-	uuid_v4(uuid);
+	uuid_v7(uuid);     /* time-ordered: the store inserts at the end of the app's keys */
 	scopy(l->task_id, sizeof(l->task_id) - sizeof(uuid), prefix);
 	strcat(l->task_id, ".");
 	strcat(l->task_id, uuid);
 	scopy(l->name, sizeof(l->name), prefix);
 	scopy(l->app_id, sizeof(l->app_id), a->id);
-	l->command = app_task_command(a);
+	l->command = json_incref(ma->launch_command);
 	l->env = a->env;
 	l->labels = a->labels;
-	l->extra = json_pack("{s:s, s:s}", "version", a->last_config_change_at, "appVersion",
-			     a->version);
 	l->user = a->user;
 	l->kill_grace_period_seconds = app_kill_grace(a);
+	l->shared_info = ma->launch_shared_info;
 	l->health_checks = health_checks_for_launch(a->health_checks, l->ports, l->port_count);
-	if (l->health_checks && l->extra)
-		json_object_set_new(l->extra, "healthChecked", json_true());
+	if (l->health_checks) {
+		/* The extra data says so: a copy of the shared one. */
+		l->extra = json_pack("{s:s, s:s, s:b}", "version", a->last_config_change_at,
+				     "appVersion", a->version, "healthChecked", 1);
+	} else {
+		l->extra = json_incref(ma->launch_extra);
+	}
 }
 
 static void free_launches(struct task_launch *ls, size_t n)
@@ -945,16 +1039,18 @@ static size_t use_offer(struct marathon *mt, struct offer *o, struct offer_round
 				ls = nl;
 				cap = nc;
 			}
-			fill_launch(&p->ma->app, &l);
+			fill_launch(p->ma, &l);
 			ls[n++] = l;
 			p->ma->quiet = false;
 			p->waiting--;
 			r->waiting--;
 			r->some_done |= p->waiting == 0;
 			p->on_this_offer++;
-			if (p->ma->app.cs.n)
+			if (p->ma->app.cs.n) {
 				constraint_counts_add(&p->ma->cc, &p->ma->app.cs, o->hostname,
 						      o->attributes);
+				p->ma->cc_agents_sum += hm_hash(o->agent_id);
+			}
 			if (p->waiting > 0 && p->on_this_offer < p->per_offer)
 				cand[keep++] = cand[k];
 		}
@@ -1023,8 +1119,12 @@ static void on_offers(struct framework *fw, struct offer **offers, size_t count)
 	struct offer_round r = { 0 };
 	struct pending_app *pend = NULL;
 	size_t npend = 0, napps = 0;
-	double started = mt->clock_mono();
+	double started;
 
+	/* What each app waits for, up to date (bounded: this is inside the allocation cycle;
+	 * the rest is for the next one or the tick). */
+	reconcile_dirty(mt, DIRTY_IN_OFFERS_BUDGET_MS);
+	started = mt->clock_mono();
 	agents_seen_offers(mt, offers, count);
 	for (struct mt_app *ma = mt->apps; ma; ma = ma->next)
 		napps++;
@@ -1073,7 +1173,9 @@ static void on_offers(struct framework *fw, struct offer **offers, size_t count)
 		ma->to_launch = pend[i].waiting;
 		ma->missing = ma->missing > launched ? ma->missing - launched : 0;
 		update_queue(mt, ma);
-		app_changed(mt, ma);
+		/* Its new tasks are STAGING: what the reconcile would count, on_offers has. */
+		if (!still_simple(mt, ma))
+			app_changed(mt, ma, true);
 	}
 	free(r.active);
 	free(pend);
@@ -1136,21 +1238,25 @@ static void on_status(struct framework *fw, const struct task_status *st)
 	health_on_status(mt, st, t);
 	if (st->health_only) {          /* same state: only the health changed */
 		if (ma)
-			app_changed(mt, ma);
+			app_changed(mt, ma, mt->in_status_batch);
 		return;
 	}
 	publish_status(mt, st, t);
 	log_info("event=marathon_status task=%s state=%s", st->task_id, task_state_name(st->state));
 	/* TASK_RUNNING alone does not end a backoff: a successful run does (reconcile). */
 	if (task_state_is_terminal(st->state)) {
-		if (ma && !ma->deleting && !scheduler_kill_pending(mt, st->task_id))
+		if (ma && !ma->deleting && !t->kill_asked)
 			backoff(mt, ma);
 		expunge_later(mt, st->task_id);
 	}
+	/* A simple app's task that starts running only matters once all of them run. */
+	if (ma && st->state == TASK_RUNNING && still_simple(mt, ma) &&
+	    master_app_running_tasks(mt->m, mt->fw.id, ma->app.id) < (size_t)ma->app.instances)
+		return;
 	/* One update changes one app: reconcile that one (a million tasks are not walked
 	 * per update). A task of no app is an orphan: the next whole reconcile kills it. */
 	if (ma)
-		app_changed(mt, ma);
+		app_changed(mt, ma, mt->in_status_batch);
 }
 
 /* The tick walks every task (timers: backoff ends, unreachable tasks, successful runs,
@@ -1173,6 +1279,7 @@ static void on_tick(struct framework *fw, double now)
 	    mt->clock_mono() - mt->last_full_reconcile <
 	    FULL_RECONCILE_MIN_INTERVAL +
 	    (double)mt->full_reconcile_tasks / FULL_RECONCILE_TASKS_PER_SECOND) {
+		reconcile_dirty(mt, 0);
 		expunge_pending(mt);
 		return;
 	}
@@ -1222,13 +1329,12 @@ int scheduler_start(struct marathon *mt, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot load the agents known from offers: %s", strerror(-rc));
 		return rc;
 	}
-	if (!mt->kills)
-		mt->kills = json_object();
 	if (!mt->clock_mono)
 		mt->clock_mono = now_mono;
 	if (!mt->clock_wall)
 		mt->clock_wall = now_wall;
-	if (!mt->agent_ips || !mt->agent_info || !mt->kills)
+	mt->dirty_apps = json_object();
+	if (!mt->agent_ips || !mt->agent_info || !mt->dirty_apps)
 		return -ENOMEM;
 	rc = framework_id(mt, mt->fw.id, sizeof(mt->fw.id));
 	if (rc) {
@@ -1254,10 +1360,8 @@ int scheduler_start(struct marathon *mt, char *err, size_t errlen)
 
 void scheduler_free(struct marathon *mt)
 {
-	json_decref(mt->kills);
-	mt->kills = NULL;
-	json_decref(mt->changed_in_batch);
-	mt->changed_in_batch = NULL;
+	json_decref(mt->dirty_apps);
+	mt->dirty_apps = NULL;
 	json_decref(mt->agent_info);
 	mt->agent_info = NULL;
 

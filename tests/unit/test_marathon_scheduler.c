@@ -129,10 +129,12 @@ static void set_state(struct sfx *s, const char *task, const char *state)
 
 static bool kill_pending(struct sfx *s, const char *task)
 {
+	const struct task_record *t;
 	bool r;
 
 	master_lock(s->f->m);
-	r = scheduler_kill_pending(s->mt, task);
+	t = master_find_task(s->f->m, task);
+	r = t && t->kill_asked;
 	master_unlock(s->f->m);
 	return r;
 }
@@ -454,6 +456,42 @@ static void test_constraint_unique_and_queue_reason(void **state)
 	assert_true(ma->queued_since == 0);
 }
 
+/* The constraint counts follow the tasks, not only the launches: when the task on one
+ * host fails, its replacement may go back to that host (UNIQUE), and only there. */
+static void test_constraint_counts_forget_a_failed_task(void **state)
+{
+	struct sfx *s = *state;
+	char ids[4][160], failed_agent[64];
+	const struct task_record *t;
+	struct mt_app *ma;
+	int n;
+
+	json_decref(fx_register_agent(s->f, "a2", 4, 4096, "127.0.0.1:2", NULL));
+	create_app(s, "{\"id\":\"/uf\",\"cmd\":\"x\",\"cpus\":0.5,\"mem\":64,\"instances\":2,"
+		      "\"backoffSeconds\":1,\"constraints\":[[\"hostname\",\"UNIQUE\"]]}");
+	offer_round(s);
+	assert_int_equal(app_tasks(s, "/uf", ids, 4), 2);
+	ma = find_app(s, "/uf");
+	assert_int_equal(ma->cc.placed, 2);
+	master_lock(s->f->m);
+	t = master_find_task(s->f->m, ids[0]);
+	snprintf(failed_agent, sizeof(failed_agent), "%s", t->agent_id);
+	master_unlock(s->f->m);
+
+	set_state(s, ids[0], "TASK_FAILED");
+	assert_int_equal(ma->cc.placed, 1);
+	tick_after(s, 2);                             /* past the backoff */
+	offer_after(s, 0);
+	n = app_tasks(s, "/uf", ids, 4);
+	assert_int_equal(n, 2);
+	assert_int_equal(ma->missing, 0);
+	assert_int_equal(ma->cc.placed, 2);
+	master_lock(s->f->m);
+	t = master_find_task(s->f->m, ids[1]);        /* the newest: the replacement */
+	assert_string_equal(t->agent_id, failed_agent);
+	master_unlock(s->f->m);
+}
+
 /* A task too big for any agent is refused for cpus, recorded for /v2/queue. */
 static void test_queue_reason_insufficient_cpus(void **state)
 {
@@ -691,6 +729,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_scale_down_kills_staging_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreachable_strategy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_constraint_unique_and_queue_reason, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_constraint_counts_forget_a_failed_task, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_queue_reason_insufficient_cpus, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_keeps_old_tasks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreachable_replaced_then_surplus_killed, setup, teardown),
