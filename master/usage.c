@@ -1265,6 +1265,14 @@ uint64_t usage_last_applied(struct usage *u, const char *agent_id)
 	return last;
 }
 
+void usage_note_stream(struct usage *u, int conns, uint64_t batches)
+{
+	if (conns)
+		__atomic_add_fetch(&u->stream_conns, (uint64_t)(int64_t)conns, __ATOMIC_RELAXED);
+	if (batches)
+		__atomic_add_fetch(&u->stream_batches, batches, __ATOMIC_RELAXED);
+}
+
 void usage_apply_async(struct usage *u, struct usage_batch *b, usage_done_fn done, void *arg)
 {
 	const struct usage_reading *stackv[32], **valid = stackv;
