@@ -838,6 +838,7 @@ static void *ckpt_main(void *arg)
 {
 	struct usage *u = arg;
 
+	pthread_setname_np(pthread_self(), "usage-ckpt");
 	pthread_mutex_lock(&u->mu);
 	for (;;) {
 		struct usage_ckpt *job;
@@ -902,6 +903,7 @@ static void *writer_main(void *arg)
 	struct usage *u = arg;
 	double last = 0;
 
+	pthread_setname_np(pthread_self(), "usage-writer");
 	pthread_mutex_lock(&u->mu);
 	while (!u->stop) {
 		if (!u->ckpt_job && (now_mono() - u->last_ckpt >= u->ckpt_gap ||

@@ -409,6 +409,7 @@ static void *ingest_main(void *arg)
 	struct epoll_event evs[MAX_EVENTS];
 	bool stop = false;
 
+	pthread_setname_np(pthread_self(), "usage-ingest");
 	while (!stop) {
 		int n = epoll_wait(s->ep, evs, MAX_EVENTS, -1);
 
