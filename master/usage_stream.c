@@ -454,7 +454,7 @@ static void upgraded(void *ctx, int fd, const char *extra, size_t extra_len,
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	char host[INET6_ADDRSTRLEN] = "?";
-	int one = 1, port = 0;
+	int one = 1, port = 0, keep_idle = 60, keep_intvl = 10, keep_cnt = 6;
 	bool wake = false, refused;
 
 	if (!c || (extra_len && frame_buf_put(&c->in, extra, extra_len) < 0)) {
@@ -479,6 +479,12 @@ static void upgraded(void *ctx, int fd, const char *extra, size_t extra_len,
 	snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* A stream may stay idle for long (nothing to report); keep-alive probes find the
+	 * agents whose host vanished without closing it, so their sockets do not pile up. */
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &keep_idle, sizeof(keep_idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &keep_intvl, sizeof(keep_intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &keep_cnt, sizeof(keep_cnt));
 	pthread_mutex_lock(&s->mu);
 	refused = s->stopping;
 	if (!refused) {
@@ -504,7 +510,7 @@ static void h_stream(struct http_request *req, struct http_response *resp, void 
 	const char *up = http_header(req, "Upgrade"), *conn = http_header(req, "Connection");
 	bool stopping;
 
-	if (!up || !strcasestr(up, USAGE_STREAM_PROTOCOL) || !conn || !strcasestr(conn, "upgrade")) {
+	if (!up || strcasecmp(up, USAGE_STREAM_PROTOCOL) || !conn || !strcasestr(conn, "upgrade")) {
 		http_respond_error(resp, 426, "%s %s needs the headers \"Connection: Upgrade\" and "
 				   "\"Upgrade: %s\"", req->method, req->path, USAGE_STREAM_PROTOCOL);
 		http_respond_header(resp, "Upgrade", USAGE_STREAM_PROTOCOL);
