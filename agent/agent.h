@@ -19,6 +19,7 @@
 
 #include "agent/containerizer.h"
 #include "agent/health.h"
+#include "lib/frame.h"
 #include "lib/resources.h"
 #include "lib/task_state.h"
 
@@ -102,6 +103,23 @@ size_t usage_spool_count(struct usage_spool *s);
 bool usage_spool_has_final(struct usage_spool *s, const char *task_id);
 
 struct agent;
+
+/* ---- usage_link.c: the usage thread's way to the master (usage stream, else POST) ---- */
+
+struct usage_link {
+	int fd;                      /* the stream, -1 when none */
+	struct frame_buf in;         /* answer bytes not used yet */
+	double retry_at;             /* monotonic: no stream before (the master refused one) */
+	uint64_t batches;            /* sent on streams */
+};
+#define USAGE_LINK_INIT { .fd = -1 }
+
+struct http_result;
+/* Sends one batch (a POST /internal/v1/usage body) and gets its answer as the POST would
+ * give it: 0 (out->status, out->body), or -1 on a transport error (out->error). */
+int usage_link_send(struct usage_link *l, const char *master_url, json_t *batch,
+		    long timeout_ms, struct http_result *out);
+void usage_link_close(struct usage_link *l);
 
 /* ---- usage_reporter.c: the usage thread (reads every --usage-interval, sends) ---- */
 

@@ -1,6 +1,7 @@
 /* usage_reporter.c - the usage thread: every --usage-interval it reads each running task's
  * cumulative counters (BPF accounting and memory), records them in the spool (usage_spool.c,
- * on disk, numbered) and sends the pending batch to the master's POST /internal/v1/usage.
+ * on disk, numbered) and sends the pending batch to the master (usage_link.c: a frame on
+ * the usage stream, else POST /internal/v1/usage).
  * The master acknowledges the batch's sequence number; until it does the readings stay in
  * the spool and go out again (after a master outage, after an agent restart). A task that
  * ended gets its final reading recorded before its accounting is cleaned up
@@ -122,26 +123,22 @@ static void sample_all(struct agent *a)
 }
 
 /* Sends the pending batch; true if the master acknowledged it (or nothing was pending). */
-static bool send_batch(struct agent *a, bool *down_logged)
+static bool send_batch(struct agent *a, struct usage_link *link, bool *down_logged)
 {
 	json_t *batch = usage_spool_batch(&a->usage, a->agent_id), *answer;
 	struct http_result r;
-	char url[2048];
 	json_int_t seq, acked, last;
 	bool ok = false;
 
 	if (!batch)
 		return true;
 	seq = json_integer_value(json_object_get(batch, "seq"));
-	if (path_join(url, sizeof(url), "%s/internal/v1/usage", a->cfg.master_url)) {
-		json_decref(batch);
-		return false;
-	}
-	http_lite_call_json("POST", url, batch, USAGE_SEND_TIMEOUT_MS, &r);
+	usage_link_send(link, a->cfg.master_url, batch, USAGE_SEND_TIMEOUT_MS, &r);
 	json_decref(batch);
 	if (r.status == 0) {
 		if (!*down_logged)
-			log_warn("event=usage_master_unreachable url=%s error=\"%s\"", url, r.error);
+			log_warn("event=usage_master_unreachable url=%s error=\"%s\"", a->cfg.master_url,
+				 r.error);
 		*down_logged = true;
 	} else if (r.status != 200) {
 		log_warn("event=usage_rejected status=%ld body=\"%.200s\"", r.status, r.body ?: "");
@@ -186,6 +183,7 @@ void *agent_usage_main(void *arg)
 	struct usage_spool *s = &a->usage;
 	double interval = a->cfg.usage_interval > 0 ? a->cfg.usage_interval : 1.0;
 	double next = now_mono();
+	struct usage_link link = USAGE_LINK_INIT;
 	bool down_logged = false;
 
 	for (;;) {
@@ -198,7 +196,7 @@ void *agent_usage_main(void *arg)
 			if (next < now)
 				next = now + interval;     /* we fell behind: no burst */
 		}
-		send_batch(a, &down_logged);
+		send_batch(a, &link, &down_logged);
 		pthread_mutex_lock(&s->mu);
 		wait = next - now_mono();
 		/* Retry an unacknowledged batch at the interval; a final reading goes at once. */
@@ -212,6 +210,7 @@ void *agent_usage_main(void *arg)
 		}
 		pthread_mutex_unlock(&s->mu);
 	}
+	usage_link_close(&link);
 	http_lite_thread_cleanup();
 	return NULL;
 }

@@ -58,6 +58,7 @@ struct bcase {
 	long agents, tasks;
 	bool ref;               /* bench/placement_master: POST /bench/v1/want, not /v2/apps */
 	bool usage;             /* a usage-ingestion case: tasks = readings per agent batch */
+	bool post;              /* usage: POST per batch, not the usage stream */
 };
 
 struct opts {
@@ -807,7 +808,7 @@ static void run_usage(const struct opts *o, const struct bcase *c, pid_t pid, ui
 	struct usage_load l = { .master_port = mport, .master_pid = pid, .nagents = c->agents,
 				.agent_id = sim_agent_id, .tasks_per_agent = (int)c->tasks,
 				.interval = 1.0, .idle_seconds = 10, .seconds = o->usage_seconds,
-				.interrupted = &interrupted };
+				.post = c->post, .interrupted = &interrupted };
 
 	res->ok = usage_load_run(&l, &res->u) == 0 && res->u.batches_ok > 0;
 	if (!res->ok)
@@ -1050,8 +1051,8 @@ static void print_usage_table(const struct result *r, int n)
 
 		if (!r[i].c.usage)
 			continue;
-		printf("| 1 Hz | %ld | %ld | %.0f | %ld | %ld | %ld | %.1f | %.1f | %.1f | %.1f | "
-		       "**%.1f** | %.0f |%s%s\n", r[i].c.agents, r[i].c.tasks,
+		printf("| 1 Hz, %s | %ld | %ld | %.0f | %ld | %ld | %ld | %.1f | %.1f | %.1f | %.1f | "
+		       "**%.1f** | %.0f |%s%s\n", r[i].c.post ? "POST" : "stream", r[i].c.agents, r[i].c.tasks,
 		       u->window_s > 0 ? (double)u->readings / u->window_s : 0, u->batches_ok,
 		       u->batches_failed, u->late, u->ack_p50_ms, u->ack_p99_ms, u->idle_cpu_pct,
 		       u->load_cpu_pct, u->load_cpu_pct - u->idle_cpu_pct, r[i].hwm_kib / 1024.0,
@@ -1119,7 +1120,8 @@ static void write_json(const char *path, const struct result *r, int n)
 		if (!r[i].c.usage)
 			continue;
 		json_object_set_new(row, "usage", json_pack(
-			"{s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f}", "batches_ok", (json_int_t)u->batches_ok,
+			"{s:s,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f}", "mode", r[i].c.post ? "post" : "stream",
+			"batches_ok", (json_int_t)u->batches_ok,
 			"batches_failed", (json_int_t)u->batches_failed, "late", (json_int_t)u->late,
 			"readings", (json_int_t)u->readings, "window_s", u->window_s,
 			"ack_p50_ms", u->ack_p50_ms, "ack_p99_ms", u->ack_p99_ms,
@@ -1135,14 +1137,16 @@ static const char usage[] =
 	"                 [--senders K] [--heartbeaters H]\n"
 	"                 [--timeout S] [--allocation-interval S] [--no-constraints]\n"
 	"                 [--json FILE] [--keep-logs DIR]\n"
-	"       placement --master BIN --usage-case N:T [--usage-seconds S]\n"
+	"       placement --master BIN --usage-case N:T [--usage-seconds S] [--usage-post]\n"
 	"Simulates N agents against a real pacer-master, creates apps totalling M instances\n"
 	"and measures the time until all are TASK_RUNNING. Needs root (own network namespace).\n"
 	"--baseline: an older pacer-master (ratios are printed against it at equal N:M);\n"
 	"--ref-master: bench/placement_master, the master core with a reference scheduler\n"
 	"(tasks asked for with POST /bench/v1/want instead of /v2/apps).\n"
 	"--usage-case: N agents each report usage for T tasks once a second (one connection\n"
-	"per agent); master CPU with heartbeats only, then with the load for S seconds (20).\n";
+	"per agent); master CPU with heartbeats only, then with the load for S seconds (20).\n"
+	"The batches go as frames on usage streams; --usage-post runs each usage case twice,\n"
+	"first with POST /internal/v1/usage per batch (the old way), then with the streams.\n";
 
 static int add_case(struct opts *o, const char *label, const char *bin, const char *spec,
 		    bool ref, bool usage)
@@ -1155,7 +1159,7 @@ static int add_case(struct opts *o, const char *label, const char *bin, const ch
 			spec);
 		return -1;
 	}
-	o->cases[o->ncases++] = (struct bcase){ label, bin, n, m, ref, usage };
+	o->cases[o->ncases++] = (struct bcase){ label, bin, n, m, ref, usage, false };
 	return 0;
 }
 
@@ -1177,6 +1181,7 @@ int main(int argc, char **argv)
 		{ "keep-logs", required_argument, NULL, 'k' },
 		{ "usage-case", required_argument, NULL, 'u' },
 		{ "usage-seconds", required_argument, NULL, 'U' },
+		{ "usage-post", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1185,6 +1190,7 @@ int main(int argc, char **argv)
 	const char *master = NULL, *baseline = NULL, *ref = NULL;
 	struct result res[MAX_CASES];
 	int c, fails = 0;
+	bool usage_post = false;
 
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -1194,6 +1200,7 @@ int main(int argc, char **argv)
 		case 'C': if (add_case(&o, "baseline", baseline, optarg, false, false)) return 2; break;
 		case 'u': if (add_case(&o, "usage", master, optarg, false, true)) return 2; break;
 		case 'U': o.usage_seconds = atof(optarg); break;
+		case 'P': usage_post = true; break;
 		case 'r': ref = optarg; break;
 		case 'R': if (add_case(&o, "core+ref", ref, optarg, true, false)) return 2; break;
 		case 's': o.senders = atoi(optarg); break;
@@ -1206,6 +1213,20 @@ int main(int argc, char **argv)
 		case 'h': fputs(usage, stdout); return 0;
 		default: fputs(usage, stderr); return 2;
 		}
+	}
+	/* --usage-post: each usage case first as POSTs, then as streams (same run, fresh masters). */
+	for (int i = 0; usage_post && i < o.ncases; i++) {
+		if (!o.cases[i].usage || o.cases[i].post)
+			continue;
+		if (o.ncases >= MAX_CASES) {
+			fprintf(stderr, "placement: at most %d cases with --usage-post doubling them\n",
+				MAX_CASES);
+			return 2;
+		}
+		memmove(&o.cases[i + 1], &o.cases[i], (size_t)(o.ncases - i) * sizeof(o.cases[0]));
+		o.ncases++;
+		o.cases[i].post = true;
+		i++;
 	}
 	if (!o.ncases || o.senders < 1 || o.senders > 512 || o.hb_threads < 1 ||
 	    !(o.timeout > 0)) {

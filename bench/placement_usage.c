@@ -1,6 +1,8 @@
 /* placement_usage.c - the usage-ingestion load (see placement_usage.h).
  *
- * One thread drives every simulated agent's connection with epoll: agent i sends its batch
+ * One thread drives every simulated agent's connection with epoll. A stream connection
+ * sends its upgrade request when it opens (answered during the heartbeats-only window);
+ * then each batch is one frame and each answer one frame. Agent i sends its batch
  * at base + k x interval + i/N x interval (spread evenly, like agents started at random
  * times), waits for the answer, and sends the next one on its next slot. A batch still
  * unanswered at its agent's next slot is counted late and that slot is skipped (a real
@@ -20,6 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lib/frame.h"
 #include "lib/util.h"
 
 #define BODY_MAX (1 << 16)
@@ -27,6 +30,7 @@
 struct uconn {
 	int fd;
 	bool busy;                      /* a request is out, its answer not complete */
+	bool upgraded;                  /* stream mode: the 101 came */
 	uint64_t seq;
 	double sent_at;
 	char *out;
@@ -71,7 +75,20 @@ static int connect_one(struct uload *u, long i)
 	}
 	u->c[i].fd = fd;
 	u->c[i].busy = false;
+	u->c[i].upgraded = false;
 	u->c[i].in_len = 0;
+	if (!u->l->post) {
+		static const char req[] = "GET /internal/v1/usage/stream HTTP/1.1\r\nHost: master\r\n"
+					  "Connection: Upgrade\r\nUpgrade: pacer-usage/1\r\n\r\n";
+		struct uconn *c = &u->c[i];
+
+		free(c->out);
+		c->out = strdup(req);
+		if (!c->out)
+			return -ENOMEM;
+		c->out_len = sizeof(req) - 1;
+		c->out_off = 0;      /* goes out on the first EPOLLOUT (the connect's end) */
+	}
 	return 0;
 }
 
@@ -119,6 +136,8 @@ static int send_batch(struct uload *u, long i, char *body_buf)
 
 	if (c->fd < 0 && connect_one(u, i) < 0)
 		return -1;
+	if (!u->l->post && !c->upgraded)
+		return 1;               /* the stream is not open yet: counted late */
 	c->seq++;
 	blen = make_body(u->l, i, c->seq, body_buf, BODY_MAX);
 	if (blen >= BODY_MAX)
@@ -127,8 +146,16 @@ static int send_batch(struct uload *u, long i, char *body_buf)
 	c->out = malloc(blen + 256);
 	if (!c->out)
 		return -1;
-	hl = snprintf(c->out, 256, "POST /internal/v1/usage HTTP/1.1\r\nHost: master\r\n"
-		      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n", blen);
+	if (u->l->post) {
+		hl = snprintf(c->out, 256, "POST /internal/v1/usage HTTP/1.1\r\nHost: master\r\n"
+			      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n", blen);
+	} else {
+		c->out[0] = (char)(blen >> 24);
+		c->out[1] = (char)(blen >> 16);
+		c->out[2] = (char)(blen >> 8);
+		c->out[3] = (char)blen;
+		hl = FRAME_HEADER;
+	}
 	memcpy(c->out + hl, body_buf, blen);
 	c->out_len = (size_t)hl + blen;
 	c->out_off = 0;
@@ -172,11 +199,36 @@ static void record(struct uload *u, struct uconn *c, bool ok)
 	u->lat[u->nlat++] = (now_mono() - c->sent_at) * 1000.0;
 }
 
-/* A complete answer in c->in? 1 yes (status in *status), 0 not yet, -1 malformed. */
+/* A complete answer frame in c->in? 1 yes (status 200 for an ack), 0 not yet, -1 bad. */
+static int frame_complete(struct uconn *c, int *status, size_t *used)
+{
+	const char *p;
+	size_t plen;
+	int rc = frame_next(c->in, c->in_len, sizeof(c->in) - 1 - FRAME_HEADER, &p, &plen, used);
+
+	if (rc <= 0)
+		return rc < 0 ? -1 : 0;
+	*status = memmem(p, plen, "\"acknowledged_seq\"", 18) ? 200 : 500;
+	return 1;
+}
+
+/* A complete answer in c->in? 1 yes (status in *status), 0 not yet, -1 malformed. The
+ * answer to an upgrade request has no body and leaves the frames that follow in c->in. */
 static int answer_complete(struct uconn *c, int *status)
 {
 	char *end, *cl;
 	size_t hdr, len;
+
+	if (c->upgraded) {
+		size_t used;
+		int rc = frame_complete(c, status, &used);
+
+		if (rc > 0) {
+			memmove(c->in, c->in + used, c->in_len - used);
+			c->in_len -= used;
+		}
+		return rc;
+	}
 
 	c->in[c->in_len < sizeof(c->in) ? c->in_len : sizeof(c->in) - 1] = '\0';
 	end = strstr(c->in, "\r\n\r\n");
@@ -185,6 +237,12 @@ static int answer_complete(struct uconn *c, int *status)
 	if (sscanf(c->in, "HTTP/1.%*d %d", status) != 1)
 		return -1;
 	hdr = (size_t)(end - c->in) + 4;
+	if (*status == 101) {
+		c->upgraded = true;
+		memmove(c->in, c->in + hdr, c->in_len - hdr);
+		c->in_len -= hdr;
+		return 2;
+	}
 	cl = strcasestr(c->in, "\r\ncontent-length:");
 	if (!cl || cl > end)
 		return -1;
@@ -198,7 +256,7 @@ static void on_event(struct uload *u, long i, uint32_t events)
 
 	if (c->fd < 0)
 		return;
-	if ((events & EPOLLOUT) && c->busy && c->out_off < c->out_len) {
+	if ((events & EPOLLOUT) && (c->busy || !c->upgraded) && c->out_off < c->out_len) {
 		ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
 
 		if (w > 0)
@@ -222,6 +280,8 @@ static void on_event(struct uload *u, long i, uint32_t events)
 			done = answer_complete(c, &status);
 			if (done < 0)
 				goto broken;
+			if (done == 2)
+				continue;       /* upgraded */
 			if (done > 0) {
 				record(u, c, c->busy && status == 200);
 				c->busy = false;
@@ -262,7 +322,7 @@ static void drive(struct uload *u, double base, double until, char *body_buf)
 
 	while (!*l->interrupted) {
 		double now = now_mono(), due;
-		int n, wait_ms;
+		int n, wait_ms, rc;
 
 		for (;;) {
 			due = base + ((double)u->tick + (double)u->next / (double)l->nagents) *
@@ -272,10 +332,12 @@ static void drive(struct uload *u, double base, double until, char *body_buf)
 			if (u->c[u->next].busy) {
 				if (u->measuring)
 					u->late++;
-			} else if (send_batch(u, u->next, body_buf) < 0) {
+			} else if ((rc = send_batch(u, u->next, body_buf)) < 0) {
 				if (u->measuring)
 					u->failed++;
 				drop_conn(u, u->next);
+			} else if (rc > 0 && u->measuring) {
+				u->late++;
 			}
 			if (++u->next == l->nagents) {
 				u->next = 0;

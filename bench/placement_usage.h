@@ -1,11 +1,14 @@
 /* placement_usage.h - the usage-ingestion load of the placement generator (issue 4): N
- * simulated agents, each on its own keep-alive connection like a real agent's usage thread,
- * send POST /internal/v1/usage batches of T task readings once per second, spread evenly
- * over the second; the master's CPU is measured with heartbeats only, then with the load. */
+ * simulated agents, each on its own connection like a real agent's usage thread, send
+ * batches of T task readings once per second, spread evenly over the second: as frames on
+ * a usage stream (GET /internal/v1/usage/stream, upgraded), or with post set as
+ * POST /internal/v1/usage on a keep-alive connection (the way before the streams); the
+ * master's CPU is measured with heartbeats only, then with the load. */
 #ifndef PACER_BENCH_PLACEMENT_USAGE_H
 #define PACER_BENCH_PLACEMENT_USAGE_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -18,6 +21,7 @@ struct usage_load {
 	double interval;                /* seconds between an agent's batches (1) */
 	double idle_seconds;            /* window with heartbeats only */
 	double seconds;                 /* measured window with the load */
+	bool post;                      /* POST per batch instead of the usage stream */
 	volatile sig_atomic_t *interrupted;
 };
 

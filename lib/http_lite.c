@@ -562,3 +562,114 @@ int http_lite_call_json(const char *method, const char *url, json_t *body, long 
 	free(text);
 	return rc;
 }
+
+/* ---- upgraded connections ---- */
+
+int http_lite_send_all(int fd, const void *data, size_t len, long timeout_ms)
+{
+	return send_all(fd, data, len, now_mono() + (double)timeout_ms / 1000.0);
+}
+
+long http_lite_recv(int fd, void *buf, size_t len, long timeout_ms)
+{
+	double deadline = now_mono() + (double)timeout_ms / 1000.0;
+
+	for (;;) {
+		ssize_t n = recv(fd, buf, len, 0);
+		int rc;
+
+		if (n >= 0)
+			return (long)n;
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+		rc = wait_fd(fd, POLLIN, deadline);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+int http_lite_upgrade(const char *url, const char *protocol, long timeout_ms, char *extra,
+		      size_t cap, size_t *extra_len, struct http_result *out)
+{
+	char host[256], port[8], req[2048], buf[4096];
+	const char *path;
+	double deadline = now_mono() + (double)timeout_ms / 1000.0;
+	struct http_lite_response r;
+	struct head h;
+	size_t len = 0, hend = 0;
+	int fd, n, rc;
+
+	memset(out, 0, sizeof(*out));
+	*extra_len = 0;
+	if (parse_url(url, host, sizeof(host), port, sizeof(port), &path) < 0) {
+		snprintf(out->error, sizeof(out->error), "%s: not an http://host[:port]/path URL", url);
+		return -1;
+	}
+	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s:%s\r\nConnection: Upgrade\r\n"
+		     "Upgrade: %s\r\n\r\n", path, host, port, protocol);
+	if (n < 0 || (size_t)n >= sizeof(req)) {
+		snprintf(out->error, sizeof(out->error), "%s: URL too long", url);
+		return -1;
+	}
+	fd = open_conn(host, port, deadline);
+	if (fd < 0) {
+		snprintf(out->error, sizeof(out->error), "cannot connect to %.200s:%s: %s", host,
+			 port, strerror(-fd));
+		return -1;
+	}
+	rc = send_all(fd, req, (size_t)n, deadline);
+	if (rc < 0) {
+		snprintf(out->error, sizeof(out->error), "cannot send to %.200s:%s: %s", host, port,
+			 strerror(-rc));
+		goto fail;
+	}
+	/* The answer's head (a 101 has no body; frames may follow it at once). */
+	while (!(hend = header_end(buf, len))) {
+		ssize_t got;
+
+		if (len == sizeof(buf)) {
+			snprintf(out->error, sizeof(out->error), "answer headers too long");
+			goto fail;
+		}
+		got = recv(fd, buf + len, sizeof(buf) - len, 0);
+		if (got < 0 && (errno == EAGAIN || errno == EINTR)) {
+			if (wait_fd(fd, POLLIN, deadline) < 0) {
+				snprintf(out->error, sizeof(out->error), "no answer in time");
+				goto fail;
+			}
+			continue;
+		}
+		if (got <= 0) {
+			snprintf(out->error, sizeof(out->error), "connection closed before an answer");
+			goto fail;
+		}
+		len += (size_t)got;
+	}
+	memset(&r, 0, sizeof(r));
+	if (parse_head(buf, hend, &h, &r) < 0) {
+		snprintf(out->error, sizeof(out->error), "bad answer: %s", r.error);
+		goto fail;
+	}
+	if (h.status != 101) {
+		/* Another answer (an older server: 404): its body, when it is all here. */
+		out->status = h.status;
+		if (h.has_length && len - hend >= h.length && (out->body = malloc(h.length + 1))) {
+			memcpy(out->body, buf + hend, h.length);
+			out->body[h.length] = '\0';
+			out->body_len = h.length;
+		}
+		close(fd);
+		return -1;
+	}
+	if (len - hend > cap) {
+		snprintf(out->error, sizeof(out->error), "too many bytes behind the 101");
+		goto fail;
+	}
+	memcpy(extra, buf + hend, len - hend);
+	*extra_len = len - hend;
+	out->status = 101;
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}

@@ -25,6 +25,18 @@ int http_lite_call_json(const char *method, const char *url, json_t *body, long 
 /* Closes the calling thread's connection (at thread or process exit). */
 void http_lite_thread_cleanup(void);
 
+/* Protocol upgrade on a new connection of its own (not the thread's keep-alive one):
+ * GET url with "Connection: Upgrade" and "Upgrade: protocol". Returns the socket
+ * (non-blocking; the caller closes it) once the server answered 101; bytes that came
+ * right behind the 101 go to extra (*extra_len, at most cap). Else -1 with out->status the
+ * server's answer (its body in out->body) or 0 for a transport error (out->error). */
+int http_lite_upgrade(const char *url, const char *protocol, long timeout_ms, char *extra,
+		      size_t cap, size_t *extra_len, struct http_result *out);
+/* On such a socket: sends all of data (0, or -errno; -ETIMEDOUT) / receives at most len
+ * bytes (> 0, 0 when the peer closed, or -errno) within timeout_ms. */
+int http_lite_send_all(int fd, const void *data, size_t len, long timeout_ms);
+long http_lite_recv(int fd, void *buf, size_t len, long timeout_ms);
+
 /* The response parser, separate so it can be tested and fuzzed on its own.
  * Looks at buf[0..len): returns 1 with *r filled when a whole response is there, 0 when more
  * bytes are needed, -EINVAL (r->error says why) when it is not HTTP. at_eof: the peer closed

@@ -204,6 +204,30 @@ void http_respond_stream(struct http_response *resp, int status, const char *con
 	resp->stream = stream;
 }
 
+void http_respond_upgrade(struct http_response *resp, const char *protocol,
+			  const struct http_upgrade_target *target)
+{
+	set_body(resp, 101, NULL, NULL);
+	resp->upgrade = target;
+	http_respond_header(resp, "Upgrade", protocol);
+}
+
+/* MHD's handle is the connection's: closing through it lets MHD release the socket. */
+void http_upgraded_close(struct http_upgraded *up)
+{
+	MHD_upgrade_action((struct MHD_UpgradeResponseHandle *)up, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+static void upgraded(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra,
+		     size_t extra_len, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+	const struct http_upgrade_target *t = cls;
+
+	(void)conn;
+	(void)con_cls;
+	t->fn(t->ctx, sock, extra, extra_len, (struct http_upgraded *)urh);
+}
+
 json_t *http_body_json(struct http_request *req, struct http_response *resp)
 {
 	json_error_t error;
@@ -262,7 +286,11 @@ static enum MHD_Result send_response(struct http_server *srv, struct MHD_Connect
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	if (resp->stream.read && srv->pool) {
+	if (resp->upgrade) {
+		r = MHD_create_response_for_upgrade(upgraded, (void *)resp->upgrade);
+		if (!r)
+			return MHD_NO;
+	} else if (resp->stream.read && srv->pool) {
 		r = hs_pool_stream_response(srv, conn, &resp->stream);
 		if (!r)
 			return MHD_NO;  /* hs_response_release frees the stream */
@@ -541,7 +569,7 @@ struct http_server *http_server_start_opts(const struct http_server_opts *o, cha
 	pthread_cond_init(&srv->workers_gone, NULL);
 	srv->jobs_tail = &srv->jobs;
 	srv->pool = o->threads > 0;
-	flags |= srv->pool ? MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME
+	flags |= srv->pool ? MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE
 			   : MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;

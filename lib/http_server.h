@@ -60,6 +60,20 @@ struct http_stream {
  * the lock that free() takes to forget the waker). Cheap when the reader is not waiting. */
 void http_wake(struct http_waker *waker);
 
+/* A connection switched to another protocol (HTTP 101): its socket belongs to the target
+ * from fn's call until http_upgraded_close (never close() it). fn runs on a server thread
+ * and must not block; extra: bytes the client sent after the request, already read. */
+struct http_upgraded;
+struct http_upgrade_target {
+	void (*fn)(void *ctx, int fd, const char *extra, size_t extra_len,
+		   struct http_upgraded *up);
+	void *ctx;
+};
+
+/* Ends an upgraded connection (any thread, once): the server closes the socket. Every
+ * upgraded connection must be ended before http_server_stop. */
+void http_upgraded_close(struct http_upgraded *up);
+
 #define HTTP_MAX_HEADERS 8
 struct http_response {
 	int status;
@@ -69,6 +83,7 @@ struct http_response {
 	struct { char *name, *value; } headers[HTTP_MAX_HEADERS];
 	int header_count;
 	struct http_stream stream;  /* if stream.read is set, body is ignored */
+	const struct http_upgrade_target *upgrade;  /* set: a 101 that hands the socket over */
 };
 
 typedef void (*http_handler_fn)(struct http_request *req, struct http_response *resp, void *ctx);
@@ -139,5 +154,9 @@ void http_respond_text(struct http_response *resp, int status, const char *conte
 void http_respond_header(struct http_response *resp, const char *name, const char *value);
 void http_respond_stream(struct http_response *resp, int status, const char *content_type,
 			 struct http_stream stream);
+/* 101 Switching Protocols to protocol (the Upgrade header); once it is sent, target->fn
+ * gets the socket. target must outlive the server (or every upgrade it may still make). */
+void http_respond_upgrade(struct http_response *resp, const char *protocol,
+			  const struct http_upgrade_target *target);
 
 #endif

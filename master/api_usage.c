@@ -1,6 +1,7 @@
 /* api_usage.c - the usage routes: POST /internal/v1/usage (agents' numbered batches,
  * read by the streaming usage_wire.c, answered asynchronously once durable with the
- * sequence to acknowledge), GET /v1/usage?tenant=&app=&task= (JSON totals
+ * sequence to acknowledge; the persistent stream of the same batches,
+ * GET /internal/v1/usage/stream, is usage_stream.c), GET /v1/usage?tenant=&app=&task= (JSON totals
  * and rates per tenant, app and task), GET /metrics (Prometheus text format) and
  * GET /v1/usage/events (usage_update Server-Sent Events for schedulers). */
 #include <errno.h>

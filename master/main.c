@@ -16,6 +16,7 @@
 #include "master/marathon/marathon.h"
 #include "master/master_internal.h"
 #include "master/usage.h"
+#include "master/usage_stream.h"
 
 static const char usage[] =
 	"Usage: pacer-master [options]\n"
@@ -188,6 +189,7 @@ int main(int argc, char **argv)
 	struct http_server *srv = NULL;
 	struct marathon *mt = NULL;
 	struct usage *um = NULL;
+	struct usage_stream *ustream = NULL;
 	struct usage_bus usage_bus = { .publish = bus_publish, .subscribe = bus_subscribe,
 				       .close = bus_close, .listening = bus_listening };
 	char err[512] = "";
@@ -248,6 +250,11 @@ int main(int argc, char **argv)
 		log_error("event=start_failed step=routes");
 		goto out;
 	}
+	rc = usage_stream_start(um, srv, &ustream);
+	if (rc < 0) {
+		log_error("event=start_failed step=usage_stream error=\"%s\"", strerror(-rc));
+		goto out;
+	}
 	rc = marathon_start(m, srv, &mt, err, sizeof(err));
 	if (rc < 0) {
 		log_error("event=start_failed step=marathon error=\"%s\"", err);
@@ -272,6 +279,7 @@ out:
 	if (mt)
 		marathon_close_streams(mt);
 	usage_close_streams(um);
+	usage_stop_streams(ustream);    /* upgraded sockets must be closed before the server */
 	if (srv)
 		http_server_stop(srv);
 	if (m) {
@@ -282,6 +290,7 @@ out:
 		marathon_stop(mt);
 	master_destroy(m);
 	usage_destroy(um);
+	usage_stream_free(ustream);     /* after the journal writer's last answers */
 	events_destroy(usage_bus.ctx);
 	store_close(st);
 	if (status == 0)

@@ -838,6 +838,7 @@ static void *ckpt_main(void *arg)
 {
 	struct usage *u = arg;
 
+	pthread_setname_np(pthread_self(), "usage-ckpt");
 	pthread_mutex_lock(&u->mu);
 	for (;;) {
 		struct usage_ckpt *job;
@@ -902,6 +903,7 @@ static void *writer_main(void *arg)
 	struct usage *u = arg;
 	double last = 0;
 
+	pthread_setname_np(pthread_self(), "usage-writer");
 	pthread_mutex_lock(&u->mu);
 	while (!u->stop) {
 		if (!u->ckpt_job && (now_mono() - u->last_ckpt >= u->ckpt_gap ||
@@ -1263,6 +1265,14 @@ uint64_t usage_last_applied(struct usage *u, const char *agent_id)
 	last = n ? hm_entry(n, struct usage_agent, node)->seq : 0;
 	pthread_mutex_unlock(&u->mu);
 	return last;
+}
+
+void usage_note_stream(struct usage *u, int conns, uint64_t batches)
+{
+	if (conns)
+		__atomic_add_fetch(&u->stream_conns, (uint64_t)(int64_t)conns, __ATOMIC_RELAXED);
+	if (batches)
+		__atomic_add_fetch(&u->stream_batches, batches, __ATOMIC_RELAXED);
 }
 
 void usage_apply_async(struct usage *u, struct usage_batch *b, usage_done_fn done, void *arg)

@@ -84,6 +84,10 @@ int usage_apply(struct usage *u, struct usage_batch *b, uint64_t *acked, char *e
  * it sends has lost its numbering (a reset spool) and must number on from there. */
 uint64_t usage_last_applied(struct usage *u, const char *agent_id);
 
+/* The stream side's counters for /metrics: conns +1/-1 as streams open and close,
+ * batches read from them. Lock-free. */
+void usage_note_stream(struct usage *u, int conns, uint64_t batches);
+
 /* {"tenants":[...],"apps":[...],"tasks":[...]} restricted by the filters (each may be NULL). */
 json_t *usage_query(struct usage *u, const char *tenant, const char *app, const char *task);
 /* The Prometheus text exposition (malloc'd). */

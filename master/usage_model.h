@@ -77,6 +77,8 @@ struct usage {
 	struct usage_agent *dirty_agents;
 	uint64_t retire_epoch;              /* bumped when tasks are freed (agents' recent[]) */
 	uint64_t batches, duplicates, skipped, commits, checkpoints, retired;
+	/* The agents' usage streams (usage_stream.c): open now, batches read. Atomics. */
+	uint64_t stream_conns, stream_batches;
 
 	/* Durability: handlers encode applied batches into pending and leave a waiter; the
 	 * writer appends them to the journal (one write + fdatasync for all) and completes the

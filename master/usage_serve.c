@@ -350,6 +350,13 @@ char *usage_metrics_text(struct usage *u)
 		     u->checkpoints);
 	counter_line(&b, "pacer_usage_retired_tasks_total",
 		     "Finished tasks folded into their app's and tenant's totals and forgotten.", u->retired);
+	counter_line(&b, "pacer_usage_stream_batches_total",
+		     "Usage batches read from the agents' usage streams (the rest came as POSTs).",
+		     __atomic_load_n(&u->stream_batches, __ATOMIC_RELAXED));
+	bprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", "pacer_usage_stream_connections",
+		"Agents' usage streams open now.", "pacer_usage_stream_connections",
+		"pacer_usage_stream_connections",
+		(unsigned long long)__atomic_load_n(&u->stream_conns, __ATOMIC_RELAXED));
 	pthread_mutex_unlock(&u->mu);
 	free(labels.p);
 	free(ends);

@@ -3,7 +3,9 @@ BPF counters every second and send them, numbered, to the master, which keeps to
 task, app and tenant. No loss and no double count: a task that sends a known number of UDP
 datagrams of a known size shows exactly that many bytes and packets at the master - whether
 it exited between two reports, the agent was killed -9 and restarted in the middle, or the
-master was down for 10 s. Also: /metrics passes promtool, usage_update events, pacerctl."""
+master was down for 10 s or restarted in the middle of the agent's usage stream. The agent
+sends its batches over that stream (GET /internal/v1/usage/stream, upgraded), not as POSTs.
+Also: /metrics passes promtool, usage_update events, pacerctl."""
 
 import json
 import os
@@ -152,6 +154,44 @@ def test_master_outage_no_loss_no_double(one_agent, apps):
     assert app["counters"]["tx_bytes"] == sum(x["counters"]["tx_bytes"] for x in tasks)
     ten = u["tenants"][0]
     assert ten["counters"]["tx_bytes"] == sum(x["counters"]["tx_bytes"] for x in u["tasks"])
+
+
+def metric(c, name):
+    r = c.api.get("/metrics")
+    assert r.status == 200, r
+    text = r.body.decode() if isinstance(r.body, bytes) else r.body
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return int(float(line.split()[1]))
+    raise AssertionError("no %s in /metrics" % name)
+
+
+def test_usage_goes_over_the_stream_master_restart_mid_stream(one_agent, apps):
+    c = one_agent
+    agent = c.agents[0]
+    app_id = apps.new_id("udpstream")
+    n = 60
+    apps.create(sender_app(app_id, c.bridge_ip, n, 0.1, "sleep 3600"), cluster=c)
+    tid = first_task(c, app_id)
+    wait_until(lambda: task_usage(c, tid), 30, what="first usage report of %s" % tid)
+    # The agent's batches come on its stream: one open, and every batch applied came on it.
+    wait_until(lambda: metric(c, "pacer_usage_stream_connections") == 1, 10,
+               what="the agent's usage stream")
+    streamed = metric(c, "pacer_usage_stream_batches_total")
+    applied = metric(c, "pacer_usage_reports_total")
+    assert streamed >= applied > 0, (streamed, applied)
+    with open(agent.log_path, errors="replace") as f:
+        assert "event=usage_stream_opened" in f.read()
+    # A restart while the task is still sending (the stream breaks under the agent).
+    c.stop_master()
+    c.start_master()
+    wait_until(lambda: metric(c, "pacer_usage_stream_connections") == 1, 15,
+               what="the agent's usage stream after the restart")
+    wait_until(lambda: metric(c, "pacer_usage_stream_batches_total") >= 2, 15,
+               what="batches on the new stream")
+    wait_sent(c, tid)
+    wait_exact(c, tid, expected(n), final=False)
+    end_app(c, app_id, tid, expected(n))
 
 
 def promtool():
