@@ -796,35 +796,35 @@ void master_for_each_task(struct master *m, const char *framework_id,
 		walk(&g->tasks, offsetof(struct task, on_fw), fn, arg);
 }
 
+static struct task_group *app_group(struct master *m, const char *framework_id,
+				    const char *app_id)
+{
+	char key[FRAMEWORK_ID_LEN + APP_ID_LEN + 2];
+
+	app_key(key, sizeof(key), framework_id, app_id);
+	return group_find(&m->tasks_by_app, key);
+}
+
 void master_for_each_app_task(struct master *m, const char *framework_id, const char *app_id,
 			      void (*fn)(const struct task_record *t, void *arg), void *arg)
 {
-	char key[FRAMEWORK_ID_LEN + APP_ID_LEN + 2];
-	struct task_group *g;
+	struct task_group *g = app_group(m, framework_id, app_id);
 
-	app_key(key, sizeof(key), framework_id, app_id);
-	g = group_find(&m->tasks_by_app, key);
 	if (g)
 		walk(&g->tasks, offsetof(struct task, on_app), fn, arg);
 }
 
 size_t master_app_live_tasks(struct master *m, const char *framework_id, const char *app_id)
 {
-	char key[FRAMEWORK_ID_LEN + APP_ID_LEN + 2];
-	struct task_group *g;
+	struct task_group *g = app_group(m, framework_id, app_id);
 
-	app_key(key, sizeof(key), framework_id, app_id);
-	g = group_find(&m->tasks_by_app, key);
 	return g ? g->live : 0;
 }
 
 size_t master_app_running_tasks(struct master *m, const char *framework_id, const char *app_id)
 {
-	char key[FRAMEWORK_ID_LEN + APP_ID_LEN + 2];
-	struct task_group *g;
+	struct task_group *g = app_group(m, framework_id, app_id);
 
-	app_key(key, sizeof(key), framework_id, app_id);
-	g = group_find(&m->tasks_by_app, key);
 	return g ? g->running : 0;
 }
 

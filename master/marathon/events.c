@@ -129,10 +129,12 @@ static void drop_queue(struct subscriber *s)
 
 /* Serialising an event nobody listens to is most of its cost (usage events come by the
  * ten thousand a second): skip it. A subscriber arriving meanwhile starts after it. */
-static bool anyone_wants(struct events *ev, const char *type)
+bool events_wanted(struct events *ev, const char *type)
 {
 	bool any = false;
 
+	if (!ev)
+		return false;
 	pthread_mutex_lock(&ev->mu);
 	for (struct subscriber *s = ev->subs; s && !any; s = s->next)
 		any = !s->dropped && wants(s, type);
@@ -147,7 +149,7 @@ void events_publish(struct events *ev, const char *type, json_t *data)
 	struct message *m = NULL;
 	size_t jlen, len;
 
-	if (!ev || !data || !anyone_wants(ev, type))
+	if (!ev || !data || !events_wanted(ev, type))
 		goto out;
 	format_iso8601(now_wall(), ts);
 	json_object_set_new(data, "eventType", json_string(type));

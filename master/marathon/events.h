@@ -24,6 +24,9 @@ void events_destroy(struct events *ev);
 /* Ends every stream and refuses new subscribers; the bus stays usable for publishing. */
 void events_close(struct events *ev);
 
+/* Whether a subscriber's filter lets type through now (a publisher may skip building an
+ * event nobody would get). */
+bool events_wanted(struct events *ev, const char *type);
 /* Adds "eventType" and "timestamp" to data (stolen) and queues it for every subscriber
  * whose filter lets type through. */
 void events_publish(struct events *ev, const char *type, json_t *data);

@@ -1203,9 +1203,12 @@ static void publish_status(struct marathon *mt, const struct task_status *st,
 			   const struct task_record *t)
 {
 	char app_id[APP_ID_MAX + 1] = "";
-	json_t *ports = json_array();
+	json_t *ports;
 	char ts[32];
 
+	if (!events_wanted(mt->events, "status_update_event"))
+		return;         /* nobody listens: no event built per update */
+	ports = json_array();
 	if (t)
 		scopy(app_id, sizeof(app_id), t->app_id);
 	else
