@@ -382,6 +382,7 @@ void agents_free(struct master *m)
 		agent_free(a);
 	}
 	m->agents_tail = NULL;
+	m->alloc_cursor = NULL;
 	m->agent_count = 0;
 	hashmap_destroy(&m->agent_index);
 }

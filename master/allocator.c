@@ -227,22 +227,12 @@ out:
 	free(batch);
 }
 
-/* The agent at position i of the registration list, walking from a remembered place. */
-static struct agent *nth_agent(struct master *m, size_t i)
-{
-	struct agent *a = m->agents;
-
-	while (a && i--)
-		a = a->next;
-	return a;
-}
-
 void allocator_run(struct master *m, double now)
 {
 	double started = now_mono(), ms;
 	struct totals t = cluster_totals(m);
 	struct offer_entry **made = NULL;
-	size_t n = 0, total = 0, visited = 0, pos, chunk = ALLOC_CHUNK_MIN;
+	size_t n = 0, total = 0, visited = 0, chunk = ALLOC_CHUNK_MIN;
 	double chunk_started = started;
 	struct agent *a;
 
@@ -268,8 +258,8 @@ void allocator_run(struct master *m, double now)
 	made = calloc(ALLOC_CHUNK_MAX, sizeof(*made));
 	if (!made)
 		goto out;
-	pos = m->alloc_cursor < m->agent_count ? m->alloc_cursor : 0;
-	a = nth_agent(m, pos);
+	/* Agents are never unlinked while the master runs: the remembered one is valid. */
+	a = m->alloc_cursor ? m->alloc_cursor : m->agents;
 	for (; visited < m->agent_count; visited++) {
 		struct resources free_res;
 		struct framework *fw;
@@ -279,11 +269,8 @@ void allocator_run(struct master *m, double now)
 		/* Advance first: a callback below never removes agents, but take no chances
 		 * with the pointer after frameworks ran. */
 		a = a->next;
-		pos++;
-		if (!a) {
+		if (!a)
 			a = m->agents;
-			pos = 0;
-		}
 		if (cur->state != AGENT_ACTIVE || agent_free(cur, &free_res) < 0)
 			continue;
 		fw = offerable(&free_res) ? pick_framework(m, cur, now, t) : NULL;
@@ -310,7 +297,7 @@ void allocator_run(struct master *m, double now)
 	if (n)
 		deliver(m, made, n);
 	total += n;
-	m->alloc_cursor = pos;
+	m->alloc_cursor = a;
 	if (visited < m->agent_count)
 		master_wake_allocator(m);       /* the rest of the agents, right after */
 	free(made);

@@ -41,6 +41,8 @@ struct task_launch {
 	json_t *env;                    /* {"K":"V"} or NULL (borrowed) */
 	json_t *labels;                 /* {"K":"V"} or NULL (borrowed) */
 	json_t *extra;                  /* framework-specific data stored with the task, or NULL */
+	const char *extra_text;         /* extra as compact JSON text with sorted keys, or NULL:
+					   the master prints it (borrowed) */
 	struct resources resources;     /* must be contained in the offer's */
 	uint32_t ports[64];             /* host ports assigned, in portDefinitions order */
 	size_t port_count;

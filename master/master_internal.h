@@ -233,7 +233,7 @@ struct master {
 	struct alloc_stats alloc;
 	int status_inflight;            /* atomic: status handlers running (api_internal.c) */
 	bool status_throttled;          /* the allocator skipped a cycle for them */
-	size_t alloc_cursor;            /* agent where the next cycle starts (rotation) */
+	struct agent *alloc_cursor;     /* agent where the next cycle starts (rotation), or NULL */
 	unsigned long offer_seq;
 	char offer_prefix[16];
 

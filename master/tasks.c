@@ -144,6 +144,7 @@ struct task_init {
 	const uint32_t *ports;
 	size_t port_count;
 	json_t *extra;                  /* NULL: none */
+	const char *extra_text;         /* extra printed (compact, sorted keys), or NULL */
 };
 
 /* One allocation for the record, its port ranges, ports and id; the hostname and extra
@@ -195,8 +196,10 @@ static int task_new(struct master *m, const struct task_init *in, struct task **
 	if (!r->hostname)
 		goto fail;
 	if (in->extra) {
-		text = json_dumps(in->extra, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-		t->extra_text = text ? intern_get(&m->strings, text) : NULL;
+		text = in->extra_text ? NULL :
+			json_dumps(in->extra, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+		t->extra_text = in->extra_text || text ?
+			intern_get(&m->strings, in->extra_text ? in->extra_text : text) : NULL;
 		free(text);
 		r->extra = intern_json(t->extra_text);
 		if (!r->extra)
@@ -733,6 +736,7 @@ int tasks_create(struct master *m, struct framework *fw, struct agent *a,
 		.task_id = l->task_id, .framework_id = fw->id, .agent_id = a->id,
 		.hostname = a->hostname, .app_id = l->app_id, .state = TASK_STAGING, .res = res,
 		.ports = l->ports, .port_count = l->port_count, .extra = l->extra,
+		.extra_text = l->extra ? l->extra_text : NULL,
 	};
 	char *body = launch_text(fw, l, res);
 	struct task *t;

@@ -49,6 +49,7 @@ void apps_remove(struct marathon *mt, struct mt_app *ma)
 			json_decref(ma->launch_command);
 			json_decref(ma->launch_extra);
 			free(ma->launch_shared_info);
+			free(ma->launch_extra_text);
 			app_free(&ma->app);
 			free(ma);
 			return;

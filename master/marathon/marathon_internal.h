@@ -84,7 +84,7 @@ struct mt_app {
 	 * (scheduler.c fill_launch): the command, the extra data, the TASKINFO text. */
 	char launch_version[APP_VERSION_LEN];
 	json_t *launch_command, *launch_extra;
-	char *launch_shared_info;
+	char *launch_extra_text, *launch_shared_info;
 	char simple_version[APP_VERSION_LEN];
 	/* Nothing to do until something changes (scheduler.c): its last reconcile found it
 	 * settled with no timer running (no backoff, no unreachable or ignored tasks), and

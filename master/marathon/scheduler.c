@@ -878,9 +878,12 @@ static void launch_parts(struct mt_app *ma)
 	json_decref(ma->launch_command);
 	json_decref(ma->launch_extra);
 	free(ma->launch_shared_info);
+	free(ma->launch_extra_text);
 	ma->launch_command = app_task_command(a);
 	ma->launch_extra = json_pack("{s:s, s:s}", "version", a->last_config_change_at,
 				     "appVersion", a->version);
+	ma->launch_extra_text = ma->launch_extra ?
+		json_dumps(ma->launch_extra, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
 	l.command = ma->launch_command;
 	l.env = a->env;
 	l.labels = a->labels;
@@ -917,6 +920,7 @@ static void fill_launch(struct mt_app *ma, struct task_launch *l)
 				     "appVersion", a->version, "healthChecked", 1);
 	} else {
 		l->extra = json_incref(ma->launch_extra);
+		l->extra_text = ma->launch_extra_text;
 	}
 }
 
