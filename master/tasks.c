@@ -548,7 +548,7 @@ static int load_one(const char *key, json_t *value, void *arg)
 		return rc;
 	if (counts_for_agent(t->rec.state))
 		account_agent(c->m, t, +1);
-	if (t->store_seq && !json_object_get(value, "info"))
+	if (t->store_seq && json_object_get(value, "task_id") && !json_object_get(value, "info"))
 		return 0;       /* the current format */
 	if (c->n_old == c->cap_old) {
 		size_t cap = c->cap_old ? c->cap_old * 2 : 64;

@@ -4,14 +4,15 @@
  * and by the Marathon layer (apps_load, groups_load, deployments_load, scheduler_start),
  * then served (marathon_app_json, group_json) and put to work (an allocation cycle offers
  * to the app scheduler, whose reconcile advances the loaded deployments' steps). Task
- * records in the old shape (TASKINFO inside) are rewritten at load: what the master wrote
- * must read back.
+ * records of older shapes (keyed by task id, TASKINFO inside) are rewritten at load: what
+ * the master wrote must read back.
  * A damaged or hand-edited store must never crash the master.
  * Input: documents separated by 0xff bytes; a document's first byte picks its kind (and,
  * for meta, its key), the rest is the stored text. Keys are derived from the position.
  * The store lives in /dev/shm; every input starts from an empty one. */
 /* fuzz-links: master/[!m]*.c master/ma[!i]*.c master/marathon/[a-z]*.c */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,7 +71,12 @@ static void insert_docs(const uint8_t *data, size_t size)
 
 		switch (k) {
 		case 0: snprintf(key, sizeof(key), "agent-fuzz%u", n % 3); break;
-		case 1: snprintf(key, sizeof(key), "fz_app%u.%u", n % 2, n); break;
+		case 1:         /* by task id (older masters) or by creation sequence */
+			if (n % 3 == 2)
+				snprintf(key, sizeof(key), "%016x", n + 1);
+			else
+				snprintf(key, sizeof(key), "fz_app%u.%u", n % 2, n);
+			break;
 		case 2: snprintf(key, sizeof(key), "fw-fuzz%u", n % 2); break;
 		case 3: snprintf(key, sizeof(key), "/fz/app%u", n % 2); break;
 		case 4: snprintf(key, sizeof(key), "/fz/app%u@2026-01-01T00:00:00.00%uZ", n % 2, n % 10); break;
@@ -116,18 +122,37 @@ static void allocate(struct master *m)
 	allocator_run(m, clock_now);
 }
 
-/* Every task the master loaded has a record it can read back (the text it wrote itself
- * when it moved an old record's TASKINFO out), without the TASKINFO in it. */
+/* Every task the master loaded has a record it can read back under its own key (the
+ * creation sequence number; the master rewrote records of older shapes: keyed by task id,
+ * or with the TASKINFO inside), naming the task, without the TASKINFO; no "task_infos"
+ * record is left. */
+static int count_doc(const char *key, json_t *v, void *arg)
+{
+	(void)key;
+	(void)v;
+	(*(int *)arg)++;
+	return 0;
+}
+
 static void check_tasks_rewritten(struct master *m)
 {
+	int infos = 0;
+
 	for (struct dlink *l = m->tasks.next; l != &m->tasks; l = l->next) {
 		struct task *t = dl_entry(l, struct task, all);
+		char key[32];
 		json_t *v = NULL;
 
-		CHECK(store_get(m->store, "tasks", t->rec.task_id, &v) == 0);
+		CHECK(t->store_seq != 0);
+		snprintf(key, sizeof(key), "%016" PRIx64, t->store_seq);
+		CHECK(store_get(m->store, "tasks", key, &v) == 0);
 		CHECK(json_is_object(v) && !json_object_get(v, "info"));
+		CHECK(strcmp(json_string_value(json_object_get(v, "task_id")) ?: "",
+			     t->rec.task_id) == 0);
 		json_decref(v);
 	}
+	store_scan(m->store, "task_infos", count_doc, &infos);
+	CHECK(infos == 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
