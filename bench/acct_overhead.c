@@ -10,7 +10,8 @@
  *       programs to CGDIR/t0001 .. CGDIR/tN as the agent does for each task, runs CMD,
  *       prints the counters of CGDIR/tN (the measured task) as one JSON line, then detaches
  *       everything and removes its pins, also when CMD fails or SIGINT/SIGTERM arrives.
- *       With ACCT_PROG_STATS=1 in the environment the kernel's per-program run-time
+ *       With ACCT_HOOKS_ONLY=1 the programs return at once (the attach points' own cost:
+ *       the floor under Pacer's accounting). With ACCT_PROG_STATS=1 in the environment the kernel's per-program run-time
  *       statistics are on while CMD runs (they cost time themselves: a separate pass) and
  *       a second line gives each program's runs and ns.
  * The cgroup2 tree and the task cgroups are made by the script. */
@@ -243,6 +244,7 @@ static int attach_run(const char *cgdir, int n, const char *id, char **cmd)
 		return 1;
 	path_join(dir, sizeof(dir), "%s/%s", cgdir, "t0001");
 	opts.task_level = cgroup_level(dir);
+	opts.hooks_only = getenv("ACCT_HOOKS_ONLY") && !strcmp(getenv("ACCT_HOOKS_ONLY"), "1");
 	if (bpf_agent_dir("/sys/fs/bpf", id, pindir, sizeof(pindir), err, sizeof(err)) ||
 	    bpf_net_open(pindir, &opts, &net, err, sizeof(err))) {
 		fprintf(stderr, "acct_overhead: %s\n", err);

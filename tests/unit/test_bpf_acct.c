@@ -169,26 +169,27 @@ static int pinned(const char *dir, const char *name)
 }
 
 /* The task's counters in the maps pinned in dir, as pacer-bpf reads them: its cgroup id
- * from `tracked`, the sum over CPUs of its `task_acct` entry. -ENOENT if not tracked. */
+ * from `tracked`, the sum over CPUs of its `task_acct` entry and of its cgroup's
+ * `task_net` storage. -ENOENT if not tracked. */
 static int read_acct_in(const char *dir, const char *task_id, struct task_acct *out)
 {
 	int tracked = pinned(dir, "tracked"), acct = pinned(dir, "task_acct");
-	struct bpf_map_info info = { 0 };
-	uint32_t len = sizeof(info);
+	int net = pinned(dir, "task_net");
 	uint64_t key, *prev = NULL, found = 0;
 	struct tracked_task name;
 	int rc;
 
-	assert_true(tracked >= 0 && acct >= 0);
-	assert_int_equal(bpf_obj_get_info_by_fd(acct, &info, &len), 0);
+	assert_true(tracked >= 0 && acct >= 0 && net >= 0);
 	while (bpf_map_get_next_key(tracked, prev, &key) == 0) {
 		if (bpf_map_lookup_elem(tracked, &key, &name) == 0 && !strcmp(name.task_id, task_id))
 			found = key;
 		prev = &key;
 	}
-	rc = found ? task_acct_lookup(acct, info.type == BPF_MAP_TYPE_PERCPU_HASH, found, out) : -ENOENT;
+	rc = found ? task_acct_read(acct, task_acct_map_percpu(acct), net, task_acct_map_percpu(net),
+				    found, out) : -ENOENT;
 	close(tracked);
 	close(acct);
+	close(net);
 	return rc;
 }
 
