@@ -6,15 +6,21 @@
 # fd: no sysctl change), ROUNDS passes of the full programs and, interleaved, of the same
 # programs returning at once (`hooks`: what the statistics and the dispatch cost without a
 # body). Statistics add a clock read per run, so the figures are upper bounds; the
-# difference full - hooks is what the bodies cost. Prints the medians; raw rows go to
-# <build>/bench/acct_prog_ns.jsonl.
+# difference full - hooks is what the bodies cost. Then, per round, `acct_overhead
+# syscalls` (ns per getppid and per 1-byte write) with nothing attached, with the programs
+# attached and the loop outside any task (what every process on the node pays), and inside
+# the task. Prints the medians; raw rows go to <build>/bench/acct_prog_ns.jsonl.
 # Usage: bench/acct_prog_ns.sh /abs/build [SECONDS per pass, 2] [ROUNDS, 5]   (root)
+# Env: ACCT_LOADER=/abs/other/acct_overhead loads and attaches the programs of another
+# build (its `attach`; an older build's binary need not know `hooks` or `syscalls`: the
+# loops always run from /abs/build).
 set -euo pipefail
 
 build=${1:?usage: bench/acct_prog_ns.sh /abs/build [seconds] [rounds]}
 secs=${2:-2}
 rounds=${3:-5}
 bin=$build/bench/acct_overhead
+loader=${ACCT_LOADER:-$bin}
 [ -x "$bin" ] || { echo "acct_prog_ns: $bin is missing (make $bin)" >&2; exit 1; }
 unified=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
 base=$unified/pacer-bench-acct
@@ -53,7 +59,7 @@ for r in $(seq "$rounds"); do
 		hooks=0
 		[ "$mode" = hooks ] && hooks=1
 		foreign=$(foreign_tracing)
-		res=$(ACCT_PROG_STATS=1 ACCT_HOOKS_ONLY=$hooks "$bin" attach "$cgroot" 1 "$id" -- \
+		res=$(ACCT_PROG_STATS=1 ACCT_HOOKS_ONLY=$hooks "$loader" attach "$cgroot" 1 "$id" -- \
 			sh -c 'echo $$ >"$0/cgroup.procs" && exec "$1" conn "$2" >"$3"' \
 			"$cgroot/t0001" "$bin" "$secs" "$build/bench/acct_prog_ns.conn.json")
 		# Programs attached during the trial count too; our own, just detached, take a
@@ -67,10 +73,28 @@ for r in $(seq "$rounds"); do
 		[ "$f1" -gt "$foreign" ] && foreign=$f1
 		echo "{\"round\":$r,\"mode\":\"$mode\",\"foreign_progs\":$foreign,\"conn\":$(cat "$build/bench/acct_prog_ns.conn.json"),\"stats\":$(echo "$res" | tail -1)}" >>"$out"
 	done
+	foreign=$(foreign_tracing)
+	sys_none=$("$bin" syscalls)
+	# The loop's line comes first, then attach's own counters line.
+	sys_host=$("$loader" attach "$cgroot" 1 "$id" -- "$bin" syscalls)
+	sys_host=${sys_host%%$'\n'*}
+	sys_task=$("$loader" attach "$cgroot" 1 "$id" -- \
+		sh -c 'echo $$ >"$0/cgroup.procs" && exec "$1" syscalls' "$cgroot/t0001" "$bin")
+	sys_task=${sys_task%%$'\n'*}
+	f1=$(foreign_tracing)
+	for _ in $(seq 30); do
+		[ "$f1" -le "$foreign" ] && break
+		sleep 0.1
+		f1=$(foreign_tracing)
+	done
+	[ "$f1" -gt "$foreign" ] && foreign=$f1
+	echo "{\"round\":$r,\"mode\":\"syscalls\",\"foreign_progs\":$foreign,\"none\":$sys_none,\"host\":$sys_host,\"task\":$sys_task}" >>"$out"
 done
 /usr/bin/python3 - "$out" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
+srows = [r for r in rows if r["mode"] == "syscalls"]
+rows = [r for r in rows if r["mode"] != "syscalls"]
 dirty = [r for r in rows if r["foreign_progs"]]
 rows = [r for r in rows if not r["foreign_progs"]]
 print("%d of %d passes left out: foreign tracing programs were loaded (up to %d)" %
@@ -92,4 +116,10 @@ for p in progs:
 print("bodies per connection: %.0f ns; conn/s median pacer %.0f, hooks %.0f" % (tot,
       statistics.median(r["conn"]["conn_per_s"] for r in rows if r["mode"] == "pacer"),
       statistics.median(r["conn"]["conn_per_s"] for r in rows if r["mode"] == "hooks")))
+clean = [r for r in srows if not r["foreign_progs"]]
+print("syscalls (%d of %d rounds clean), ns per call, median:" % (len(clean), len(srows)))
+for k in ("none", "host", "task"):
+    if clean:
+        print("  %-5s getppid %6.1f  write(1 B) %6.1f" % (k, statistics.median(r[k]["getppid_ns"] for r in clean),
+              statistics.median(r[k]["write1_ns"] for r in clean)))
 PY

@@ -143,7 +143,9 @@ int BPF_PROG(acct_sched_switch, bool preempt, struct task_struct *prev, struct t
 	struct cpu_seen *seen;
 	__u64 sum;
 
-	if (!count)
+	/* The idle thread (pid 0, about every other switch of a CPU that waits) is in no
+	 * task: leave before the cgroup lookups. */
+	if (!count || !prev->pid)
 		return 0;
 	c = current_acct();
 	if (!c)
