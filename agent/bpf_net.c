@@ -56,7 +56,7 @@ static const char *const write_exits[] = {
 };
 
 /* The tag (hash of the instructions) of a loaded program; of the program behind a pinned
- * link when pin is set. */
+ * link when pin is set. Read-only settings (task_level, percpu) are not part of it. */
 static int prog_tag(int prog_fd, const char *pin, __u8 tag[BPF_TAG_SIZE])
 {
 	struct bpf_prog_info pi = { 0 };
@@ -102,7 +102,7 @@ static int attach_tracing(struct bpf_net *b, struct bpf_program *prog, const cha
 	int rc = path_join(pin, sizeof(pin), "%s/trace:%s", b->links_dir, name);
 
 	if (!rc)
-		rc = path_join(tmp, sizeof(tmp), "%s/new:%s", b->links_dir, name);
+		rc = path_join(tmp, sizeof(tmp), "%s/trace:%s:new", b->links_dir, name);
 	if (rc)
 		return rc;
 	pinned = access(pin, F_OK) == 0;
@@ -124,9 +124,26 @@ static int attach_tracing(struct bpf_net *b, struct bpf_program *prog, const cha
 	return rc;
 }
 
+/* True if the pin holds a node-wide tracing link, not a task's cgroup link (those are
+ * named after the task id: an app called /trace has pins beginning with "trace:" too). */
+static bool is_tracing_link(const char *path)
+{
+	struct bpf_link_info li = { 0 };
+	__u32 len = sizeof(li);
+	int fd = bpf_obj_get(path);
+	bool tracing;
+
+	if (fd < 0)
+		return false;
+	tracing = bpf_obj_get_info_by_fd(fd, &li, &len) == 0 && li.type != BPF_LINK_TYPE_CGROUP;
+	close(fd);
+	return tracing;
+}
+
 /* Tracing links pinned by an older agent for programs this one no longer has (the
- * node-wide tp_btf/sys_exit before the per-syscall tracepoints): unpinned once the new
- * ones are attached, which detaches them. */
+ * node-wide tp_btf/sys_exit before the per-syscall tracepoints), and a replacement left
+ * half-done by a crash (trace:<name>:new): unpinned once the new ones are attached, which
+ * detaches them. */
 static int drop_stale_tracing(struct bpf_net *b, const char *const *keep, size_t nkeep)
 {
 	struct dirent *de;
@@ -140,16 +157,17 @@ static int drop_stale_tracing(struct bpf_net *b, const char *const *keep, size_t
 		char path[PATH_MAX];
 		bool kept = false;
 
-		if (strncmp(name, "trace:", 6) && strncmp(name, "new:", 4))
+		if (strncmp(name, "trace:", 6))
 			continue;
-		for (size_t i = 0; i < nkeep && !strncmp(name, "trace:", 6); i++)
+		for (size_t i = 0; i < nkeep; i++)
 			kept |= !strcmp(name + 6, keep[i]);
-		if (kept || path_join(path, sizeof(path), "%s/%s", b->links_dir, name))
+		if (kept || path_join(path, sizeof(path), "%s/%s", b->links_dir, name) ||
+		    !is_tracing_link(path))
 			continue;
-		if (unlink(path) < 0 && errno != ENOENT && !first)
-			first = -errno;
-		else
+		if (unlink(path) == 0)
 			log_info("event=bpf_stale_link_removed link=%s", name);
+		else if (errno != ENOENT && !first)
+			first = -errno;
 	}
 	closedir(d);
 	return first;
@@ -170,7 +188,7 @@ static int attach_all_tracing(struct bpf_net *b, char *err, size_t errlen)
 		if (bpf_program__type(prog) != BPF_PROG_TYPE_TRACING)
 			continue;
 		if (nnames == ARRAY_SIZE(names))
-			return -E2BIG;
+			goto too_many;
 		names[nnames++] = bpf_program__name(prog);
 		rc = attach_tracing(b, prog, bpf_program__name(prog), NULL);
 		if (rc) {
@@ -182,7 +200,7 @@ static int attach_all_tracing(struct bpf_net *b, char *err, size_t errlen)
 	for (size_t i = 0; i < ARRAY_SIZE(exits); i++) {
 		for (size_t t = 0; t < exits[i].ntps; t++) {
 			if (nnames == ARRAY_SIZE(names))
-				return -E2BIG;
+				goto too_many;
 			names[nnames++] = exits[i].tps[t];
 			rc = attach_tracing(b, exits[i].prog, exits[i].tps[t], exits[i].tps[t]);
 			if (rc) {
@@ -198,6 +216,9 @@ static int attach_all_tracing(struct bpf_net *b, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot remove stale tracing links in %s: %s", b->links_dir,
 			 strerror(-rc));
 	return rc;
+too_many:
+	snprintf(err, errlen, "more than %zu tracing links in the task_acct object", ARRAY_SIZE(names));
+	return -E2BIG;
 }
 
 int bpf_net_open(const char *pin_dir, const struct bpf_net_opts *opts, struct bpf_net **out,

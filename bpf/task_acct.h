@@ -27,9 +27,6 @@
 #endif
 
 #define TASK_ACCT_MAX_TASKS 16384
-/* Deepest cgroup level searched for a task's entry when a socket sits in a cgroup below
- * the task's own (a task creating sub-cgroups). */
-#define TASK_ACCT_MAX_LEVEL 8
 #define TASK_ACCT_ID_LEN 168   /* Marathon task ids: app id (<= 122) + "." + uuid */
 
 struct task_acct {

@@ -497,18 +497,28 @@ static int pinned_prog_name(const char *link_pin, char *name, size_t len)
  * program is replaced, not kept, and the link of a program the new build no longer has
  * (tp_btf/sys_exit before the per-syscall tracepoints) is removed. The old build's links
  * are played by acct_tcp_state attached twice (pinned as trace:acct_sched_switch and
- * trace:acct_sys_exit): one left behind would count every connection twice. */
+ * trace:acct_sys_exit): one left behind would count every connection twice. The links of
+ * a task of an app called /trace (pins trace:<uuid>:{ingress,egress}) are not touched. */
 static void test_upgrade_replaces_tracing_links(void **state)
 {
 	struct task_acct_bpf *old;
 	struct bpf_link *l1, *l2;
 	struct container_usage u;
-	struct task_dirs d;
+	struct sockaddr_in addr;
+	struct task_dirs d, t;
 	struct task_acct a;
-	char err[512], sw[PATH_MAX], stale[PATH_MAX], name[BPF_OBJ_NAME_LEN];
+	char err[512], sw[PATH_MAX], stale[PATH_MAX], name[BPF_OBJ_NAME_LEN], cmd[1024];
+	int fd = bound_udp(&addr);
 	double diff;
 
 	(void)state;
+	make_dirs(&t, "trace");
+	snprintf(cmd, sizeof(cmd),
+		 "exec /usr/bin/python3 -c \"import socket\n"
+		 "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+		 "for i in range(4): s.sendto(b't', ('127.0.0.1', %d))\n\"", ntohs(addr.sin_port));
+	launch(&t, cmd);
+	wait_exit(t.id, 20);
 	containerizer_destroy(cz);
 	cz = NULL;
 	assert_int_equal(path_join(sw, sizeof(sw), "%s/links/trace:acct_sched_switch", pin_dir), 0);
@@ -534,6 +544,10 @@ static void test_upgrade_replaces_tracing_links(void **state)
 	assert_true(access(stale, F_OK) != 0);
 	assert_int_equal(pinned_prog_name(sw, name, sizeof(name)), 0);
 	assert_string_equal(name, "acct_sched_swit");  /* BPF_OBJ_NAME_LEN - 1 characters */
+	read_acct(t.id, &a);                           /* the /trace task's links and storage */
+	assert_int_equal(a.tx_packets, 4);
+	cleanup(&t);
+	close(fd);
 
 	make_dirs(&d, "upgrade");
 	launch(&d, "exec /usr/bin/python3 -c \"import socket\n"

@@ -1,6 +1,8 @@
 /* acct_maps.c - finds an agent's pin folder (<bpffs>/pacer/<agent-id>), reads the pinned
- * `tracked` (cgroup id -> task id) and `task_acct` maps, and names each task's app and
- * tenant from the agent's checkpoint (<work-dir>/meta/tasks/<id>/task.json: task.app_id).
+ * `tracked` (cgroup id -> task id), `task_acct` and `task_net` maps (network counters in
+ * the task cgroups' storage; absent for an agent of an older build), and names each
+ * task's app and tenant from the agent's checkpoint (<work-dir>/meta/tasks/<id>/task.json:
+ * task.app_id).
  * The task id is kept in a pinned map rather than only in the work dir so that the
  * counters are named even without the work dir (another host path, a container). */
 #include "tools/pacer-bpf/pacer_bpf.h"
