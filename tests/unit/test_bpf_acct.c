@@ -544,7 +544,15 @@ static void test_upgrade_replaces_tracing_links(void **state)
 	assert_true(access(stale, F_OK) != 0);
 	assert_int_equal(pinned_prog_name(sw, name, sizeof(name)), 0);
 	assert_string_equal(name, "acct_sched_swit");  /* BPF_OBJ_NAME_LEN - 1 characters */
-	read_acct(t.id, &a);                           /* the /trace task's links and storage */
+	for (const char *dir = "ingress"; dir; dir = strcmp(dir, "ingress") ? NULL : "egress") {
+		char pin[PATH_MAX];
+
+		assert_int_equal(path_join(pin, sizeof(pin), "%s/links/trace:%s:%s", pin_dir,
+					   strchr(t.id, '.') + 1, dir), 0);
+		if (access(pin, F_OK))
+			fail_msg("the /trace task's link %s was removed", pin);
+	}
+	read_acct(t.id, &a);
 	assert_int_equal(a.tx_packets, 4);
 	cleanup(&t);
 	close(fd);
