@@ -6,10 +6,11 @@
  *       {"conn_per_s":X,"connections":N,"loop_cpu_us":C} (C: the process's CPU during the
  *       loop, without its start-up).
  *   acct_overhead syscalls
- *       ns per getppid(2) (a syscall no program counts) and per 1-byte write(2) to
- *       /dev/null (one the VFS-bytes program counts), the best of 5 x 1,000,000 each:
- *       what the syscall exit hooks cost every process on the node; prints
- *       {"getppid_ns":X,"write1_ns":Y}.
+ *       ns per getppid(2) (a syscall no program counts), per 1-byte write(2) to /dev/null
+ *       (one the VFS-bytes program counts) and per 1-byte UDP datagram sent to and received
+ *       from itself over 127.0.0.1 (an egress and an ingress skb hook, two syscalls), the
+ *       best of 5 passes each: what the hooks cost a process; prints
+ *       {"getppid_ns":X,"write1_ns":Y,"udp_ns":Z}.
  *   acct_overhead attach CGDIR N ID -- CMD [ARG...]
  *       loads bpf/task_acct.bpf.c through the agent's own loader (agent/bpf_net.c: tracing
  *       programs attached once, maps and links pinned in /sys/fs/bpf/pacer/ID, as an agent
@@ -140,34 +141,58 @@ static int conn_rate(double secs)
 
 /* ---- syscalls ------------------------------------------------------------------------ */
 
+/* One 1-byte UDP datagram to ourselves over loopback, received: one egress and one
+ * ingress skb hook run for the process's cgroup, plus two syscalls. */
+static int udp_roundtrip(int s, const struct sockaddr_in *to)
+{
+	char c = 'u';
+
+	if (sendto(s, &c, 1, 0, (const struct sockaddr *)to, sizeof(*to)) != 1)
+		return -1;
+	return recv(s, &c, 1, 0) == 1 ? 0 : -1;
+}
+
 static int syscall_cost(void)
 {
-	enum { N = 1000000, PASSES = 5 };
-	double best_g = 1e9, best_w = 1e9;
+	enum { N = 1000000, NU = 200000, PASSES = 5 };
+	double best_g = 1e9, best_w = 1e9, best_u = 1e9;
 	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
 	char c = 'x';
+	int rc = 1;
 
-	if (fd < 0)
-		return 1;
+	if (fd < 0 || s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) ||
+	    getsockname(s, (struct sockaddr *)&a, &alen))
+		goto out;
 	for (int p = 0; p < PASSES; p++) {
-		double t0 = now_mono(), t1, t2;
+		double t0 = now_mono(), t1, t2, t3;
 
 		for (int i = 0; i < N; i++)
 			syscall(SYS_getppid);
 		t1 = now_mono();
-		for (int i = 0; i < N; i++) {
-			if (write(fd, &c, 1) != 1) {
-				close(fd);
-				return 1;
-			}
-		}
+		for (int i = 0; i < N; i++)
+			if (write(fd, &c, 1) != 1)
+				goto out;
 		t2 = now_mono();
+		for (int i = 0; i < NU; i++)
+			if (udp_roundtrip(s, &a))
+				goto out;
+		t3 = now_mono();
 		best_g = t1 - t0 < best_g ? t1 - t0 : best_g;
 		best_w = t2 - t1 < best_w ? t2 - t1 : best_w;
+		best_u = t3 - t2 < best_u ? t3 - t2 : best_u;
 	}
-	close(fd);
-	printf("{\"getppid_ns\":%.1f,\"write1_ns\":%.1f}\n", best_g * 1e9 / N, best_w * 1e9 / N);
-	return 0;
+	printf("{\"getppid_ns\":%.1f,\"write1_ns\":%.1f,\"udp_ns\":%.1f}\n", best_g * 1e9 / N,
+	       best_w * 1e9 / N, best_u * 1e9 / NU);
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (s >= 0)
+		close(s);
+	return rc;
 }
 
 /* ---- attach --------------------------------------------------------------------------- */

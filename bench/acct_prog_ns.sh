@@ -7,9 +7,11 @@
 # programs returning at once (`hooks`: what the statistics and the dispatch cost without a
 # body). Statistics add a clock read per run, so the figures are upper bounds; the
 # difference full - hooks is what the bodies cost. Then, per round, `acct_overhead
-# syscalls` (ns per getppid and per 1-byte write) with nothing attached, with the programs
-# attached and the loop outside any task (what every process on the node pays), and inside
-# the task. Prints the medians; raw rows go to <build>/bench/acct_prog_ns.jsonl.
+# syscalls` (ns per getppid, per 1-byte write, per UDP datagram to itself) with nothing
+# attached, with the programs attached and the loop outside any task (what every process
+# on the node pays), inside the task with the programs returning at once (the hooks'
+# floor) and inside the task. Prints the medians; raw rows go to
+# <build>/bench/acct_prog_ns.jsonl.
 # Usage: bench/acct_prog_ns.sh /abs/build [SECONDS per pass, 2] [ROUNDS, 5]   (root)
 # Env: ACCT_LOADER=/abs/other/acct_overhead loads and attaches the programs of another
 # build (its `attach`; an older build's binary need not know `hooks` or `syscalls`: the
@@ -81,6 +83,9 @@ for r in $(seq "$rounds"); do
 	sys_task=$("$loader" attach "$cgroot" 1 "$id" -- \
 		sh -c 'echo $$ >"$0/cgroup.procs" && exec "$1" syscalls' "$cgroot/t0001" "$bin")
 	sys_task=${sys_task%%$'\n'*}
+	sys_hooks=$(ACCT_HOOKS_ONLY=1 "$loader" attach "$cgroot" 1 "$id" -- \
+		sh -c 'echo $$ >"$0/cgroup.procs" && exec "$1" syscalls' "$cgroot/t0001" "$bin")
+	sys_hooks=${sys_hooks%%$'\n'*}
 	f1=$(foreign_tracing)
 	for _ in $(seq 30); do
 		[ "$f1" -le "$foreign" ] && break
@@ -88,7 +93,7 @@ for r in $(seq "$rounds"); do
 		f1=$(foreign_tracing)
 	done
 	[ "$f1" -gt "$foreign" ] && foreign=$f1
-	echo "{\"round\":$r,\"mode\":\"syscalls\",\"foreign_progs\":$foreign,\"none\":$sys_none,\"host\":$sys_host,\"task\":$sys_task}" >>"$out"
+	echo "{\"round\":$r,\"mode\":\"syscalls\",\"foreign_progs\":$foreign,\"none\":$sys_none,\"host\":$sys_host,\"task\":$sys_task,\"task_hooks\":$sys_hooks}" >>"$out"
 done
 /usr/bin/python3 - "$out" <<'PY'
 import json, statistics, sys
@@ -118,8 +123,12 @@ print("bodies per connection: %.0f ns; conn/s median pacer %.0f, hooks %.0f" % (
       statistics.median(r["conn"]["conn_per_s"] for r in rows if r["mode"] == "hooks")))
 clean = [r for r in srows if not r["foreign_progs"]]
 print("syscalls (%d of %d rounds clean), ns per call, median:" % (len(clean), len(srows)))
-for k in ("none", "host", "task"):
+for k in ("none", "host", "task_hooks", "task"):
     if clean:
-        print("  %-5s getppid %6.1f  write(1 B) %6.1f" % (k, statistics.median(r[k]["getppid_ns"] for r in clean),
-              statistics.median(r[k]["write1_ns"] for r in clean)))
+        m = lambda f: statistics.median(r[k][f] - r["none"][f] for r in clean)
+        print("  %-10s getppid %6.1f (%+5.1f)  write(1 B) %6.1f (%+5.1f)  UDP to self %6.1f (%+5.1f)" % (k,
+              statistics.median(r[k]["getppid_ns"] for r in clean), m("getppid_ns"),
+              statistics.median(r[k]["write1_ns"] for r in clean), m("write1_ns"),
+              statistics.median(r[k]["udp_ns"] for r in clean), m("udp_ns")))
+print("  (in brackets: the median of each round's difference to none)")
 PY
