@@ -1,9 +1,11 @@
 /* bpf_net.h - the agent side of bpf/task_acct.bpf.c (exact per-task accounting): one
  * loaded copy per agent with its maps pinned under <pin_dir>/ (reused after a restart, so
  * counts continue); the tracing programs (CPU, TCP connections, VFS bytes) attached once
- * per agent as bpf_links pinned at <pin_dir>/links/trace:<program>; the cgroup_skb
+ * per agent as bpf_links pinned at <pin_dir>/links/trace:<program> (trace:sys_exit_<call>
+ * for the syscall exit tracepoints; after an upgrade a pinned link running another
+ * program is replaced and one of a program no longer loaded is removed); the cgroup_skb
  * programs attached per task as links pinned at <pin_dir>/links/<task-id, '.' as ':'>:
- * {ingress,egress}. Pinned links stay attached while the agent is down. */
+ * {ingress,egress}, their counters in the task cgroup's task_net storage. Pinned links stay attached while the agent is down. */
 #ifndef PACER_AGENT_BPF_NET_H
 #define PACER_AGENT_BPF_NET_H
 
@@ -18,6 +20,7 @@ struct bpf_net;
 struct bpf_net_opts {
 	bool shared_map;        /* one shared hash with atomic adds instead of per-CPU (bench) */
 	uint32_t task_level;    /* cgroup2 level of the task cgroups, 0 = unknown */
+	bool hooks_only;        /* programs that return at once: the attach points' own cost (bench) */
 };
 
 /* opts may be NULL (per-CPU, no ancestor lookup in the tracing programs). */

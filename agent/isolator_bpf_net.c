@@ -79,7 +79,9 @@ static int bn_prepare(void *state, const struct isolator_task *t, const struct c
 	return attach(state, t, err, errlen);
 }
 
-/* Link pins normally survive the restart; re-attach if someone removed them. */
+/* Link pins normally survive the restart; re-attach if someone removed them (removing
+ * them detached the programs and freed the task's task_net storage: its network counters
+ * start again from zero). */
 static int bn_recover(void *state, const struct isolator_task *t)
 {
 	struct bpf_net_iso *s = state;

@@ -2,7 +2,15 @@
  * accounting for a task on a node with N tasks, against no accounting and iptables):
  *   acct_overhead conn SECONDS
  *       short TCP connections over 127.0.0.1 from the calling process's cgroup: connect,
- *       accept (a second thread), close with RST, one at a time; prints {"conn_per_s":X}.
+ *       accept (a second thread), close with RST, one at a time; prints
+ *       {"conn_per_s":X,"connections":N,"loop_cpu_us":C} (C: the process's CPU during the
+ *       loop, without its start-up).
+ *   acct_overhead syscalls
+ *       ns per getppid(2) (a syscall no program counts), per 1-byte write(2) to /dev/null
+ *       (one the VFS-bytes program counts) and per 1-byte UDP datagram sent to and received
+ *       from itself over 127.0.0.1 (an egress and an ingress skb hook, two syscalls), the
+ *       best of 5 passes each: what the hooks cost a process; prints
+ *       {"getppid_ns":X,"write1_ns":Y,"udp_ns":Z}.
  *   acct_overhead attach CGDIR N ID -- CMD [ARG...]
  *       loads bpf/task_acct.bpf.c through the agent's own loader (agent/bpf_net.c: tracing
  *       programs attached once, maps and links pinned in /sys/fs/bpf/pacer/ID, as an agent
@@ -10,7 +18,8 @@
  *       programs to CGDIR/t0001 .. CGDIR/tN as the agent does for each task, runs CMD,
  *       prints the counters of CGDIR/tN (the measured task) as one JSON line, then detaches
  *       everything and removes its pins, also when CMD fails or SIGINT/SIGTERM arrives.
- *       With ACCT_PROG_STATS=1 in the environment the kernel's per-program run-time
+ *       With ACCT_HOOKS_ONLY=1 the programs return at once (the attach points' own cost:
+ *       the floor under Pacer's accounting). With ACCT_PROG_STATS=1 in the environment the kernel's per-program run-time
  *       statistics are on while CMD runs (they cost time themselves: a separate pass) and
  *       a second line gives each program's runs and ns.
  * The cgroup2 tree and the task cgroups are made by the script. */
@@ -18,6 +27,7 @@
 #include <bpf/bpf.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -26,7 +36,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -72,12 +84,21 @@ static int loopback_listener(struct sockaddr_in *addr)
 	return fd;
 }
 
+/* CPU time of the whole process (both threads; softirq work done in their context
+ * included), in µs. */
+static double rusage_us(const struct rusage *r)
+{
+	return (double)(r->ru_utime.tv_sec + r->ru_stime.tv_sec) * 1e6 +
+	       (double)(r->ru_utime.tv_usec + r->ru_stime.tv_usec);
+}
+
 /* SO_LINGER 0: the close sends a RST, so no TIME_WAIT socket is left per connection and
  * the run never exhausts the ephemeral ports. */
 static int conn_rate(double secs)
 {
 	struct linger lg = { 1, 0 };
 	struct sockaddr_in addr;
+	struct rusage r0, r1;
 	double t0, end, n = 0;
 	pthread_t th;
 	int l = loopback_listener(&addr), rc = 0;
@@ -90,6 +111,7 @@ static int conn_rate(double secs)
 		close(l);
 		return 1;
 	}
+	getrusage(RUSAGE_SELF, &r0);
 	t0 = now_mono();
 	end = t0 + secs;
 	while (now_mono() < end && !stop_sig) {
@@ -109,9 +131,67 @@ static int conn_rate(double secs)
 	end = now_mono();
 	shutdown(l, SHUT_RDWR);
 	pthread_join(th, NULL);
+	getrusage(RUSAGE_SELF, &r1);
 	close(l);
 	if (!rc)
-		printf("{\"conn_per_s\":%.0f,\"connections\":%.0f}\n", n / (end - t0), n);
+		printf("{\"conn_per_s\":%.0f,\"connections\":%.0f,\"loop_cpu_us\":%.0f}\n",
+		       n / (end - t0), n, rusage_us(&r1) - rusage_us(&r0));
+	return rc;
+}
+
+/* ---- syscalls ------------------------------------------------------------------------ */
+
+/* One 1-byte UDP datagram to ourselves over loopback, received: one egress and one
+ * ingress skb hook run for the process's cgroup, plus two syscalls. */
+static int udp_roundtrip(int s, const struct sockaddr_in *to)
+{
+	char c = 'u';
+
+	if (sendto(s, &c, 1, 0, (const struct sockaddr *)to, sizeof(*to)) != 1)
+		return -1;
+	return recv(s, &c, 1, 0) == 1 ? 0 : -1;
+}
+
+static int syscall_cost(void)
+{
+	enum { N = 1000000, NU = 200000, PASSES = 5 };
+	double best_g = 1e9, best_w = 1e9, best_u = 1e9;
+	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	char c = 'x';
+	int rc = 1;
+
+	if (fd < 0 || s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) ||
+	    getsockname(s, (struct sockaddr *)&a, &alen))
+		goto out;
+	for (int p = 0; p < PASSES; p++) {
+		double t0 = now_mono(), t1, t2, t3;
+
+		for (int i = 0; i < N; i++)
+			syscall(SYS_getppid);
+		t1 = now_mono();
+		for (int i = 0; i < N; i++)
+			if (write(fd, &c, 1) != 1)
+				goto out;
+		t2 = now_mono();
+		for (int i = 0; i < NU; i++)
+			if (udp_roundtrip(s, &a))
+				goto out;
+		t3 = now_mono();
+		best_g = t1 - t0 < best_g ? t1 - t0 : best_g;
+		best_w = t2 - t1 < best_w ? t2 - t1 : best_w;
+		best_u = t3 - t2 < best_u ? t3 - t2 : best_u;
+	}
+	printf("{\"getppid_ns\":%.1f,\"write1_ns\":%.1f,\"udp_ns\":%.1f}\n", best_g * 1e9 / N,
+	       best_w * 1e9 / N, best_u * 1e9 / NU);
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (s >= 0)
+		close(s);
 	return rc;
 }
 
@@ -243,6 +323,7 @@ static int attach_run(const char *cgdir, int n, const char *id, char **cmd)
 		return 1;
 	path_join(dir, sizeof(dir), "%s/%s", cgdir, "t0001");
 	opts.task_level = cgroup_level(dir);
+	opts.hooks_only = getenv("ACCT_HOOKS_ONLY") && !strcmp(getenv("ACCT_HOOKS_ONLY"), "1");
 	if (bpf_agent_dir("/sys/fs/bpf", id, pindir, sizeof(pindir), err, sizeof(err)) ||
 	    bpf_net_open(pindir, &opts, &net, err, sizeof(err))) {
 		fprintf(stderr, "acct_overhead: %s\n", err);
@@ -299,6 +380,7 @@ out:
 static int usage(void)
 {
 	fprintf(stderr, "usage: acct_overhead conn SECONDS\n"
+			"       acct_overhead syscalls\n"
 			"       acct_overhead attach CGDIR N ID -- CMD [ARG...]\n");
 	return 2;
 }
@@ -319,6 +401,8 @@ int main(int argc, char **argv)
 			return usage();
 		return conn_rate(secs);
 	}
+	if (argc == 2 && !strcmp(argv[1], "syscalls"))
+		return syscall_cost();
 	if (argc < 7 || strcmp(argv[1], "attach") || strcmp(argv[5], "--"))
 		return usage();
 	n = strtol(argv[3], &end, 10);

@@ -9,6 +9,8 @@
 #   iptables  the same counting with iptables: one `-m cgroup --path <task> -j RETURN` rule
 #             per task in a chain jumped to from INPUT and OUTPUT, the measured task's rule
 #             the LAST of the N (worst case for a linear rule list)
+#   hooks     (only when named in ACCT_MODES) Pacer's programs attached as in `pacer` but
+#             returning at once: the kernel's cost of the attach points, the floor under (b)
 # Each trial runs in a fresh network namespace (loopback only; its netfilter state goes with
 # it): iperf3 server and client, then bench/acct_overhead.c's connect/accept/close loop,
 # all inside the task cgroup. Rounds are interleaved (the mode order rotates each round);
@@ -18,7 +20,7 @@
 # chain, iperf3 server) is removed on exit, Ctrl-C included.
 # Usage: bench/acct_overhead.sh /abs/build   (root; the binary: make <build>/bench/acct_overhead)
 # Env: ACCT_TASKS ("1 100 1000"), ACCT_ROUNDS (5), ACCT_SECONDS (iperf3 -t, 3),
-#      ACCT_CONN_SECONDS (1.5). Results: stdout, <build>/bench/acct_overhead.{jsonl,md}.
+#      ACCT_CONN_SECONDS (1.5), ACCT_MODES ("none pacer iptables"; `none` must be one). Results: stdout, <build>/bench/acct_overhead.{jsonl,md}.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -47,11 +49,15 @@ machine_busy_us() {
 }
 
 # Tracing programs on the tracepoints Pacer's accounting uses that are attached now (other
-# agents on this host: each agent attaches its own node-wide copy). They run in every mode,
+# agents on this host: each agent attaches its own node-wide copy; the syscall exit
+# tracepoints' perf_event links are known by their programs' names). They run in every mode,
 # the baseline included, so they are counted and reported.
 foreign_tracing() {
-	bpftool link list -j 2>/dev/null | jq '[.[] | select(.type == "raw_tracepoint" and
-		((.tp_name // "") | test("^(sched_switch|sys_exit|inet_sock_set_state)$")))] | length' ||
+	{ bpftool link list -j && bpftool prog show -j; } 2>/dev/null | jq -s '
+		([.[1][] | select((.name // "") | test("^acct_(read|write)_exit$")) | .id]) as $exits |
+		[.[0][] | select((.type == "raw_tracepoint" and
+			((.tp_name // "") | test("^(sched_switch|sys_exit|inet_sock_set_state)$"))) or
+			(.type == "perf_event" and (.prog_id as $p | $exits | index($p))))] | length' ||
 		echo -1
 }
 
@@ -205,7 +211,12 @@ mkdir -p "$work"
 results=$build/bench/acct_overhead.jsonl
 : >"$results"
 export unified cgroot bin secs csecs
-modes=(none pacer iptables)
+read -r -a modes <<<"${ACCT_MODES:-none pacer iptables}"
+nmodes=${#modes[@]}
+[[ " ${modes[*]} " == *" none "* ]] || { echo "bench-acct: ACCT_MODES must include none" >&2; exit 1; }
+for m in "${modes[@]}"; do
+	case $m in none|pacer|hooks|iptables) ;; *) echo "bench-acct: unknown mode $m" >&2; exit 1 ;; esac
+done
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 t0=$SECONDS
 echo "bench-acct: $(nproc) CPUs, kernel $(uname -r), cgroup $layout (cgroup2 at $unified)," \
@@ -214,17 +225,28 @@ echo "bench-acct: $(nproc) CPUs, kernel $(uname -r), cgroup $layout (cgroup2 at 
 echo "bench-acct: iptables: the measured task's rule is the LAST of the N in $chain (worst case)"
 for r in $(seq 1 "$rounds"); do
 	for n in $tasks; do
-		for k in 0 1 2; do
-			mode=${modes[$(((k + r - 1) % 3))]}
+		for ((k = 0; k < nmodes; k++)); do
+			mode=${modes[$(((k + r - 1) % nmodes))]}
 			out=$work/r$r-n$n-$mode
 			export out
 			foreign=$(foreign_tracing)
 			trial_cmd=(unshare --net -- "$here/acct_overhead.sh" --trial "$mode" "$n")
 			if [ "$mode" = pacer ]; then
 				"$bin" attach "$cgroot" "$n" "$id" -- "${trial_cmd[@]}" >"$out.acct.json"
+			elif [ "$mode" = hooks ]; then
+				ACCT_HOOKS_ONLY=1 "$bin" attach "$cgroot" "$n" "$id" -- "${trial_cmd[@]}" >/dev/null
 			else
 				"${trial_cmd[@]}"
 			fi
+			# Programs attached during the trial count too; our own, just detached, take a
+			# moment to be freed: wait (3 s at most) for the count from before.
+			f1=$(foreign_tracing)
+			for _ in $(seq 30); do
+				[ "$f1" -le "$foreign" ] && break
+				sleep 0.1
+				f1=$(foreign_tracing)
+			done
+			[ "$f1" -gt "$foreign" ] && foreign=$f1
 			/usr/bin/python3 - "$out" "$r" "$rounds" "$n" "$mode" "$foreign" >>"$results" <<'PY'
 import json, os, sys
 out, r, rounds, n, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
@@ -268,7 +290,8 @@ def target(name, ratio, higher, limit):
     return "%s %+.1f%% (%s)" % (name, 100 * cost, "met" if cost <= limit else
                                 "missed by %.1f points" % (100 * (cost - limit)))
 for n in sorted({r["tasks"] for r in rows}):
-    by = {m: [r for r in rows if r["tasks"] == n and r["mode"] == m] for m in ("none", "pacer", "iptables")}
+    by = {m: [r for r in rows if r["tasks"] == n and r["mode"] == m]
+          for m in ("none", "hooks", "pacer", "iptables") if any(r["mode"] == m for r in rows)}
     base = {k: med([r[k] for r in by["none"]]) for k, _ in keys}
     ratio = {}
     for m, rs in by.items():
@@ -278,22 +301,27 @@ for n in sorted({r["tasks"] for r in rows}):
         for k, _ in keys:
             cells += ["%.2f" % v[k] if v[k] < 1000 else "%.0f" % v[k], "%.3f" % ratio[m][k]]
         lines.append("| %d | %s | %s | %.0f%% |" % (n, m, " | ".join(cells), 100 * med([r["others_load"] for r in rs])))
-    p, c = ratio["pacer"], ratio["iptables"]
-    verdicts.append("tasks %d, pacer vs none: %s, %s; %s, %s" % (n,
-        target("TCP wall", p["tcp_gbps"], True, 0.02), target("TCP CPU/KB", p["tcp_cpu_ns_per_kb"], False, 0.02),
-        target("conn wall", p["conn_per_s"], True, 0.03), target("conn CPU/conn", p["conn_cpu_us_per_conn"], False, 0.03)))
-    ahead = all((p[k] > c[k]) if hi else (p[k] < c[k]) for k, hi in keys)
-    verdicts.append("tasks %d, iptables vs none: TCP x%.3f wall, x%.3f CPU/KB; conn x%.3f wall, x%.3f CPU/conn; "
-                    "pacer %s iptables on all four" % (n, c["tcp_gbps"], c["tcp_cpu_ns_per_kb"], c["conn_per_s"],
-                                                        c["conn_cpu_us_per_conn"], "ahead of" if ahead else "NOT ahead of"))
+    for m in ("hooks", "pacer"):
+        if m not in ratio:
+            continue
+        p = ratio[m]
+        verdicts.append("tasks %d, %s vs none: %s, %s; %s, %s" % (n, m,
+            target("TCP wall", p["tcp_gbps"], True, 0.02), target("TCP CPU/KB", p["tcp_cpu_ns_per_kb"], False, 0.02),
+            target("conn wall", p["conn_per_s"], True, 0.03), target("conn CPU/conn", p["conn_cpu_us_per_conn"], False, 0.03)))
+    if "pacer" in ratio and "iptables" in ratio:
+        p, c = ratio["pacer"], ratio["iptables"]
+        ahead = all((p[k] > c[k]) if hi else (p[k] < c[k]) for k, hi in keys)
+        verdicts.append("tasks %d, iptables vs none: TCP x%.3f wall, x%.3f CPU/KB; conn x%.3f wall, x%.3f CPU/conn; "
+                        "pacer %s iptables on all four" % (n, c["tcp_gbps"], c["tcp_cpu_ns_per_kb"], c["conn_per_s"],
+                                                            c["conn_cpu_us_per_conn"], "ahead of" if ahead else "NOT ahead of"))
     # What each counted: the accounting under test must have seen the traffic.
-    for r in by["pacer"]:
+    for r in by.get("pacer", []):
         a = r.get("pacer_counted", {})
         if a.get("tx_bytes", 0) < r["tcp_bytes"] or a.get("tcp_connects", 0) < r["connections"]:
             verdicts.append("  WARNING round %d: pacer counted tx %s B / %s connects, less than the %d B / %d "
                             "connections made" % (r["round"], a.get("tx_bytes"), a.get("tcp_connects"),
                                                   r["tcp_bytes"], r["connections"]))
-    for r in by["iptables"]:
+    for r in by.get("iptables", []):
         a = r.get("iptables_counted", {})
         if a.get("bytes", 0) < r["tcp_bytes"]:
             verdicts.append("  WARNING round %d: the task's iptables rule counted %s B, less than the %d B "

@@ -1,6 +1,6 @@
 /* bpf_overhead.c - cost of Pacer's per-task accounting (bpf/task_acct.bpf.c) on the
  * workloads it charges: loopback TCP throughput, short TCP connections per second, and
- * small write(2) calls per second (the sys_exit program's hot path), each run from inside
+ * small write(2) calls per second (the write syscall-exit program's hot path), each run from inside
  * one task cgroup with 2 threads on the 2 CPUs hitting the same task entry.
  *   bpf_overhead MODE SECONDS [stats]      MODE: none | percpu | atomic | host
  * "stats" turns on the kernel's per-program run-time statistics (ns per run, printed);
@@ -154,13 +154,15 @@ static double write_rate(void)
 }
 
 /* Average ns per run of every program attached through a link pinned in <pins>/links,
- * from the kernel's own run-time statistics (enabled by main while it holds the fd). */
+ * from the kernel's own run-time statistics (enabled by main while it holds the fd); each
+ * program once (the syscall-exit programs have five links each). */
 static void print_prog_stats(const char *pins, FILE *f)
 {
 	char dir[4096], path[8192];
+	uint32_t seen[32];
+	int nseen = 0, first = 1;
 	struct dirent *de;
 	DIR *d;
-	int first = 1;
 
 	path_join(dir, sizeof(dir), "%s/links", pins);
 	d = opendir(dir);
@@ -176,8 +178,18 @@ static void print_prog_stats(const char *pins, FILE *f)
 		lfd = bpf_obj_get(path);
 		if (lfd < 0)
 			continue;
-		if (!bpf_obj_get_info_by_fd(lfd, &li, &len) &&
-		    (pfd = bpf_prog_get_fd_by_id(li.prog_id)) >= 0) {
+		if (!bpf_obj_get_info_by_fd(lfd, &li, &len)) {
+			int dup = nseen == (int)ARRAY_SIZE(seen);
+
+			for (int i = 0; i < nseen; i++)
+				dup |= seen[i] == li.prog_id;
+			if (!dup)
+				seen[nseen++] = li.prog_id;
+			pfd = dup ? -1 : bpf_prog_get_fd_by_id(li.prog_id);
+		} else {
+			pfd = -1;
+		}
+		if (pfd >= 0) {
 			if (!bpf_obj_get_info_by_fd(pfd, &pi, &plen) && pi.run_cnt)
 				fprintf(f, "%s\"%s\":%.1f", first ? "" : ",", pi.name,
 					(double)pi.run_time_ns / (double)pi.run_cnt);

@@ -2,7 +2,8 @@
  *   cgroup_skb ingress/egress (attached per task cgroup): bytes, packets, UDP datagrams;
  *   tracing programs (attached once per agent, filtered by the agent's own task_acct map):
  *   tp_btf/sched_switch (CPU ns), tp_btf/inet_sock_set_state (TCP connections opened and
- *   accepted), tp_btf/sys_exit (bytes of successful read/write syscalls).
+ *   accepted), tracepoint/syscalls/sys_exit_{read,write,...} (bytes of successful read/write
+ *   syscalls).
  * Counters are added with plain stores when the map is per-CPU (the default) and with
  * atomic adds when the loader made it a shared hash (percpu = false; see
  * docs/benchmarks.md for the measurement that chose per-CPU). Packets are never dropped
@@ -20,6 +21,9 @@ const volatile bool percpu = true;
 /* Level of the task cgroups in the cgroup2 hierarchy (0: do not look above the own cgroup
  * of a thread in the tracing programs). */
 const volatile __u32 task_level = 0;
+/* false: every program returns at once (the verifier drops the bodies): the kernel's cost
+ * of the attach points alone, bench/acct_overhead.sh's `hooks` mode. */
+const volatile bool count = true;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);   /* the loader may switch it to BPF_MAP_TYPE_HASH */
@@ -42,6 +46,13 @@ struct {
 } tracked SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE);  /* or CGROUP_STORAGE (loader, percpu = false) */
+	__type(key, __u64);
+	__type(value, struct task_net);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} task_net SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
@@ -59,26 +70,9 @@ struct {
 
 /* ---- cgroup_skb ------------------------------------------------------------------ */
 
-/* The socket's own cgroup is normally the task cgroup; a socket in a sub-cgroup of the
- * task is charged to the nearest ancestor that has an entry. */
-static __always_inline struct task_acct *skb_acct(struct __sk_buff *skb)
-{
-	__u64 id = bpf_skb_cgroup_id(skb);
-	struct task_acct *c = bpf_map_lookup_elem(&task_acct, &id);
-
-	if (c)
-		return c;
-	for (int level = TASK_ACCT_MAX_LEVEL; level > 0; level--) {
-		id = bpf_skb_ancestor_cgroup_id(skb, level);
-		if (!id)
-			continue;
-		c = bpf_map_lookup_elem(&task_acct, &id);
-		if (c)
-			return c;
-	}
-	return NULL;
-}
-
+/* The network counters live in the storage of the cgroup the program is attached to (the
+ * task cgroup; a socket in a sub-cgroup of the task runs its ancestors' programs, so it is
+ * charged there too): bpf_get_local_storage reaches it without a lookup by cgroup id. */
 static __always_inline __u64 udp_datagrams(struct __sk_buff *skb)
 {
 	struct bpf_sock *sk = skb->sk;
@@ -94,32 +88,34 @@ static __always_inline __u64 udp_datagrams(struct __sk_buff *skb)
 SEC("cgroup_skb/ingress")
 int net_ingress(struct __sk_buff *skb)
 {
-	struct task_acct *c = skb_acct(skb);
+	struct task_net *c;
+	__u64 d;
 
-	if (c) {
-		__u64 d = udp_datagrams(skb);
-
-		ADD(c, rx_bytes, skb->len);
-		ADD(c, rx_packets, 1);
-		if (d)
-			ADD(c, udp_rx_datagrams, d);
-	}
+	if (!count)
+		return 1;
+	c = bpf_get_local_storage(&task_net, 0);
+	d = udp_datagrams(skb);
+	ADD(c, rx_bytes, skb->len);
+	ADD(c, rx_packets, 1);
+	if (d)
+		ADD(c, udp_rx_datagrams, d);
 	return 1;
 }
 
 SEC("cgroup_skb/egress")
 int net_egress(struct __sk_buff *skb)
 {
-	struct task_acct *c = skb_acct(skb);
+	struct task_net *c;
+	__u64 d;
 
-	if (c) {
-		__u64 d = udp_datagrams(skb);
-
-		ADD(c, tx_bytes, skb->len);
-		ADD(c, tx_packets, 1);
-		if (d)
-			ADD(c, udp_tx_datagrams, d);
-	}
+	if (!count)
+		return 1;
+	c = bpf_get_local_storage(&task_net, 0);
+	d = udp_datagrams(skb);
+	ADD(c, tx_bytes, skb->len);
+	ADD(c, tx_packets, 1);
+	if (d)
+		ADD(c, udp_tx_datagrams, d);
 	return 1;
 }
 
@@ -143,10 +139,15 @@ static __always_inline struct task_acct *current_acct(void)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(acct_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	struct task_acct *c = current_acct();
+	struct task_acct *c;
 	struct cpu_seen *seen;
 	__u64 sum;
 
+	/* The idle thread (pid 0, about every other switch of a CPU that waits) is in no
+	 * task: leave before the cgroup lookups. */
+	if (!count || !prev->pid)
+		return 0;
+	c = current_acct();
 	if (!c)
 		return 0;
 	seen = bpf_task_storage_get(&cpu_seen, prev, NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
@@ -195,7 +196,7 @@ int BPF_PROG(acct_tcp_state, const struct sock *sk, const int oldstate, const in
 
 	/* Five of the seven transitions of a connection count nothing: leave before reading
 	 * the socket. */
-	if (!opened && !accepted)
+	if (!count || (!opened && !accepted))
 		return 0;
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
@@ -209,40 +210,43 @@ int BPF_PROG(acct_tcp_state, const struct sock *sk, const int oldstate, const in
 	return 0;
 }
 
-/* x86_64 syscall numbers of the read and write families (see docs: io_uring, splice,
- * sendfile and copy_file_range are not counted). */
-enum {
-	NR_read = 0, NR_write = 1, NR_pread64 = 17, NR_pwrite64 = 18, NR_readv = 19,
-	NR_writev = 20, NR_preadv = 295, NR_pwritev = 296, NR_preadv2 = 327, NR_pwritev2 = 328,
+/* The record of the syscalls:sys_exit_<call> tracepoints (tracefs events/syscalls/
+ * sys_exit_read/format): the common header, the syscall number, its return value. */
+struct syscall_exit {
+	__u64 common;
+	int nr;
+	long ret;
 };
 
 /* Bytes read and written through the VFS, at the syscall boundary: what read(2),
- * write(2) and their vector/positional forms returned (only successful bytes). The
- * syscall number is checked first, so other syscalls of host processes cost a compare. */
-SEC("tp_btf/sys_exit")
-int BPF_PROG(acct_sys_exit, struct pt_regs *regs, long ret)
+ * write(2) and their vector/positional forms returned (only successful bytes; io_uring,
+ * splice, sendfile and copy_file_range are not counted). Each program is attached by the
+ * loader to the per-syscall exit tracepoints of its family (agent/bpf_net.c), which test
+ * the syscall number before any BPF runs: other syscalls never enter a program. */
+SEC("tracepoint")
+int acct_read_exit(struct syscall_exit *ctx)
 {
+	long ret = ctx->ret;
 	struct task_acct *c;
-	bool write;
 
-	if (ret <= 0)
+	if (!count || ret <= 0)
 		return 0;
-	switch (regs->orig_ax) {
-	case NR_read: case NR_pread64: case NR_readv: case NR_preadv: case NR_preadv2:
-		write = false;
-		break;
-	case NR_write: case NR_pwrite64: case NR_writev: case NR_pwritev: case NR_pwritev2:
-		write = true;
-		break;
-	default:
-		return 0;
-	}
 	c = current_acct();
-	if (!c)
-		return 0;
-	if (write)
-		ADD(c, vfs_write_bytes, ret);
-	else
+	if (c)
 		ADD(c, vfs_read_bytes, ret);
+	return 0;
+}
+
+SEC("tracepoint")
+int acct_write_exit(struct syscall_exit *ctx)
+{
+	long ret = ctx->ret;
+	struct task_acct *c;
+
+	if (!count || ret <= 0)
+		return 0;
+	c = current_acct();
+	if (c)
+		ADD(c, vfs_write_bytes, ret);
 	return 0;
 }

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "agent/containerizer.h"
+#include "bpf/task_acct.skel.h"
 #include "bpf/task_acct_read.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -169,26 +170,27 @@ static int pinned(const char *dir, const char *name)
 }
 
 /* The task's counters in the maps pinned in dir, as pacer-bpf reads them: its cgroup id
- * from `tracked`, the sum over CPUs of its `task_acct` entry. -ENOENT if not tracked. */
+ * from `tracked`, the sum over CPUs of its `task_acct` entry and of its cgroup's
+ * `task_net` storage. -ENOENT if not tracked. */
 static int read_acct_in(const char *dir, const char *task_id, struct task_acct *out)
 {
 	int tracked = pinned(dir, "tracked"), acct = pinned(dir, "task_acct");
-	struct bpf_map_info info = { 0 };
-	uint32_t len = sizeof(info);
+	int net = pinned(dir, "task_net");
 	uint64_t key, *prev = NULL, found = 0;
 	struct tracked_task name;
 	int rc;
 
-	assert_true(tracked >= 0 && acct >= 0);
-	assert_int_equal(bpf_obj_get_info_by_fd(acct, &info, &len), 0);
+	assert_true(tracked >= 0 && acct >= 0 && net >= 0);
 	while (bpf_map_get_next_key(tracked, prev, &key) == 0) {
 		if (bpf_map_lookup_elem(tracked, &key, &name) == 0 && !strcmp(name.task_id, task_id))
 			found = key;
 		prev = &key;
 	}
-	rc = found ? task_acct_lookup(acct, info.type == BPF_MAP_TYPE_PERCPU_HASH, found, out) : -ENOENT;
+	rc = found ? task_acct_read(acct, task_acct_map_percpu(acct), net, task_acct_map_percpu(net),
+				    found, out) : -ENOENT;
 	close(tracked);
 	close(acct);
+	close(net);
 	return rc;
 }
 
@@ -433,6 +435,149 @@ static void test_vfs_write_bytes(void **state)
 	cleanup(&d);
 }
 
+/* The network counters live in the task cgroup's storage, which lasts as long as the skb
+ * programs' pinned links: they are all there after the task ended (its cgroup empty) and
+ * after an agent restart, and go with the task's cleanup. */
+static void test_net_counters_survive_restart(void **state)
+{
+	enum { N = 7, S = 100 };
+	struct sockaddr_in addr;
+	struct task_dirs d;
+	struct task_acct a;
+	char cmd[1024], err[512];
+	int fd = bound_udp(&addr);
+
+	(void)state;
+	make_dirs(&d, "netrestart");
+	snprintf(cmd, sizeof(cmd),
+		 "exec /usr/bin/python3 -c \"import socket\n"
+		 "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+		 "for i in range(%d): s.sendto(b'n' * %d, ('127.0.0.1', %d))\n\"",
+		 N, S, ntohs(addr.sin_port));
+	launch(&d, cmd);
+	wait_exit(d.id, 20);
+	containerizer_destroy(cz);
+	cz = NULL;
+	read_acct(d.id, &a);                           /* no agent: the pins hold the counts */
+	assert_int_equal(a.tx_packets, N);
+	if (containerizer_create(&cfg, &cz, err, sizeof(err)))
+		fail_msg("containerizer_create after restart: %s", err);
+	read_acct(d.id, &a);
+	assert_int_equal(a.tx_packets, N);
+	assert_int_equal(a.udp_tx_datagrams, N);
+	assert_int_equal(a.tx_bytes, (uint64_t)N * (S + 28));
+	close(fd);
+	cleanup(&d);
+	assert_int_equal(read_acct_in(pin_dir, d.id, &a), -ENOENT);
+}
+
+static int pinned_prog_name(const char *link_pin, char *name, size_t len)
+{
+	struct bpf_link_info li = { 0 };
+	struct bpf_prog_info pi = { 0 };
+	uint32_t llen = sizeof(li), plen = sizeof(pi);
+	int lfd = bpf_obj_get(link_pin), pfd, rc;
+
+	if (lfd < 0)
+		return -errno;
+	rc = bpf_obj_get_info_by_fd(lfd, &li, &llen);
+	close(lfd);
+	if (rc)
+		return -errno;
+	pfd = bpf_prog_get_fd_by_id(li.prog_id);
+	if (pfd < 0)
+		return -errno;
+	rc = bpf_obj_get_info_by_fd(pfd, &pi, &plen) ? -errno : 0;
+	close(pfd);
+	snprintf(name, len, "%s", pi.name);
+	return rc;
+}
+
+/* An agent upgraded over the pins of an older build: a pinned tracing link running another
+ * program is replaced, not kept, and the link of a program the new build no longer has
+ * (tp_btf/sys_exit before the per-syscall tracepoints) is removed. The old build's links
+ * are played by acct_tcp_state attached twice (pinned as trace:acct_sched_switch and
+ * trace:acct_sys_exit): one left behind would count every connection twice. The links of
+ * a task of an app called /trace (pins trace:<uuid>:{ingress,egress}) are not touched. */
+static void test_upgrade_replaces_tracing_links(void **state)
+{
+	struct task_acct_bpf *old;
+	struct bpf_link *l1, *l2;
+	struct container_usage u;
+	struct sockaddr_in addr;
+	struct task_dirs d, t;
+	struct task_acct a;
+	char err[512], sw[PATH_MAX], stale[PATH_MAX], name[BPF_OBJ_NAME_LEN], cmd[1024];
+	int fd = bound_udp(&addr);
+	double diff;
+
+	(void)state;
+	make_dirs(&t, "trace");
+	snprintf(cmd, sizeof(cmd),
+		 "exec /usr/bin/python3 -c \"import socket\n"
+		 "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+		 "for i in range(4): s.sendto(b't', ('127.0.0.1', %d))\n\"", ntohs(addr.sin_port));
+	launch(&t, cmd);
+	wait_exit(t.id, 20);
+	containerizer_destroy(cz);
+	cz = NULL;
+	assert_int_equal(path_join(sw, sizeof(sw), "%s/links/trace:acct_sched_switch", pin_dir), 0);
+	assert_int_equal(path_join(stale, sizeof(stale), "%s/links/trace:acct_sys_exit", pin_dir), 0);
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = pin_dir);
+	old = task_acct_bpf__open_opts(&oo);
+	assert_non_null(old);
+	assert_int_equal(task_acct_bpf__load(old), 0);
+	l1 = bpf_program__attach(old->progs.acct_tcp_state);
+	l2 = bpf_program__attach(old->progs.acct_tcp_state);
+	assert_true(l1 && l2);
+	assert_int_equal(unlink(sw), 0);
+	assert_int_equal(bpf_link__pin(l1, sw), 0);
+	assert_int_equal(bpf_link__pin(l2, stale), 0);
+	bpf_link__destroy(l1);
+	bpf_link__destroy(l2);
+	task_acct_bpf__destroy(old);
+	assert_int_equal(pinned_prog_name(sw, name, sizeof(name)), 0);
+	assert_string_equal(name, "acct_tcp_state");
+
+	if (containerizer_create(&cfg, &cz, err, sizeof(err)))
+		fail_msg("containerizer_create over the old pins: %s", err);
+	assert_true(access(stale, F_OK) != 0);
+	assert_int_equal(pinned_prog_name(sw, name, sizeof(name)), 0);
+	assert_string_equal(name, "acct_sched_swit");  /* BPF_OBJ_NAME_LEN - 1 characters */
+	for (const char *dir = "ingress"; dir; dir = strcmp(dir, "ingress") ? NULL : "egress") {
+		char pin[PATH_MAX];
+
+		assert_int_equal(path_join(pin, sizeof(pin), "%s/links/trace:%s:%s", pin_dir,
+					   strchr(t.id, '.') + 1, dir), 0);
+		if (access(pin, F_OK))
+			fail_msg("the /trace task's link %s was removed", pin);
+	}
+	read_acct(t.id, &a);
+	assert_int_equal(a.tx_packets, 4);
+	cleanup(&t);
+	close(fd);
+
+	make_dirs(&d, "upgrade");
+	launch(&d, "exec /usr/bin/python3 -c \"import socket\n"
+		   "l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(1)\n"
+		   "c = socket.create_connection(l.getsockname()); a, _ = l.accept()\n"
+		   "a.close(); c.close(); l.close()\n"
+		   "i = 0\n"
+		   "while i < 3000000: i += 1\n\"");
+	wait_exit(d.id, 60);
+	read_acct(d.id, &a);
+	assert_int_equal(a.tcp_connects, 1);
+	assert_int_equal(a.tcp_accepts, 1);
+	assert_int_equal(containerizer_usage(cz, d.id, &u), 0);
+	diff = (double)a.cpu_ns - (double)u.cpu_ns;
+	if (diff < 0)
+		diff = -diff;
+	if (diff > 0.01 * (double)u.cpu_ns)
+		fail_msg("after the upgrade: bpf cpu_ns %llu vs cgroup %llu", (unsigned long long)a.cpu_ns,
+			 (unsigned long long)u.cpu_ns);
+	cleanup(&d);
+}
+
 static char *run_capture(const char *cmd, int *status)
 {
 	FILE *p = popen(cmd, "r");
@@ -606,6 +751,8 @@ int main(void)
 		cmocka_unit_test(test_cpu_within_one_percent),
 		cmocka_unit_test(test_cpu_continues_across_restart),
 		cmocka_unit_test(test_vfs_write_bytes),
+		cmocka_unit_test(test_net_counters_survive_restart),
+		cmocka_unit_test(test_upgrade_replaces_tracing_links),
 		cmocka_unit_test(test_bpftool_and_pacer_bpf),
 		cmocka_unit_test(test_second_agent_isolated),
 	};

@@ -1,6 +1,8 @@
 /* acct_maps.c - finds an agent's pin folder (<bpffs>/pacer/<agent-id>), reads the pinned
- * `tracked` (cgroup id -> task id) and `task_acct` maps, and names each task's app and
- * tenant from the agent's checkpoint (<work-dir>/meta/tasks/<id>/task.json: task.app_id).
+ * `tracked` (cgroup id -> task id), `task_acct` and `task_net` maps (network counters in
+ * the task cgroups' storage; absent for an agent of an older build), and names each
+ * task's app and tenant from the agent's checkpoint (<work-dir>/meta/tasks/<id>/task.json:
+ * task.app_id).
  * The task id is kept in a pinned map rather than only in the work dir so that the
  * counters are named even without the work dir (another host path, a container). */
 #include "tools/pacer-bpf/pacer_bpf.h"
@@ -144,7 +146,8 @@ int snapshot_take(const struct opts *o, struct snapshot *s, char *err, size_t er
 	struct bpf_map_info info = { 0 };
 	uint32_t len = sizeof(info);
 	uint64_t key, *prev = NULL;
-	int acct = -1, tracked = -1, rc;
+	int acct = -1, tracked = -1, net = -1, rc;
+	bool acct_percpu, net_percpu = false;
 	size_t cap = 0;
 
 	memset(s, 0, sizeof(*s));
@@ -164,6 +167,12 @@ int snapshot_take(const struct opts *o, struct snapshot *s, char *err, size_t er
 		snprintf(err, errlen, "cannot inspect %s/task_acct: %s", s->pin_dir, strerror(-rc));
 		goto out;
 	}
+	acct_percpu = info.type == BPF_MAP_TYPE_PERCPU_HASH;
+	/* Network counters in the cgroups' storage; an agent of an older build has no
+	 * task_net (its skb programs count into task_acct). */
+	net = open_pinned(s->pin_dir, "task_net", (char[8]){ 0 }, 8);
+	if (net >= 0)
+		net_percpu = task_acct_map_percpu(net);
 	/* Every counted cgroup has an entry in task_acct; its name comes from tracked. */
 	while (bpf_map_get_next_key(acct, prev, &key) == 0) {
 		struct tracked_task name;
@@ -175,7 +184,7 @@ int snapshot_take(const struct opts *o, struct snapshot *s, char *err, size_t er
 		r = &s->rows[s->n];
 		memset(r, 0, sizeof(*r));
 		r->cgroup_id = key;
-		if (task_acct_lookup(acct, info.type == BPF_MAP_TYPE_PERCPU_HASH, key, &r->acct))
+		if (task_acct_read(acct, acct_percpu, net, net_percpu, key, &r->acct))
 			continue;       /* deleted meanwhile (task cleaned up) */
 		if (bpf_map_lookup_elem(tracked, &key, &name) == 0)
 			snprintf(r->task_id, sizeof(r->task_id), "%.*s", (int)sizeof(name.task_id) - 1,
@@ -190,6 +199,8 @@ int snapshot_take(const struct opts *o, struct snapshot *s, char *err, size_t er
 out:
 	if (tracked >= 0)
 		close(tracked);
+	if (net >= 0)
+		close(net);
 	close(acct);
 	if (rc)
 		snapshot_free(s);
