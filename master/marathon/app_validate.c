@@ -16,7 +16,6 @@
 #include "master/marathon/constraints.h"
 #include "master/marathon/health_checks.h"
 
-#define MAX_INSTANCES 10000
 
 void validation_add(json_t *details, const char *path_in, const char *fmt, ...)
 {
@@ -250,8 +249,9 @@ static void check_instances(json_t *v, json_t *details)
 	n = json_number_value(v);
 	if (n < 0)
 		validation_add(details, "/instances", "got %.0f, expected 0 or more", n);
-	else if (n > MAX_INSTANCES)
-		validation_add(details, "/instances", "got %.0f, expected %d or less", n, MAX_INSTANCES);
+	else if (n > APP_MAX_INSTANCES)
+		validation_add(details, "/instances", "got %.0f, expected %d or less", n,
+			       APP_MAX_INSTANCES);
 }
 
 /* ---- unsupported fields: accepted only with Marathon's default ---- */

@@ -8,6 +8,9 @@
 
 #include <jansson.h>
 
+/* The most instances an app may have. */
+#define APP_MAX_INSTANCES 10000
+
 /* Validates def (borrowed). base_id resolves a relative "id" (NULL = root).
  * On success returns 0 and *out is the cleaned definition (new reference): id normalised,
  * read-only and default-valued unsupported fields removed.

@@ -186,10 +186,21 @@ static int scale_group(struct marathon *mt, const char *top, double factor, bool
 	if (!ids || plan_init(&p))
 		goto out;
 	for (struct mt_app *ma = mt->apps; ma; ma = ma->next) {
-		int n = (int)ceil(ma->app.instances * factor - 1e-9);
+		double n = ceil(ma->app.instances * factor - 1e-9);
+		char got[32];
 
-		if (!ma->deleting && group_contains(top, ma->app.id) && n != ma->app.instances)
-			json_array_append_new(ids, json_string(ma->app.id));
+		if (ma->deleting || !group_contains(top, ma->app.id) || n == ma->app.instances)
+			continue;
+		/* Scaling again and again must not take an app past what a definition may
+		 * ask for (nor past an int). */
+		if (n > APP_MAX_INSTANCES) {
+			snprintf(got, sizeof(got), "%.0f", n);
+			fail_invalid(r, "/scaleBy", "would give %s %s instances, more than 10000",
+				     ma->app.id, got);
+			rc = -EINVAL;
+			goto out;
+		}
+		json_array_append_new(ids, json_string(ma->app.id));
 	}
 	rc = take_locks(mt, ids, force, r);
 	if (rc)

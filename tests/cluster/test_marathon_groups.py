@@ -123,6 +123,17 @@ def test_group_tree_scale_replace_and_errors(cluster, groups):
     assert d is None or sorted(d["affectedApps"]) == [gid + "/db/pg", gid + "/web"], d
     wait_running(c, gid + "/web", 2)
     wait_running(c, gid + "/db/pg", 2)
+    # A factor that would take an app past 10,000 instances is refused, naming the app;
+    # nothing changes (an app too big for any agent: nothing of it runs meanwhile).
+    big = groups.new_id("big")
+    groups.track(c, big)
+    r = c.api.post("/v2/groups", {"id": big, "apps": [small("app", instances=11, cpus=512)]})
+    assert r.status == 201, r
+    r = c.api.put(gpath(big) + "?force=true", {"scaleBy": 1000})
+    assert r.status == 422 and r.json["details"][0]["path"] == "/scaleBy", r
+    assert big + "/app 11000 instances, more than 10000" in r.json["details"][0]["errors"][0], r
+    assert c.api.get("/v2/apps%s/app" % big).json["app"]["instances"] == 11
+    assert c.api.delete(gpath(big) + "?force=true").status == 200
 
     # PUT with "apps": the group's apps are replaced (web back to 1, a new one); its
     # subgroups, not listed, stay.
