@@ -181,6 +181,28 @@ static json_t *wait_state(struct fx *f, const char *id, const char *state)
 	}
 }
 
+/* Waits until the task's stdout (in its sandbox) holds text: what the command did before
+ * printing it is done (TASK_RUNNING only says the command was started). */
+static void wait_output(struct fx *f, const char *id, const char *text)
+{
+	double end = now_mono() + DEADLINE;
+	char sandbox[PATH_MAX], path[PATH_MAX + 8];
+
+	assert_int_equal(checkpoint_sandbox_dir(f->dir, id, sandbox, sizeof(sandbox)), 0);
+	snprintf(path, sizeof(path), "%s/stdout", sandbox);
+	for (;;) {
+		char *out = read_file(path, NULL);
+		bool found = out && strstr(out, text);
+
+		free(out);
+		if (found)
+			return;
+		if (now_mono() > end)
+			fail_msg("no \"%s\" in %s", text, path);
+		sleep_ms(10);
+	}
+}
+
 /* The states the master received for a task, in order, as "A,B,C". */
 static void states_of(struct fx *f, const char *id, char *out, size_t outlen)
 {
@@ -239,9 +261,11 @@ static void test_kill(void **state)
 	states_of(f, "sleep.1", seq, sizeof(seq));
 	assert_string_equal(seq, "STARTING,RUNNING,KILLING,KILLED");
 
-	/* a task that ignores SIGTERM is SIGKILLed after the grace period */
-	launch(f, "stubborn.1", "trap '' TERM; while :; do sleep 0.05; done");
+	/* a task that ignores SIGTERM is SIGKILLed after the grace period (killed once it
+	 * ignores it: on a busy host the shell may not have run trap yet at TASK_RUNNING) */
+	launch(f, "stubborn.1", "trap '' TERM; echo armed; while :; do sleep 0.05; done");
 	json_decref(wait_state(f, "stubborn.1", "TASK_RUNNING"));
+	wait_output(f, "stubborn.1", "armed");
 	assert_int_equal(api(f, "/v1/kill", json_pack("{s:s, s:f}", "task_id", "stubborn.1",
 						     "grace_period_seconds", 0.3), &answer), 202);
 	json_decref(answer);
