@@ -54,6 +54,20 @@ foreign_tracing() {
 		.type == "tracepoint")] | length'
 }
 
+# The foreign programs of a trial: the larger of the count before it ($1) and the count
+# after it. Programs attached during the trial count too; our own, just detached, take a
+# moment to be freed: wait (3 s at most) for the count to come back to $1.
+foreign_after() {
+	local f1
+	f1=$(foreign_tracing)
+	for _ in $(seq 30); do
+		[ "$f1" -le "$1" ] && break
+		sleep 0.1
+		f1=$(foreign_tracing)
+	done
+	[ "$f1" -gt "$1" ] && echo "$f1" || echo "$1"
+}
+
 mkdir -p "$cgroot/t0001"
 : >"$out"
 for r in $(seq "$rounds"); do
@@ -64,15 +78,7 @@ for r in $(seq "$rounds"); do
 		res=$(ACCT_PROG_STATS=1 ACCT_HOOKS_ONLY=$hooks "$loader" attach "$cgroot" 1 "$id" -- \
 			sh -c 'echo $$ >"$0/cgroup.procs" && exec "$1" conn "$2" >"$3"' \
 			"$cgroot/t0001" "$bin" "$secs" "$build/bench/acct_prog_ns.conn.json")
-		# Programs attached during the trial count too; our own, just detached, take a
-		# moment to be freed: wait (3 s at most) for the count from before.
-		f1=$(foreign_tracing)
-		for _ in $(seq 30); do
-			[ "$f1" -le "$foreign" ] && break
-			sleep 0.1
-			f1=$(foreign_tracing)
-		done
-		[ "$f1" -gt "$foreign" ] && foreign=$f1
+		foreign=$(foreign_after "$foreign")
 		echo "{\"round\":$r,\"mode\":\"$mode\",\"foreign_progs\":$foreign,\"conn\":$(cat "$build/bench/acct_prog_ns.conn.json"),\"stats\":$(echo "$res" | tail -1)}" >>"$out"
 	done
 	foreign=$(foreign_tracing)
@@ -86,13 +92,7 @@ for r in $(seq "$rounds"); do
 	sys_hooks=$(ACCT_HOOKS_ONLY=1 "$loader" attach "$cgroot" 1 "$id" -- \
 		sh -c 'echo $$ >"$0/cgroup.procs" && exec "$1" syscalls' "$cgroot/t0001" "$bin")
 	sys_hooks=${sys_hooks%%$'\n'*}
-	f1=$(foreign_tracing)
-	for _ in $(seq 30); do
-		[ "$f1" -le "$foreign" ] && break
-		sleep 0.1
-		f1=$(foreign_tracing)
-	done
-	[ "$f1" -gt "$foreign" ] && foreign=$f1
+	foreign=$(foreign_after "$foreign")
 	echo "{\"round\":$r,\"mode\":\"syscalls\",\"foreign_progs\":$foreign,\"none\":$sys_none,\"host\":$sys_host,\"task\":$sys_task,\"task_hooks\":$sys_hooks}" >>"$out"
 done
 /usr/bin/python3 - "$out" <<'PY'

@@ -85,8 +85,8 @@ static __always_inline __u64 udp_datagrams(struct __sk_buff *skb)
 	return skb->gso_segs > 1 ? skb->gso_segs : 1;
 }
 
-SEC("cgroup_skb/ingress")
-int net_ingress(struct __sk_buff *skb)
+/* One packet into (ingress) or out of the task cgroup's storage. */
+static __always_inline int count_skb(struct __sk_buff *skb, bool ingress)
 {
 	struct task_net *c;
 	__u64 d;
@@ -95,28 +95,30 @@ int net_ingress(struct __sk_buff *skb)
 		return 1;
 	c = bpf_get_local_storage(&task_net, 0);
 	d = udp_datagrams(skb);
-	ADD(c, rx_bytes, skb->len);
-	ADD(c, rx_packets, 1);
-	if (d)
-		ADD(c, udp_rx_datagrams, d);
+	if (ingress) {
+		ADD(c, rx_bytes, skb->len);
+		ADD(c, rx_packets, 1);
+		if (d)
+			ADD(c, udp_rx_datagrams, d);
+	} else {
+		ADD(c, tx_bytes, skb->len);
+		ADD(c, tx_packets, 1);
+		if (d)
+			ADD(c, udp_tx_datagrams, d);
+	}
 	return 1;
+}
+
+SEC("cgroup_skb/ingress")
+int net_ingress(struct __sk_buff *skb)
+{
+	return count_skb(skb, true);
 }
 
 SEC("cgroup_skb/egress")
 int net_egress(struct __sk_buff *skb)
 {
-	struct task_net *c;
-	__u64 d;
-
-	if (!count)
-		return 1;
-	c = bpf_get_local_storage(&task_net, 0);
-	d = udp_datagrams(skb);
-	ADD(c, tx_bytes, skb->len);
-	ADD(c, tx_packets, 1);
-	if (d)
-		ADD(c, udp_tx_datagrams, d);
-	return 1;
+	return count_skb(skb, false);
 }
 
 /* ---- tracing: charged to the current thread's task cgroup ------------------------- */

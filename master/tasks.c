@@ -527,12 +527,31 @@ void tasks_account(struct master *m, struct task *t, enum task_state from, enum 
 		account_framework(fw, t, counts_for_framework(to) ? +1 : -1);
 }
 
-/* Ids of loaded records still in the old format (TASKINFO inside the task record). */
+/* What a store scan gathers for migrate(): ids of task records in an older shape, or keys
+ * of "task_infos" records. */
 struct load_ctx {
 	struct master *m;
 	char **old;
 	size_t n_old, cap_old;
 };
+
+/* Adds a copy of s to c->old; false without memory. */
+static bool remember(struct load_ctx *c, const char *s)
+{
+	if (c->n_old == c->cap_old) {
+		size_t cap = c->cap_old ? c->cap_old * 2 : 64;
+		char **g = realloc(c->old, cap * sizeof(*g));
+
+		if (!g)
+			return false;
+		c->old = g;
+		c->cap_old = cap;
+	}
+	if (!(c->old[c->n_old] = strdup(s)))
+		return false;
+	c->n_old++;
+	return true;
+}
 
 static int load_one(const char *key, json_t *value, void *arg)
 {
@@ -550,17 +569,7 @@ static int load_one(const char *key, json_t *value, void *arg)
 		account_agent(c->m, t, +1);
 	if (t->store_seq && json_object_get(value, "task_id") && !json_object_get(value, "info"))
 		return 0;       /* the current format */
-	if (c->n_old == c->cap_old) {
-		size_t cap = c->cap_old ? c->cap_old * 2 : 64;
-		char **g = realloc(c->old, cap * sizeof(*g));
-
-		if (!g)
-			return 0;       /* stays in the old format, which still loads */
-		c->old = g;
-		c->cap_old = cap;
-	}
-	if ((c->old[c->n_old] = strdup(t->rec.task_id)))
-		c->n_old++;
+	remember(c, t->rec.task_id);    /* (no memory: stays in its format, which loads) */
 	return 0;
 }
 
@@ -593,20 +602,8 @@ static void migrate(struct master *m, char **ids, size_t n, char **infos, size_t
 
 static int collect_key(const char *key, json_t *value, void *arg)
 {
-	struct load_ctx *c = arg;
-
 	(void)value;
-	if (c->n_old == c->cap_old) {
-		size_t cap = c->cap_old ? c->cap_old * 2 : 64;
-		char **g = realloc(c->old, cap * sizeof(*g));
-
-		if (!g)
-			return -ENOMEM;
-		c->old = g;
-		c->cap_old = cap;
-	}
-	if ((c->old[c->n_old] = strdup(key)))
-		c->n_old++;
+	remember(arg, key);     /* (no memory: deleted at a later start) */
 	return 0;
 }
 

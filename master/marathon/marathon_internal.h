@@ -74,25 +74,22 @@ struct mt_app {
 	unsigned cc_agent_info_gen;
 	struct queue_stats qs;
 	bool settled;                   /* tasks match the definition (deployments_advance) */
-	/* Its last reconcile found only tasks of the current definition, none killed, lost
-	 * or unreachable, no backoff and no health checks (simple_version, simple_instances):
-	 * then a task becoming TASK_RUNNING changes nothing but whether the app is settled,
-	 * which only its last one can (scheduler.c on_status). */
-	bool simple;
-	int simple_instances;
 	/* What every launch of the app's current definition shares, made once per version
 	 * (scheduler.c fill_launch): the command, the extra data, the TASKINFO text. */
 	char launch_version[APP_VERSION_LEN];
 	json_t *launch_command, *launch_extra;
 	char *launch_extra_text, *launch_shared_info;
-	char simple_version[APP_VERSION_LEN];
-	/* Nothing to do until something changes (scheduler.c): its last reconcile found it
-	 * settled with no timer running (no backoff, no unreachable or ignored tasks), and
-	 * since then no task of it changed and no launch or kill was made for it. A whole
-	 * reconcile passes over it while its definition is the one it was then. */
-	bool quiet;
-	int quiet_instances;
-	char quiet_version[APP_VERSION_LEN];
+	/* What its last reconcile found (scheduler.c), valid while its definition is the one
+	 * it was then (seen_instances, seen_version) and no deployment step holds it:
+	 * - simple: only tasks of the current definition, none killed, lost or unreachable,
+	 *   no backoff, no health checks; then a task becoming TASK_RUNNING changes nothing
+	 *   but whether the app is settled, which only its last one can (on_status);
+	 * - quiet: settled with no timer running (no backoff, no unreachable or ignored
+	 *   tasks), and since then no task of it changed and no launch or kill was made for
+	 *   it: nothing to do until something changes; a whole reconcile passes over it. */
+	bool simple, quiet;
+	int seen_instances;
+	char seen_version[APP_VERSION_LEN];
 	struct hm_node by_id;           /* in marathon.apps_by_id */
 	struct mt_app *next;
 };

@@ -509,29 +509,30 @@ static bool reconcile_app(struct marathon *mt, struct mt_app *ma,
 	ma->settled = av.counts[TC_OLD_RUNNING] + av.counts[TC_OLD_OTHER] == 0 &&
 		      av.counts[TC_KILLING] == 0 && av.counts[TC_NEW_RUNNING] == wanted &&
 		      av.counts[TC_NEW_OTHER] == 0;
-	if (av.counts[TC_OLD_RUNNING] + av.counts[TC_OLD_OTHER] == 0 && av.counts[TC_KILLING] == 0 &&
-	    av.counts[TC_IGNORED] == 0 && av.unreachable == 0 && ma->failures == 0 &&
-	    json_array_size(ma->app.health_checks) == 0) {
-		ma->simple = true;
-		ma->simple_instances = ma->app.instances;
-		scopy(ma->simple_version, sizeof(ma->simple_version), ma->app.last_config_change_at);
-	}
+	ma->simple = av.counts[TC_OLD_RUNNING] + av.counts[TC_OLD_OTHER] == 0 &&
+		     av.counts[TC_KILLING] == 0 && av.counts[TC_IGNORED] == 0 &&
+		     av.unreachable == 0 && ma->failures == 0 &&
+		     json_array_size(ma->app.health_checks) == 0;
 	/* Settled with no timer to watch: unreachable tasks (TC_*_OTHER, or TC_IGNORED once
 	 * inactive) and a backoff keep it looked at every time. */
-	if (ma->settled && ma->failures == 0 && av.counts[TC_IGNORED] == 0) {
-		ma->quiet = true;
-		ma->quiet_instances = ma->app.instances;
-		scopy(ma->quiet_version, sizeof(ma->quiet_version), ma->app.last_config_change_at);
-	}
+	ma->quiet = ma->settled && ma->failures == 0 && av.counts[TC_IGNORED] == 0;
+	ma->seen_instances = ma->app.instances;
+	scopy(ma->seen_version, sizeof(ma->seen_version), ma->app.last_config_change_at);
 	return false;
+}
+
+/* What the app's last reconcile found about it still holds (mt_app.simple, .quiet). */
+static bool unchanged_since_reconcile(struct marathon *mt, const struct mt_app *ma)
+{
+	return !ma->deleting && ma->seen_instances == ma->app.instances &&
+	       strcmp(ma->seen_version, ma->app.last_config_change_at) == 0 &&
+	       !deployment_held(mt, ma->app.id);
 }
 
 /* A quiet app whose definition did not change since has nothing to do (see mt_app.quiet). */
 static bool still_quiet(struct marathon *mt, const struct mt_app *ma)
 {
-	return ma->quiet && !ma->deleting && ma->quiet_instances == ma->app.instances &&
-	       strcmp(ma->quiet_version, ma->app.last_config_change_at) == 0 &&
-	       !deployment_held(mt, ma->app.id);
+	return ma->quiet && unchanged_since_reconcile(mt, ma);
 }
 
 /* A task whose app no longer exists is killed; an unreachable one is forgotten (safe
@@ -705,10 +706,7 @@ static void reconcile_dirty(struct marathon *mt, double budget_ms)
  * a reconcile must see: its definition, a kill, a task ending. */
 static bool still_simple(struct marathon *mt, const struct mt_app *ma)
 {
-	return ma->simple && !ma->deleting && ma->failures == 0 &&
-	       ma->simple_instances == ma->app.instances &&
-	       strcmp(ma->simple_version, ma->app.last_config_change_at) == 0 &&
-	       !deployment_held(mt, ma->app.id);
+	return ma->simple && ma->failures == 0 && unchanged_since_reconcile(mt, ma);
 }
 
 /* later: leave it dirty (in a status batch, after an offer round) instead of now. */
@@ -914,14 +912,9 @@ static void fill_launch(struct mt_app *ma, struct task_launch *l)
 	l->kill_grace_period_seconds = app_kill_grace(a);
 	l->shared_info = ma->launch_shared_info;
 	l->health_checks = health_checks_for_launch(a->health_checks, l->ports, l->port_count);
-	if (l->health_checks) {
-		/* The extra data says so: a copy of the shared one. */
-		l->extra = json_pack("{s:s, s:s, s:b}", "version", a->last_config_change_at,
-				     "appVersion", a->version, "healthChecked", 1);
-	} else {
-		l->extra = json_incref(ma->launch_extra);
-		l->extra_text = ma->launch_extra_text;
-	}
+	/* (Whether it has health checks is the master's record's health_checked.) */
+	l->extra = json_incref(ma->launch_extra);
+	l->extra_text = ma->launch_extra_text;
 }
 
 static void free_launches(struct task_launch *ls, size_t n)

@@ -204,6 +204,17 @@ static void cleanup(const struct task_dirs *d)
 	assert_int_equal(containerizer_cleanup(cz, d->id), 0);
 }
 
+/* A task command sending n UDP datagrams of size bytes to addr. */
+static void udp_sender_cmd(char *cmd, size_t len, int n, int size,
+			   const struct sockaddr_in *addr)
+{
+	snprintf(cmd, len,
+		 "exec /usr/bin/python3 -c \"import socket\n"
+		 "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+		 "for i in range(%d): s.sendto(b'x' * %d, ('127.0.0.1', %d))\n\"",
+		 n, size, ntohs(addr->sin_port));
+}
+
 static int bound_udp(struct sockaddr_in *addr)
 {
 	socklen_t alen = sizeof(*addr);
@@ -228,11 +239,7 @@ static void test_udp_exact(void **state)
 
 	(void)state;
 	make_dirs(&d, "udp");
-	snprintf(cmd, sizeof(cmd),
-		 "exec /usr/bin/python3 -c \"import socket\n"
-		 "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-		 "for i in range(%d): s.sendto(b'x' * %d, ('127.0.0.1', %d))\n\"",
-		 N, S, ntohs(addr.sin_port));
+	udp_sender_cmd(cmd, sizeof(cmd), N, S, &addr);
 	launch(&d, cmd);
 	wait_exit(d.id, 20);
 	read_acct(d.id, &a);
@@ -449,11 +456,7 @@ static void test_net_counters_survive_restart(void **state)
 
 	(void)state;
 	make_dirs(&d, "netrestart");
-	snprintf(cmd, sizeof(cmd),
-		 "exec /usr/bin/python3 -c \"import socket\n"
-		 "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-		 "for i in range(%d): s.sendto(b'n' * %d, ('127.0.0.1', %d))\n\"",
-		 N, S, ntohs(addr.sin_port));
+	udp_sender_cmd(cmd, sizeof(cmd), N, S, &addr);
 	launch(&d, cmd);
 	wait_exit(d.id, 20);
 	containerizer_destroy(cz);

@@ -944,6 +944,17 @@ static json_t *upd(const char *uuid, const char *task, const char *state)
 			 "timestamp", fx_wall);
 }
 
+/* Agent a1's status batch applied as the route does (lock held); its results. */
+static json_t *apply_batch(struct fx *f, json_t *updates)
+{
+	json_t *results;
+
+	master_lock(f->m);
+	results = tasks_apply_status_batch(f->m, "a1", updates);
+	master_unlock(f->m);
+	return results;
+}
+
 static void expect_result(json_t *results, size_t i, const char *uuid, bool acked)
 {
 	json_t *res = json_array_get(results, i);
@@ -973,9 +984,7 @@ static void test_status_batch_acked_per_uuid(void **state)
 	updates = json_pack("[o,o,o,o,o,i]", upd("u1", "t1", "TASK_RUNNING"),
 			    upd("u2-bad", "t2", NULL), upd("u3", "t2", "TASK_RUNNING"),
 			    upd("u1", "t1", "TASK_RUNNING"), upd("u4", "ghost", "TASK_RUNNING"), 7);
-	master_lock(f->m);
-	results = tasks_apply_status_batch(f->m, "a1", updates);
-	master_unlock(f->m);
+	results = apply_batch(f, updates);
 	assert_int_equal(json_array_size(results), 6);
 	expect_result(results, 0, "u1", true);
 	expect_result(results, 1, "u2-bad", false);
@@ -997,9 +1006,7 @@ static void test_status_batch_acked_per_uuid(void **state)
 	for (int i = 0; i < 100; i++)
 		strcat(longid, "\xc3\xa9");
 	updates = json_pack("[o,o]", upd("u6", longid, "NOPE"), upd("u7", longid, "TASK_RUNNING"));
-	master_lock(f->m);
-	results = tasks_apply_status_batch(f->m, "a1", updates);
-	master_unlock(f->m);
+	results = apply_batch(f, updates);
 	assert_int_equal(json_array_size(results), 2);
 	expect_result(results, 0, "u6", false);
 	expect_result(results, 1, "u7", false);
@@ -1010,9 +1017,7 @@ static void test_status_batch_acked_per_uuid(void **state)
 
 	/* The agent resends what was not acknowledged, fixed: now it applies. */
 	updates = json_pack("[o,o]", upd("u3", "t2", "TASK_RUNNING"), upd("u5", "t2", "TASK_FINISHED"));
-	master_lock(f->m);
-	results = tasks_apply_status_batch(f->m, "a1", updates);
-	master_unlock(f->m);
+	results = apply_batch(f, updates);
 	expect_result(results, 0, "u3", true);
 	expect_result(results, 1, "u5", true);
 	assert_int_equal(state_of(f, "t2"), TASK_FINISHED);
