@@ -141,8 +141,10 @@ bench-acct: deps $(BUILD)/bench/acct_overhead
 # fuzz: every parser that reads the network or a file has a libFuzzer target in tests/fuzz/;
 # each runs for FUZZ_SECONDS (check runs them briefly; run longer by hand). A target names
 # the sources it needs beyond lib/ in a comment line: / * fuzz-links: a.c b.c * /
+# FUZZ_ONLY=fuzz_a fuzz_b builds and runs just those targets.
 FUZZ_SECONDS ?= 15
-FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SRCS := $(if $(FUZZ_ONLY),$(patsubst %,tests/fuzz/%.c,$(FUZZ_ONLY)),\
+	$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -Ibuild-fuzz -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined
 fuzz:

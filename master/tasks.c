@@ -567,8 +567,9 @@ static int load_one(const char *key, json_t *value, void *arg)
 		return rc;
 	if (counts_for_agent(t->rec.state))
 		account_agent(c->m, t, +1);
-	if (t->store_seq && json_object_get(value, "task_id") && !json_object_get(value, "info"))
-		return 0;       /* the current format */
+	if (t->store_seq && !json_object_get(value, "info") &&
+	    strcmp(str(value, "task_id"), t->rec.task_id) == 0)
+		return 0;       /* the current format, naming its task */
 	remember(c, t->rec.task_id);    /* (no memory: stays in its format, which loads) */
 	return 0;
 }
