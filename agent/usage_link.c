@@ -1,8 +1,9 @@
 /* usage_link.c - how the usage thread's batches reach the master: as frames on a usage
- * stream (GET /internal/v1/usage/stream, upgraded to pacer-usage/1; see
- * master/usage_stream.h), one frame out and its answer frame back, or else as today's
- * POST /internal/v1/usage. Either way the caller gets the POST's answer (status and body),
- * so what it does with an acknowledgement does not depend on the path.
+ * stream (GET /internal/v1/usage/stream, upgraded to pacer-usage/2: binary batches, see
+ * lib/usage_frame.h and master/usage_stream.h), one frame out and its answer frame back,
+ * or else as today's POST /internal/v1/usage (a master without that stream: an older one
+ * during an upgrade). Either way the caller gets the POST's answer (status and
+ * body), so what it does with an acknowledgement does not depend on the path.
  *
  * The stream is opened on first use and kept. A master that does not know it (404, 426,
  * ... for the upgrade) gets POSTs and is asked again every USAGE_STREAM_RETRY_S seconds; a
@@ -16,6 +17,7 @@
 
 #include "agent/agent.h"
 #include "lib/http_lite.h"
+#include "lib/usage_frame.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -39,7 +41,7 @@ static void open_stream(struct usage_link *l, const char *master_url, long timeo
 
 	if (path_join(url, sizeof(url), "%s/internal/v1/usage/stream", master_url))
 		return;
-	fd = http_lite_upgrade(url, "pacer-usage/1", timeout_ms, extra, sizeof(extra), &extra_len,
+	fd = http_lite_upgrade(url, "pacer-usage/2", timeout_ms, extra, sizeof(extra), &extra_len,
 			       &r);
 	if (fd < 0) {
 		if (r.status) {
@@ -62,9 +64,37 @@ static void open_stream(struct usage_link *l, const char *master_url, long timeo
 	log_info("event=usage_stream_opened url=%s", url);
 }
 
+/* The batch as one binary frame. -EINVAL: it does not fit the format (an id too long). */
+static int binary_frame(json_t *batch, struct frame_buf *f)
+{
+	json_t *reports = json_object_get(batch, "reports"), *e;
+	size_t n = json_array_size(reports), i;
+	struct usage_frame_reading *r = calloc(n ? n : 1, sizeof(*r));
+	int rc;
+
+	if (!r)
+		return -ENOMEM;
+	json_array_foreach(reports, i, e) {
+		json_t *at = json_object_get(e, "at");
+
+		r[i].task_id = json_string_value(json_object_get(e, "task_id")) ?: "";
+		r[i].app_id = json_string_value(json_object_get(e, "app_id"));
+		r[i].final = json_is_true(json_object_get(e, "final"));
+		r[i].has_at = json_is_number(at);
+		r[i].at = json_number_value(at);
+		for (size_t k = 0; k < USAGE_FRAME_NFIELDS; k++)
+			r[i].counters[k] = (uint64_t)json_integer_value(
+				json_object_get(e, usage_frame_fields[k]));
+	}
+	rc = usage_frame_encode(f, json_string_value(json_object_get(batch, "agent_id")) ?: "",
+				(uint64_t)json_integer_value(json_object_get(batch, "seq")), r, n);
+	free(r);
+	return rc;
+}
+
 /* One batch on the stream: 0 with out filled like the POST's answer, or -errno (the stream
- * is closed; the caller posts the batch instead). */
-static int stream_call(struct usage_link *l, const char *text, size_t len, long timeout_ms,
+ * is closed, or the batch does not fit a binary frame; the caller posts it instead). */
+static int stream_call(struct usage_link *l, json_t *batch, long timeout_ms,
 		       struct http_result *out)
 {
 	struct frame_buf f = { 0 };
@@ -73,9 +103,13 @@ static int stream_call(struct usage_link *l, const char *text, size_t len, long 
 	json_t *j;
 	int rc;
 
-	if (frame_append(&f, text, len) < 0)
-		return -ENOMEM;
-	rc = http_lite_send_all(l->fd, f.p, f.len, timeout_ms);
+	rc = binary_frame(batch, &f);
+	if (rc == -EINVAL) {
+		frame_buf_free(&f);
+		return rc;              /* the stream stays: only this batch goes as a POST */
+	}
+	if (rc == 0)
+		rc = http_lite_send_all(l->fd, f.p, f.len, timeout_ms);
 	frame_buf_free(&f);
 	if (rc < 0)
 		goto broken;
@@ -120,21 +154,19 @@ broken:
 int usage_link_send(struct usage_link *l, const char *master_url, json_t *batch,
 		    long timeout_ms, struct http_result *out)
 {
-	char *text = json_dumps(batch, JSON_COMPACT);
-	char url[2048];
+	char url[2048], *text;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (!text) {
-		snprintf(out->error, sizeof(out->error), "cannot encode the usage batch");
-		return -1;
-	}
 	if (l->fd < 0 && now_mono() >= l->retry_at)
 		open_stream(l, master_url, timeout_ms);
-	if (l->fd >= 0 && stream_call(l, text, strlen(text), timeout_ms, out) == 0) {
+	if (l->fd >= 0 && stream_call(l, batch, timeout_ms, out) == 0) {
 		l->batches++;
-		free(text);
 		return 0;
+	}
+	if (!(text = json_dumps(batch, JSON_COMPACT))) {
+		snprintf(out->error, sizeof(out->error), "cannot encode the usage batch");
+		return -1;
 	}
 	if (path_join(url, sizeof(url), "%s/internal/v1/usage", master_url)) {
 		snprintf(out->error, sizeof(out->error), "master URL too long");

@@ -58,7 +58,7 @@ struct bcase {
 	long agents, tasks;
 	bool ref;               /* bench/placement_master: POST /bench/v1/want, not /v2/apps */
 	bool usage;             /* a usage-ingestion case: tasks = readings per agent batch */
-	bool post;              /* usage: POST per batch, not the usage stream */
+	enum usage_mode mode;   /* usage: how the batches go */
 };
 
 struct opts {
@@ -808,7 +808,7 @@ static void run_usage(const struct opts *o, const struct bcase *c, pid_t pid, ui
 	struct usage_load l = { .master_port = mport, .master_pid = pid, .nagents = c->agents,
 				.agent_id = sim_agent_id, .tasks_per_agent = (int)c->tasks,
 				.interval = 1.0, .idle_seconds = 10, .seconds = o->usage_seconds,
-				.post = c->post, .interrupted = &interrupted };
+				.mode = c->mode, .interrupted = &interrupted };
 
 	res->ok = usage_load_run(&l, &res->u) == 0 && res->u.batches_ok > 0;
 	if (!res->ok)
@@ -1052,7 +1052,8 @@ static void print_usage_table(const struct result *r, int n)
 		if (!r[i].c.usage)
 			continue;
 		printf("| 1 Hz, %s | %ld | %ld | %.0f | %ld | %ld | %ld | %.1f | %.1f | %.1f | %.1f | "
-		       "**%.1f** | %.0f |%s%s\n", r[i].c.post ? "POST" : "stream", r[i].c.agents, r[i].c.tasks,
+		       "**%.1f** | %.0f |%s%s\n", r[i].c.mode == USAGE_POST ? "POST" :
+		       r[i].c.mode == USAGE_JSON ? "JSON stream" : "binary stream", r[i].c.agents, r[i].c.tasks,
 		       u->window_s > 0 ? (double)u->readings / u->window_s : 0, u->batches_ok,
 		       u->batches_failed, u->late, u->ack_p50_ms, u->ack_p99_ms, u->idle_cpu_pct,
 		       u->load_cpu_pct, u->load_cpu_pct - u->idle_cpu_pct, r[i].hwm_kib / 1024.0,
@@ -1120,7 +1121,7 @@ static void write_json(const char *path, const struct result *r, int n)
 		if (!r[i].c.usage)
 			continue;
 		json_object_set_new(row, "usage", json_pack(
-			"{s:s,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f}", "mode", r[i].c.post ? "post" : "stream",
+			"{s:s,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f}", "mode", usage_mode_name(r[i].c.mode),
 			"batches_ok", (json_int_t)u->batches_ok,
 			"batches_failed", (json_int_t)u->batches_failed, "late", (json_int_t)u->late,
 			"readings", (json_int_t)u->readings, "window_s", u->window_s,
@@ -1138,6 +1139,7 @@ static const char usage[] =
 	"                 [--timeout S] [--allocation-interval S] [--no-constraints]\n"
 	"                 [--json FILE] [--keep-logs DIR]\n"
 	"       placement --master BIN --usage-case N:T [--usage-seconds S] [--usage-post]\n"
+	"                 [--usage-json]\n"
 	"Simulates N agents against a real pacer-master, creates apps totalling M instances\n"
 	"and measures the time until all are TASK_RUNNING. Needs root (own network namespace).\n"
 	"--baseline: an older pacer-master (ratios are printed against it at equal N:M);\n"
@@ -1145,8 +1147,9 @@ static const char usage[] =
 	"(tasks asked for with POST /bench/v1/want instead of /v2/apps).\n"
 	"--usage-case: N agents each report usage for T tasks once a second (one connection\n"
 	"per agent); master CPU with heartbeats only, then with the load for S seconds (20).\n"
-	"The batches go as frames on usage streams; --usage-post runs each usage case twice,\n"
-	"first with POST /internal/v1/usage per batch (the old way), then with the streams.\n";
+	"The batches go as binary frames on usage streams (pacer-usage/2, as agents send them);\n"
+	"--usage-post runs each usage case first with POST /internal/v1/usage per batch (the\n"
+	"old way), --usage-json first with JSON frames (pacer-usage/1), then as binary frames.\n";
 
 static int add_case(struct opts *o, const char *label, const char *bin, const char *spec,
 		    bool ref, bool usage)
@@ -1159,7 +1162,7 @@ static int add_case(struct opts *o, const char *label, const char *bin, const ch
 			spec);
 		return -1;
 	}
-	o->cases[o->ncases++] = (struct bcase){ label, bin, n, m, ref, usage, false };
+	o->cases[o->ncases++] = (struct bcase){ label, bin, n, m, ref, usage, USAGE_BINARY };
 	return 0;
 }
 
@@ -1182,6 +1185,7 @@ int main(int argc, char **argv)
 		{ "usage-case", required_argument, NULL, 'u' },
 		{ "usage-seconds", required_argument, NULL, 'U' },
 		{ "usage-post", no_argument, NULL, 'P' },
+		{ "usage-json", no_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1190,7 +1194,7 @@ int main(int argc, char **argv)
 	const char *master = NULL, *baseline = NULL, *ref = NULL;
 	struct result res[MAX_CASES];
 	int c, fails = 0;
-	bool usage_post = false;
+	bool usage_post = false, usage_json = false;
 
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -1201,6 +1205,7 @@ int main(int argc, char **argv)
 		case 'u': if (add_case(&o, "usage", master, optarg, false, true)) return 2; break;
 		case 'U': o.usage_seconds = atof(optarg); break;
 		case 'P': usage_post = true; break;
+		case 'J': usage_json = true; break;
 		case 'r': ref = optarg; break;
 		case 'R': if (add_case(&o, "core+ref", ref, optarg, true, false)) return 2; break;
 		case 's': o.senders = atoi(optarg); break;
@@ -1214,19 +1219,27 @@ int main(int argc, char **argv)
 		default: fputs(usage, stderr); return 2;
 		}
 	}
-	/* --usage-post: each usage case first as POSTs, then as streams (same run, fresh masters). */
-	for (int i = 0; usage_post && i < o.ncases; i++) {
-		if (!o.cases[i].usage || o.cases[i].post)
+	/* --usage-post, --usage-json: each usage case first as POSTs, then as JSON frames,
+	 * then as binary frames (same run, fresh masters). */
+	for (int i = 0; (usage_post || usage_json) && i < o.ncases; i++) {
+		int extra = usage_post + usage_json;
+
+		if (!o.cases[i].usage || o.cases[i].mode != USAGE_BINARY)
 			continue;
-		if (o.ncases >= MAX_CASES) {
-			fprintf(stderr, "placement: at most %d cases with --usage-post doubling them\n",
-				MAX_CASES);
+		if (o.ncases + extra > MAX_CASES) {
+			fprintf(stderr, "placement: at most %d cases with --usage-post/--usage-json "
+				"adding to them\n", MAX_CASES);
 			return 2;
 		}
-		memmove(&o.cases[i + 1], &o.cases[i], (size_t)(o.ncases - i) * sizeof(o.cases[0]));
-		o.ncases++;
-		o.cases[i].post = true;
-		i++;
+		memmove(&o.cases[i + extra], &o.cases[i], (size_t)(o.ncases - i) * sizeof(o.cases[0]));
+		o.ncases += extra;
+		for (int k = 0; k < extra; k++)
+			o.cases[i + k] = o.cases[i + extra];
+		if (usage_post)
+			o.cases[i].mode = USAGE_POST;
+		if (usage_json)
+			o.cases[i + usage_post].mode = USAGE_JSON;
+		i += extra;
 	}
 	if (!o.ncases || o.senders < 1 || o.senders > 512 || o.hb_threads < 1 ||
 	    !(o.timeout > 0)) {

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "lib/frame.h"
+#include "lib/usage_frame.h"
 #include "lib/util.h"
 
 #define BODY_MAX (1 << 16)
@@ -77,16 +78,18 @@ static int connect_one(struct uload *u, long i)
 	u->c[i].busy = false;
 	u->c[i].upgraded = false;
 	u->c[i].in_len = 0;
-	if (!u->l->post) {
-		static const char req[] = "GET /internal/v1/usage/stream HTTP/1.1\r\nHost: master\r\n"
-					  "Connection: Upgrade\r\nUpgrade: pacer-usage/1\r\n\r\n";
+	if (u->l->mode != USAGE_POST) {
+		char req[160];
 		struct uconn *c = &u->c[i];
 
+		snprintf(req, sizeof(req), "GET /internal/v1/usage/stream HTTP/1.1\r\nHost: master\r\n"
+			 "Connection: Upgrade\r\nUpgrade: pacer-usage/%d\r\n\r\n",
+			 u->l->mode == USAGE_BINARY ? 2 : 1);
 		free(c->out);
 		c->out = strdup(req);
 		if (!c->out)
 			return -ENOMEM;
-		c->out_len = sizeof(req) - 1;
+		c->out_len = strlen(req);
 		c->out_off = 0;      /* goes out on the first EPOLLOUT (the connect's end) */
 	}
 	return 0;
@@ -100,6 +103,38 @@ static void drop_conn(struct uload *u, long i)
 	}
 	u->c[i].fd = -1;
 	u->c[i].busy = false;
+}
+
+const char *usage_mode_name(enum usage_mode m)
+{
+	return m == USAGE_POST ? "post" : m == USAGE_JSON ? "json" : "binary";
+}
+
+/* The batch as a binary frame (header included): the same readings as make_body's. */
+static int make_frame(const struct usage_load *l, long i, uint64_t seq, struct frame_buf *f)
+{
+	struct usage_frame_reading r[64];
+	char tids[64][96], app[64];
+	const char *id = l->agent_id(i);
+	int n = l->tasks_per_agent;
+
+	if (n > 64)
+		return -EINVAL;         /* (--usage-case N:T with T <= 64 in binary mode) */
+	snprintf(app, sizeof(app), "/tenant-%ld/app-%ld", i % 10, i % 100);
+	for (int j = 0; j < n; j++) {
+		unsigned long long s = seq, k = (unsigned long long)j + 1;
+		const uint64_t c[USAGE_FRAME_NFIELDS] = {
+			s * k * 15000, s * k * 9000, s * k * 12, s * k * 9, s * k, s, s * 3, s * 2, 0,
+			s * k * 20000000ULL, s * k * 4096, s * k * 8192, 0,
+			(50ULL << 20) + k * 4096, (60ULL << 20) + k * 4096,
+		};
+
+		snprintf(tids[j], sizeof(tids[j]), "tenant-%ld_app-%ld.%s-%d", i % 10, i % 100, id, j);
+		r[j] = (struct usage_frame_reading){ .task_id = tids[j], .app_id = app,
+						     .has_at = true, .at = now_wall() };
+		memcpy(r[j].counters, c, sizeof(c));
+	}
+	return usage_frame_encode(f, id, seq, r, (size_t)n);
 }
 
 /* The batch body: every counter grows with seq, differently per task and field. */
@@ -136,9 +171,21 @@ static int send_batch(struct uload *u, long i, char *body_buf)
 
 	if (c->fd < 0 && connect_one(u, i) < 0)
 		return -1;
-	if (!u->l->post && !c->upgraded)
+	if (u->l->mode != USAGE_POST && !c->upgraded)
 		return 1;               /* the stream is not open yet: counted late */
 	c->seq++;
+	if (u->l->mode == USAGE_BINARY) {
+		struct frame_buf f = { 0 };
+
+		if (make_frame(u->l, i, c->seq, &f) < 0) {
+			frame_buf_free(&f);
+			return -1;
+		}
+		free(c->out);
+		c->out = f.p;
+		c->out_len = f.len;
+		goto send;
+	}
 	blen = make_body(u->l, i, c->seq, body_buf, BODY_MAX);
 	if (blen >= BODY_MAX)
 		return -1;
@@ -146,7 +193,7 @@ static int send_batch(struct uload *u, long i, char *body_buf)
 	c->out = malloc(blen + 256);
 	if (!c->out)
 		return -1;
-	if (u->l->post) {
+	if (u->l->mode == USAGE_POST) {
 		hl = snprintf(c->out, 256, "POST /internal/v1/usage HTTP/1.1\r\nHost: master\r\n"
 			      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n", blen);
 	} else {
@@ -158,6 +205,7 @@ static int send_batch(struct uload *u, long i, char *body_buf)
 	}
 	memcpy(c->out + hl, body_buf, blen);
 	c->out_len = (size_t)hl + blen;
+send:
 	c->out_off = 0;
 	c->in_len = 0;
 	c->busy = true;

@@ -1,9 +1,10 @@
 /* placement_usage.h - the usage-ingestion load of the placement generator (issue 4): N
  * simulated agents, each on its own connection like a real agent's usage thread, send
- * batches of T task readings once per second, spread evenly over the second: as frames on
- * a usage stream (GET /internal/v1/usage/stream, upgraded), or with post set as
- * POST /internal/v1/usage on a keep-alive connection (the way before the streams); the
- * master's CPU is measured with heartbeats only, then with the load. */
+ * batches of T task readings once per second, spread evenly over the second: as binary
+ * frames on a usage stream (GET /internal/v1/usage/stream, upgraded to pacer-usage/2, what
+ * agents send), as JSON frames on a pacer-usage/1 stream, or as POST /internal/v1/usage on
+ * a keep-alive connection (the way before the streams); the master's CPU is measured with
+ * heartbeats only, then with the load. */
 #ifndef PACER_BENCH_PLACEMENT_USAGE_H
 #define PACER_BENCH_PLACEMENT_USAGE_H
 
@@ -11,6 +12,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+enum usage_mode {
+	USAGE_BINARY,                   /* pacer-usage/2 frames (the agents' way) */
+	USAGE_JSON,                     /* pacer-usage/1 frames: the JSON body */
+	USAGE_POST,                     /* a POST per batch */
+};
+
+/* "binary", "json", "post". */
+const char *usage_mode_name(enum usage_mode m);
 
 struct usage_load {
 	uint16_t master_port;           /* on 127.0.0.1 */
@@ -21,7 +31,7 @@ struct usage_load {
 	double interval;                /* seconds between an agent's batches (1) */
 	double idle_seconds;            /* window with heartbeats only */
 	double seconds;                 /* measured window with the load */
-	bool post;                      /* POST per batch instead of the usage stream */
+	enum usage_mode mode;
 	volatile sig_atomic_t *interrupted;
 };
 

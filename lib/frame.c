@@ -40,21 +40,36 @@ int frame_buf_put(struct frame_buf *b, const void *data, size_t len)
 	return 0;
 }
 
-int frame_append(struct frame_buf *b, const void *payload, size_t len)
+void *frame_buf_extend(struct frame_buf *b, size_t n)
 {
-	unsigned char h[FRAME_HEADER];
+	char *at;
 
-	if (len > UINT32_MAX)
-		return -EMSGSIZE;
-	if (reserve(b, FRAME_HEADER + len))
-		return -ENOMEM;
+	if (reserve(b, n))
+		return NULL;
+	at = b->p + b->len;
+	b->len += n;
+	return at;
+}
+
+void frame_header_put(unsigned char *h, uint32_t len)
+{
 	h[0] = (unsigned char)(len >> 24);
 	h[1] = (unsigned char)(len >> 16);
 	h[2] = (unsigned char)(len >> 8);
 	h[3] = (unsigned char)len;
-	memcpy(b->p + b->len, h, FRAME_HEADER);
-	memcpy(b->p + b->len + FRAME_HEADER, payload, len);
-	b->len += FRAME_HEADER + len;
+}
+
+int frame_append(struct frame_buf *b, const void *payload, size_t len)
+{
+	unsigned char *at;
+
+	if (len > UINT32_MAX)
+		return -EMSGSIZE;
+	if (!(at = frame_buf_extend(b, FRAME_HEADER + len)))
+		return -ENOMEM;
+	frame_header_put(at, (uint32_t)len);
+	if (len)
+		memcpy(at + FRAME_HEADER, payload, len);
 	return 0;
 }
 

@@ -20,6 +20,11 @@ struct frame_buf {
 int frame_append(struct frame_buf *b, const void *payload, size_t len);
 /* Appends raw bytes (no header). -ENOMEM. */
 int frame_buf_put(struct frame_buf *b, const void *data, size_t len);
+/* Makes room for n more bytes at the end and counts them in: the caller writes them at
+ * the pointer returned (NULL without memory; b is then unchanged). */
+void *frame_buf_extend(struct frame_buf *b, size_t n);
+/* Writes the 4-byte header announcing len payload bytes at h. */
+void frame_header_put(unsigned char *h, uint32_t len);
 /* Drops n used bytes from the front (moves what is left down when that is cheap). */
 void frame_buf_consume(struct frame_buf *b, size_t n);
 void frame_buf_free(struct frame_buf *b);

@@ -374,6 +374,46 @@ void utf8_sanitize(char *s)
 	json_decref(probe);
 }
 
+size_t utf8_seq_len(const unsigned char *p, const unsigned char *end)
+{
+	unsigned c = p[0], cp;
+	size_t n;
+
+	if (c < 0xc2)
+		return 0;
+	n = c < 0xe0 ? 2 : c < 0xf0 ? 3 : c < 0xf5 ? 4 : 0;
+	if (!n || (size_t)(end - p) < n)
+		return 0;
+	cp = c & (0xff >> (n + 1));
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (cp >= 0xd800 && cp <= 0xdfff) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+bool utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+
+	while (p < end) {
+		size_t k;
+
+		if (*p && *p < 0x80) {
+			p++;
+			continue;
+		}
+		if (!*p || !(k = utf8_seq_len(p, end)))
+			return false;
+		p += k;
+	}
+	return true;
+}
+
 void raise_nofile_limit(void)
 {
 	struct rlimit rl;

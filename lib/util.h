@@ -44,6 +44,11 @@ int write_string_file(const char *path, const char *s);
  * invalid bytes become '?'. For messages that quote user input into JSON (jansson refuses
  * strings that are not UTF-8, and the message would be lost). */
 void utf8_sanitize(char *s);
+/* The length of the valid UTF-8 sequence of 2-4 bytes at p (before end), or 0 (ASCII,
+ * invalid, overlong, a surrogate, above U+10FFFF, cut short). */
+size_t utf8_seq_len(const unsigned char *p, const unsigned char *end);
+/* True when s[0..n) is valid UTF-8 without NUL bytes. */
+bool utf8_valid(const char *s, size_t n);
 /* Raises the open-files soft limit to the hard limit (a server holding many connections). */
 void raise_nofile_limit(void);
 

@@ -49,6 +49,7 @@ struct sconn {
 	bool gone;                      /* mu (written by the thread only): closed */
 	bool dirty;                     /* mu: on s->dirty */
 	bool closing;                   /* thread: an error went out; close once it is sent */
+	bool binary;                    /* pacer-usage/2: frames are binary batches */
 	uint32_t events;                /* thread: what epoll watches */
 	uint64_t batches;
 	char peer[64];
@@ -58,7 +59,7 @@ struct sconn {
 
 struct usage_stream {
 	struct usage *u;
-	struct http_upgrade_target target;
+	struct http_upgrade_target json_target, binary_target;
 	int ep, evfd;
 	pthread_t thread;
 	bool running;
@@ -242,8 +243,9 @@ static void one_batch(struct sconn *c, const char *p, size_t len)
 	struct usage_stream *s = c->s;
 	struct usage_batch b;
 	char err[256] = "";
-	bool syntax;
-	int rc = usage_wire_parse(p, len, &b, &syntax, err, sizeof(err));
+	bool syntax = false;
+	int rc = c->binary ? usage_binary_parse(p, len, &b, err, sizeof(err))
+			   : usage_wire_parse(p, len, &b, &syntax, err, sizeof(err));
 
 	if (rc == -EINVAL && syntax) {
 		fail(c, json_pack("{s:i,s:s,s:[{s:s,s:[s]}]}", "status", 400, "message",
@@ -446,10 +448,9 @@ static void *ingest_main(void *arg)
 /* ---- the upgrade ---- */
 
 /* A server thread: the socket is ours now; the ingest thread takes it from here. */
-static void upgraded(void *ctx, int fd, const char *extra, size_t extra_len,
-		     struct http_upgraded *up)
+static void upgraded(struct usage_stream *s, bool binary, int fd, const char *extra,
+		     size_t extra_len, struct http_upgraded *up)
 {
-	struct usage_stream *s = ctx;
 	struct sconn *c = calloc(1, sizeof(*c));
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -466,6 +467,7 @@ static void upgraded(void *ctx, int fd, const char *extra, size_t extra_len,
 	c->s = s;
 	c->fd = fd;
 	c->up = up;
+	c->binary = binary;
 	c->refs = 1;
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
 		if (ss.ss_family == AF_INET) {
@@ -502,18 +504,32 @@ static void upgraded(void *ctx, int fd, const char *extra, size_t extra_len,
 		poke(s);
 }
 
+static void upgraded_json(void *ctx, int fd, const char *extra, size_t extra_len,
+			  struct http_upgraded *up)
+{
+	upgraded(ctx, false, fd, extra, extra_len, up);
+}
+
+static void upgraded_binary(void *ctx, int fd, const char *extra, size_t extra_len,
+			    struct http_upgraded *up)
+{
+	upgraded(ctx, true, fd, extra, extra_len, up);
+}
+
 /* Quick route: headers only. Same trust as POST /internal/v1/usage (the batch names its
  * agent; the internal routes have no authentication). */
 static void h_stream(struct http_request *req, struct http_response *resp, void *ctx)
 {
 	struct usage_stream *s = ctx;
 	const char *up = http_header(req, "Upgrade"), *conn = http_header(req, "Connection");
-	bool stopping;
+	bool stopping, binary = up && strcasecmp(up, USAGE_STREAM_BINARY) == 0;
 
-	if (!up || strcasecmp(up, USAGE_STREAM_PROTOCOL) || !conn || !strcasestr(conn, "upgrade")) {
+	if (!up || (!binary && strcasecmp(up, USAGE_STREAM_PROTOCOL)) || !conn ||
+	    !strcasestr(conn, "upgrade")) {
 		http_respond_error(resp, 426, "%s %s needs the headers \"Connection: Upgrade\" and "
-				   "\"Upgrade: %s\"", req->method, req->path, USAGE_STREAM_PROTOCOL);
-		http_respond_header(resp, "Upgrade", USAGE_STREAM_PROTOCOL);
+				   "\"Upgrade: %s\" (binary batches) or \"Upgrade: %s\" (JSON batches)",
+				   req->method, req->path, USAGE_STREAM_BINARY, USAGE_STREAM_PROTOCOL);
+		http_respond_header(resp, "Upgrade", USAGE_STREAM_BINARY ", " USAGE_STREAM_PROTOCOL);
 		return;
 	}
 	pthread_mutex_lock(&s->mu);
@@ -523,7 +539,10 @@ static void h_stream(struct http_request *req, struct http_response *resp, void 
 		http_respond_error(resp, 503, "The server is shutting down");
 		return;
 	}
-	http_respond_upgrade(resp, USAGE_STREAM_PROTOCOL, &s->target);
+	if (binary)
+		http_respond_upgrade(resp, USAGE_STREAM_BINARY, &s->binary_target);
+	else
+		http_respond_upgrade(resp, USAGE_STREAM_PROTOCOL, &s->json_target);
 }
 
 /* ---- start and stop ---- */
@@ -539,8 +558,10 @@ int usage_stream_start(struct usage *u, struct http_server *srv, struct usage_st
 		return -ENOMEM;
 	pthread_mutex_init(&s->mu, NULL);
 	s->u = u;
-	s->target.fn = upgraded;
-	s->target.ctx = s;
+	s->json_target.fn = upgraded_json;
+	s->json_target.ctx = s;
+	s->binary_target.fn = upgraded_binary;
+	s->binary_target.ctx = s;
 	s->ep = epoll_create1(EPOLL_CLOEXEC);
 	s->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	s->rbuf = malloc(RBUF_SIZE);

@@ -1,8 +1,9 @@
 /* usage_stream.h - the agents' persistent usage streams (issue 4): GET
- * /internal/v1/usage/stream with "Connection: Upgrade", "Upgrade: pacer-usage/1" switches
- * the connection (101) to length-prefixed frames (lib/frame.h). Each frame from the agent
- * is one batch, the same JSON as a POST /internal/v1/usage body; each answer frame is the
- * same JSON as the POST's answer, sent once the batch is durable:
+ * /internal/v1/usage/stream with "Connection: Upgrade" and "Upgrade: pacer-usage/2" (or
+ * pacer-usage/1) switches the connection (101) to length-prefixed frames (lib/frame.h).
+ * Each frame from the agent is one batch: on pacer-usage/2 the binary batch of
+ * lib/usage_frame.h, on pacer-usage/1 the same JSON as a POST /internal/v1/usage body. Each
+ * answer frame is the same JSON as the POST's answer, sent once the batch is durable:
  *   {"seq":N,"acknowledged_seq":N,"last_applied_seq":M}   or
  *   {"seq":N,"status":503,"message":"..."}  (journal failure: the agent sends it again)
  *   {"status":400|413,"message":"..."}      (a bad frame; the master then closes the stream)
@@ -14,7 +15,8 @@
 #include "lib/http_server.h"
 #include "master/usage.h"
 
-#define USAGE_STREAM_PROTOCOL "pacer-usage/1"
+#define USAGE_STREAM_PROTOCOL "pacer-usage/1"      /* JSON batches */
+#define USAGE_STREAM_BINARY "pacer-usage/2"        /* binary batches */
 
 struct usage_stream;
 

@@ -10,15 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/util.h"
 #include "master/usage_wire.h"
 
-#define USAGE_WIRE_MAX_REPORTS 20000
-
-const char *const usage_wire_fields[USAGE_NFIELDS] = {
-	"rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "tcp_connects", "tcp_accepts",
-	"udp_rx_datagrams", "udp_tx_datagrams", "policy_denials", "cpu_ns", "vfs_read_bytes",
-	"vfs_write_bytes", "oom_kills", "mem_bytes", "mem_peak_bytes",
-};
 
 enum vtype { V_STRING, V_INT, V_REAL, V_TRUE, V_FALSE, V_NULL, V_OBJECT, V_ARRAY };
 
@@ -80,30 +74,6 @@ static long hex4(const char *p, const char *end)
 		v = v * 16 + h;
 	}
 	return v;
-}
-
-/* The length of the valid UTF-8 sequence at p (not ASCII), or 0: no overlong forms, no
- * surrogates, nothing above U+10FFFF. */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
-{
-	unsigned c = p[0], cp;
-	size_t n;
-
-	if (c < 0xc2)
-		return 0;
-	n = c < 0xe0 ? 2 : c < 0xf0 ? 3 : c < 0xf5 ? 4 : 0;
-	if (!n || (size_t)(end - p) < n)
-		return 0;
-	cp = c & (0xff >> (n + 1));
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (cp >= 0xd800 && cp <= 0xdfff) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return n;
 }
 
 static size_t utf8_put(char *out, unsigned long cp)
@@ -215,7 +185,7 @@ static int string(struct parser *ps, char *out, size_t cap, size_t *outlen)
 			}
 			p += 2;
 		} else {
-			k = utf8_len((const unsigned char *)p, (const unsigned char *)end);
+			k = utf8_seq_len((const unsigned char *)p, (const unsigned char *)end);
 			if (!k) {
 				ps->p = p;
 				return fail(ps, "invalid UTF-8 in a string");
@@ -559,7 +529,7 @@ static void report_verdict(struct usage_reading *r, uint32_t bad)
 	} else {
 		for (int i = 0; i < USAGE_NFIELDS; i++)
 			if (bad & (1u << i)) {
-				r->bad_name = usage_wire_fields[i];
+				r->bad_name = usage_frame_fields[i];
 				r->bad_what = "must be a non-negative integer";
 				break;
 			}

@@ -14,9 +14,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define USAGE_NFIELDS 15            /* = usage_nfields (master/usage.c checks) */
+#include "lib/usage_frame.h"
+
+#define USAGE_NFIELDS USAGE_FRAME_NFIELDS   /* = usage_nfields (master/usage.c checks) */
 #define USAGE_WIRE_MAX_DEPTH 64
 #define USAGE_TASK_ID_MAX 200
+#define USAGE_WIRE_MAX_REPORTS 20000
 
 /* One task reading. When bad_name is set the report is unusable and skipped (the batch
  * still applies): the message is "reports[i].<bad_name> <bad_what>". */
@@ -38,8 +41,8 @@ struct usage_batch {
 	char *arena;                /* the decoded strings */
 };
 
-/* The counter names in usage_fields order (usage.c owns the table; these must match). */
-extern const char *const usage_wire_fields[USAGE_NFIELDS];
+/* The counter names are usage_frame_fields (lib/usage_frame.h), in usage_fields order
+ * (usage.c's table must match). */
 
 /* Parses one body. 0: b is filled (free it with usage_wire_free). -EINVAL: err says why;
  * *syntax is true when the body is not JSON at all (the route answers "Invalid JSON"),
@@ -48,5 +51,11 @@ extern const char *const usage_wire_fields[USAGE_NFIELDS];
 int usage_wire_parse(const char *body, size_t len, struct usage_batch *b, bool *syntax,
 		     char *err, size_t errlen);
 void usage_wire_free(struct usage_batch *b);
+
+/* Decodes one binary batch (lib/usage_frame.h) into b, with the JSON reader's checks: a bad
+ * reading is marked (bad_name) and the batch still applies. 0, -EINVAL (err says what is
+ * wrong with the frame: it cannot be read on), -ENOMEM. Free b with usage_wire_free. */
+int usage_binary_parse(const char *payload, size_t len, struct usage_batch *b, char *err,
+		       size_t errlen);
 
 #endif

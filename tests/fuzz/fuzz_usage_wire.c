@@ -72,10 +72,10 @@ static const char *report_error(json_t *rep)
 	if (at && !json_is_number(at))
 		return "at";
 	for (int i = 0; i < USAGE_NFIELDS; i++) {
-		json_t *v = json_object_get(rep, usage_wire_fields[i]);
+		json_t *v = json_object_get(rep, usage_frame_fields[i]);
 
 		if (v && (!json_is_integer(v) || json_integer_value(v) < 0))
-			return usage_wire_fields[i];
+			return usage_frame_fields[i];
 	}
 	return NULL;
 }
@@ -99,7 +99,7 @@ static void compare_report(json_t *rep, const struct usage_reading *r)
 	if (at)
 		CHECK(memcmp(&r->at, &(double){ json_number_value(at) }, sizeof(double)) == 0);
 	for (int i = 0; i < USAGE_NFIELDS; i++)
-		CHECK(r->counters[i] == json_integer_value(json_object_get(rep, usage_wire_fields[i])));
+		CHECK(r->counters[i] == json_integer_value(json_object_get(rep, usage_frame_fields[i])));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -3,8 +3,9 @@
  * pool server with the journal writer: the upgrade, acks once durable, a repeat acked
  * without being applied, a bad frame answered 400 and the stream closed, an oversized one
  * 413, a request without the upgrade headers 426, the master stopping with streams open;
- * and the agent's end (agent/usage_link.c): batches on the stream, POST against a master
- * without streams, and a master restart in the middle of a stream losing and doubling
+ * binary batches (pacer-usage/2) applied like JSON ones, a bad reading in one skipped, a
+ * damaged one refused; and the agent's end (agent/usage_link.c): binary batches on the
+ * stream, POST against a master without streams, and a master restart in the middle of a stream losing and doubling
  * nothing. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +26,7 @@
 #include "lib/frame.h"
 #include "lib/http_lite.h"
 #include "lib/log.h"
+#include "lib/usage_frame.h"
 #include "lib/util.h"
 #include "master/usage.h"
 #include "master/usage_stream.h"
@@ -298,7 +300,85 @@ static void test_stream_bad_frames_close_it(void **state)
 	/* Without the upgrade headers: 426 naming them. */
 	assert_int_equal(client_open(&c, m->port, "GET /internal/v1/usage/stream HTTP/1.1\r\n"
 				     "Host: m\r\n\r\n", head, sizeof(head)), 426);
-	assert_non_null(strcasestr(head, "Upgrade: pacer-usage/1"));
+	assert_non_null(strcasestr(head, "Upgrade: pacer-usage/2, pacer-usage/1"));
+	close(c.fd);
+	master_stop(m);
+}
+
+static const char binary_req[] = "GET /internal/v1/usage/stream HTTP/1.1\r\nHost: m\r\n"
+				 "Connection: Upgrade\r\nUpgrade: pacer-usage/2\r\n\r\n";
+
+static void client_send_binary(struct client *c, const char *agent, uint64_t seq,
+			       const struct usage_frame_reading *r, size_t n)
+{
+	struct frame_buf f = { 0 };
+
+	assert_int_equal(usage_frame_encode(&f, agent, seq, r, n), 0);
+	assert_int_equal(send(c->fd, f.p, f.len, MSG_NOSIGNAL), (ssize_t)f.len);
+	frame_buf_free(&f);
+}
+
+static json_t *task_json(struct master *m, const char *task)
+{
+	json_t *q = usage_query(m->u, NULL, NULL, task);
+	json_t *t = json_incref(json_array_get(json_object_get(q, "tasks"), 0));
+
+	json_decref(q);
+	return t;
+}
+
+/* Binary batches: applied like JSON ones (every counter, the app, final), a repeat acked
+ * without being applied, a reading with a bad counter skipped while the rest applies, and
+ * a frame that is not a binary batch refused with 400 naming what is wrong. */
+static void test_binary_stream(void **state)
+{
+	struct master *m = *state;
+	struct usage_frame_reading r[2] = {
+		{ .task_id = "t-b1", .app_id = "/ten/app", .has_at = true, .at = 1700000000.5 },
+		{ .task_id = "t-b2", .final = true },
+	};
+	struct client c;
+	char head[1024];
+	json_t *t, *a;
+
+	master_start(m, 0, true);
+	assert_int_equal(client_open(&c, m->port, binary_req, head, sizeof(head)), 101);
+	assert_non_null(strcasestr(head, "Upgrade: pacer-usage/2"));
+	for (size_t f = 0; f < USAGE_FRAME_NFIELDS; f++) {
+		r[0].counters[f] = 1000 + f;
+		r[1].counters[f] = 7;
+	}
+	client_send_binary(&c, "b", 1, r, 2);
+	assert_ack(client_read(&c), 1, 1);
+	t = task_json(m, "t-b1");
+	assert_string_equal(json_string_value(json_object_get(t, "app_id")), "/ten/app");
+	for (size_t f = 0; f < USAGE_FRAME_NFIELDS; f++)
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(t, "counters"),
+								     usage_frame_fields[f])),
+				 (json_int_t)(1000 + f));
+	json_decref(t);
+	t = task_json(m, "t-b2");
+	assert_true(json_is_true(json_object_get(t, "final")));
+	json_decref(t);
+	/* A repeat: acknowledged, not applied. */
+	r[0].counters[0] = 5000;
+	client_send_binary(&c, "b", 1, r, 1);
+	assert_ack(client_read(&c), 1, 1);
+	assert_int_equal(task_rx(m, "t-b1"), 1000);
+	/* A counter above 2^63 - 1 spoils its reading only. */
+	r[1].task_id = "t-b3";
+	r[1].counters[3] = UINT64_MAX;
+	client_send_binary(&c, "b", 2, r, 2);
+	assert_ack(client_read(&c), 2, 2);
+	assert_int_equal(task_rx(m, "t-b1"), 5000);
+	assert_int_equal(task_rx(m, "t-b3"), -1);
+	/* Text on a binary stream: 400 naming the magic, then the end of the stream. */
+	client_send(&c, batch_text("b", 3, 1));
+	a = client_read(&c);
+	assert_int_equal(json_integer_value(json_object_get(a, "status")), 400);
+	assert_non_null(strstr(json_string_value(json_object_get(a, "message")), "magic"));
+	json_decref(a);
+	assert_null(client_read(&c));
 	close(c.fd);
 	master_stop(m);
 }
@@ -354,7 +434,7 @@ static void test_agent_streams_and_falls_back(void **state)
 	assert_int_equal(l.batches, 0);
 	assert_true(l.retry_at > now_mono() + 30);
 	master_stop(m);
-	/* With streams: the batches go as frames. */
+	/* With streams: the batches go as binary frames. */
 	l.retry_at = 0;
 	master_start(m, 0, true);
 	assert_int_equal(send_link(&l, m->port, "g1", 2, 20), 2);
@@ -406,6 +486,7 @@ int main(void)
 		cmocka_unit_test(test_frame_over_the_limit),
 		cmocka_unit_test_setup_teardown(test_stream_acks_repeats_and_pipelining, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_bad_frames_close_it, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_binary_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_master_stops_with_streams_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_agent_streams_and_falls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_master_restart_mid_stream, setup, teardown),

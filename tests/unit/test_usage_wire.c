@@ -2,7 +2,10 @@
  * read into structs, string escapes (\uXXXX, surrogate pairs, escaped key names), unknown
  * keys of every shape skipped, the limits (nesting depth, task id length, reports per
  * batch, int64 range), syntax errors ("Invalid JSON" with a position), top-level field
- * errors named as before, and bad reports marked with their first bad field. */
+ * errors named as before, and bad reports marked with their first bad field; and the
+ * binary batch of pacer-usage/2 streams (master/usage_binary.c, lib/usage_frame.c): read
+ * back exactly as encoded, every cut of a frame refused, fewer or more counter fields than
+ * the reader knows, the same verdicts on bad readings, damaged headers refused. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/frame.h"
+#include "lib/usage_frame.h"
 #include "master/usage_wire.h"
 
 static char err[256];
@@ -226,6 +231,165 @@ static void test_bad_reports_marked(void **state)
 	usage_wire_free(&b);
 }
 
+/* ---- binary batches ---- */
+
+/* The payload of one encoded batch (without the frame header), in *f. */
+static const char *encode(struct frame_buf *f, const char *agent, uint64_t seq,
+			  const struct usage_frame_reading *r, size_t n, size_t *len)
+{
+	f->off = f->len = 0;
+	assert_int_equal(usage_frame_encode(f, agent, seq, r, n), 0);
+	*len = f->len - FRAME_HEADER;
+	return f->p + FRAME_HEADER;
+}
+
+static void test_binary_round_trip_and_cuts(void **state)
+{
+	struct usage_frame_reading r[3] = {
+		{ .task_id = "t.1", .app_id = "/team-a/web", .final = true, .has_at = true,
+		  .at = 1795625000.125 },
+		{ .task_id = "t.2" },
+		{ .task_id = "\xc3\xa9t\xc3\xa9", .app_id = "" },
+	};
+	struct frame_buf f = { 0 };
+	struct usage_batch b;
+	const char *p;
+	size_t len;
+
+	(void)state;
+	for (size_t i = 0; i < USAGE_FRAME_NFIELDS; i++)
+		r[0].counters[i] = i == 9 ? INT64_MAX : i * 3 + 1;
+	p = encode(&f, "agent-1", 42, r, 3, &len);
+	assert_int_equal(usage_binary_parse(p, len, &b, err, sizeof(err)), 0);
+	assert_string_equal(b.agent_id, "agent-1");
+	assert_int_equal(b.seq, 42);
+	assert_int_equal(b.nreports, 3);
+	assert_null(b.reports[0].bad_name);
+	assert_string_equal(b.reports[0].task_id, "t.1");
+	assert_string_equal(b.reports[0].app_id, "/team-a/web");
+	assert_true(b.reports[0].final);
+	assert_true(b.reports[0].has_at);
+	assert_true(b.reports[0].at == 1795625000.125);
+	for (size_t i = 0; i < USAGE_FRAME_NFIELDS; i++)
+		assert_int_equal(b.reports[0].counters[i], (int64_t)r[0].counters[i]);
+	assert_null(b.reports[1].app_id);
+	assert_false(b.reports[1].final);
+	assert_false(b.reports[1].has_at);
+	assert_string_equal(b.reports[2].task_id, "\xc3\xa9t\xc3\xa9");
+	assert_string_equal(b.reports[2].app_id, "");
+	usage_wire_free(&b);
+	/* Every cut, and one byte too many, is refused without reading past the end. */
+	for (size_t n = 0; n < len; n++) {
+		char *copy = malloc(n ? n : 1);
+
+		memcpy(copy, p, n);
+		assert_int_equal(usage_binary_parse(copy, n, &b, err, sizeof(err)), -EINVAL);
+		free(copy);
+	}
+	assert_int_equal(frame_buf_put(&f, "x", 1), 0);
+	assert_int_equal(usage_binary_parse(f.p + FRAME_HEADER, len + 1, &b, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "bytes after the last reading"));
+	/* Ids that do not fit their length fields, or empty ones, are not encoded. */
+	r[1].task_id = "";
+	assert_int_equal(usage_frame_encode(&f, "a", 1, r, 2), -EINVAL);
+	assert_int_equal(usage_frame_encode(&f, "", 1, r, 1), -EINVAL);
+	frame_buf_free(&f);
+}
+
+/* A hand-built frame: header with nfields, one reading with the given task id bytes. */
+static size_t raw_frame(unsigned char *out, uint64_t seq, unsigned nfields, uint8_t flags,
+			const char *tid, size_t tlen, double at, uint64_t counter)
+{
+	unsigned char *p = out;
+	uint64_t bits;
+
+	memcpy(&bits, &at, 8);
+	for (int i = 0; i < 4; i++)
+		*p++ = (unsigned char)(USAGE_FRAME_MAGIC >> (8 * i));
+	for (int i = 0; i < 8; i++)
+		*p++ = (unsigned char)(seq >> (8 * i));
+	*p++ = (unsigned char)nfields;
+	*p++ = (unsigned char)(nfields >> 8);
+	*p++ = 1;
+	*p++ = 0;
+	*p++ = 1;
+	*p++ = 0;
+	*p++ = 0;
+	*p++ = 0;
+	*p++ = 'a';
+	*p++ = flags;
+	*p++ = (unsigned char)tlen;
+	*p++ = 0;
+	*p++ = 0;
+	for (int i = 0; i < 8; i++)
+		*p++ = (unsigned char)(bits >> (8 * i));
+	for (unsigned f = 0; f < nfields; f++)
+		for (int i = 0; i < 8; i++)
+			*p++ = (unsigned char)((f == 0 ? counter : f) >> (8 * i));
+	memcpy(p, tid, tlen);
+	return (size_t)(p + tlen - out);
+}
+
+static void test_binary_fields_and_verdicts(void **state)
+{
+	unsigned char buf[2048];
+	struct usage_batch b;
+	size_t n;
+
+	(void)state;
+	/* A newer sender with 20 fields: the 15 known are read, the rest skipped. */
+	n = raw_frame(buf, 1, 20, 0, "t", 1, 0, 5);
+	assert_int_equal(usage_binary_parse((char *)buf, n, &b, err, sizeof(err)), 0);
+	assert_int_equal(b.reports[0].counters[0], 5);
+	assert_int_equal(b.reports[0].counters[14], 14);
+	usage_wire_free(&b);
+	/* An older one with 2: the others are 0. */
+	n = raw_frame(buf, 1, 2, 0, "t", 1, 0, 5);
+	assert_int_equal(usage_binary_parse((char *)buf, n, &b, err, sizeof(err)), 0);
+	assert_int_equal(b.reports[0].counters[1], 1);
+	assert_int_equal(b.reports[0].counters[2], 0);
+	usage_wire_free(&b);
+	/* Bad readings are marked, as the JSON reader marks them. */
+	n = raw_frame(buf, 1, 15, 0, "t\0u", 3, 0, 5);
+	assert_int_equal(usage_binary_parse((char *)buf, n, &b, err, sizeof(err)), 0);
+	assert_string_equal(b.reports[0].bad_name, "task_id");
+	usage_wire_free(&b);
+	n = raw_frame(buf, 1, 15, 0, "t\xc0\xaf", 3, 0, 5);      /* overlong '/' */
+	assert_int_equal(usage_binary_parse((char *)buf, n, &b, err, sizeof(err)), 0);
+	assert_string_equal(b.reports[0].bad_name, "task_id");
+	usage_wire_free(&b);
+	n = raw_frame(buf, 1, 15, 0, "", 0, 0, 5);
+	assert_int_equal(usage_binary_parse((char *)buf, n, &b, err, sizeof(err)), 0);
+	assert_string_equal(b.reports[0].bad_name, "task_id");
+	usage_wire_free(&b);
+	{
+		char long_id[201];
+
+		memset(long_id, 'x', sizeof(long_id));
+		n = raw_frame(buf, 1, 15, 0, long_id, 201, 0, 5);
+		assert_int_equal(usage_binary_parse((char *)buf, n, &b, err, sizeof(err)), 0);
+		assert_string_equal(b.reports[0].bad_name, "task_id");
+		usage_wire_free(&b);
+	}
+	n = raw_frame(buf, 1, 15, USAGE_FRAME_AT, "t", 1, 1.0 / 0.0, 5);
+	assert_int_equal(usage_binary_parse((char *)buf, n, &b, err, sizeof(err)), 0);
+	assert_string_equal(b.reports[0].bad_name, "at");
+	usage_wire_free(&b);
+	n = raw_frame(buf, 1, 15, 0, "t", 1, 0, (uint64_t)INT64_MAX + 1);
+	assert_int_equal(usage_binary_parse((char *)buf, n, &b, err, sizeof(err)), 0);
+	assert_string_equal(b.reports[0].bad_name, "rx_bytes");
+	usage_wire_free(&b);
+	/* The frame itself: seq 0 and a wrong magic are refused, naming what is wrong. */
+	n = raw_frame(buf, 0, 15, 0, "t", 1, 0, 5);
+	assert_int_equal(usage_binary_parse((char *)buf, n, &b, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "seq"));
+	n = raw_frame(buf, 1, 15, 0, "t", 1, 0, 5);
+	buf[0] = '{';
+	assert_int_equal(usage_binary_parse((char *)buf, n, &b, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "magic"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -235,6 +399,8 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_bad_reports_marked),
+		cmocka_unit_test(test_binary_round_trip_and_cuts),
+		cmocka_unit_test(test_binary_fields_and_verdicts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
