@@ -744,6 +744,7 @@ struct result {
 	double register_s, apps_s, total_s, rate;
 	double cycle_p50_ms, cycle_p99_ms, cycle_max_ms;
 	long cycles;
+	long store_commits, store_writes;       /* the master's store writer, during the run */
 	double cpu_s;
 	long hwm_kib;
 	int constraint_fallback;
@@ -982,6 +983,12 @@ static void run_case(const struct opts *o, const struct bcase *c, struct result 
 		res->cycle_p50_ms = hist_pct(b, a, 50, &res->cycles);
 		res->cycle_p99_ms = hist_pct(b, a, 99, &res->cycles);
 		res->cycle_max_ms = json_number_value(json_object_get(a, "max_ms"));
+		b = json_object_get(m0, "store");
+		a = json_object_get(m1, "store");
+		res->store_commits = (long)(json_integer_value(json_object_get(a, "batches")) -
+					    json_integer_value(json_object_get(b, "batches")));
+		res->store_writes = (long)(json_integer_value(json_object_get(a, "writes")) -
+					   json_integer_value(json_object_get(b, "writes")));
 	}
 out:
 	S.stop = true;
@@ -1079,6 +1086,13 @@ static void print_table(const struct result *r, int n)
 		       r[i].c.label, r[i].c.agents, r[i].c.tasks, r[i].placed, r[i].apps_s,
 		       r[i].total_s, r[i].rate, p50, p99, r[i].cycles, r[i].cpu_s,
 		       r[i].hwm_kib / 1024.0, r[i].ok ? "" : " FAILED: ", r[i].ok ? "" : r[i].why);
+	}
+	for (int i = 0; i < n; i++) {
+		if (!r[i].c.usage && r[i].store_commits > 0)
+			printf("\n(%s N=%ld M=%ld: the store writer made %ld commits of %ld writes, "
+			       "%.0f writes per commit)\n", r[i].c.label, r[i].c.agents, r[i].c.tasks,
+			       r[i].store_commits, r[i].store_writes,
+			       (double)r[i].store_writes / (double)r[i].store_commits);
 	}
 	for (int i = 0; i < n; i++) {
 		if (r[i].constraint_fallback)

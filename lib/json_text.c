@@ -100,9 +100,15 @@ void jt_str(struct jtext *b, const char *s)
 		const unsigned char *run = p;
 		size_t n;
 
-		/* The longest run that needs no escaping goes in one copy. */
-		while (*p >= 0x20 && *p != '"' && *p != '\\' && (n = utf8_len(p)) > 0)
+		/* The longest run that needs no escaping goes in one copy (ASCII first: ids,
+		 * keys and states are ASCII). */
+		for (;;) {
+			while (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+				p++;
+			if (*p < 0x80 || !(n = utf8_len(p)))
+				break;
 			p += n;
+		}
 		put(b, (const char *)run, (size_t)(p - run));
 		if (!*p)
 			break;
@@ -121,6 +127,50 @@ void jt_str(struct jtext *b, const char *s)
 	put(b, "\"", 1);
 }
 
+/* Writes v with k decimals (|N| = |v| x 10^k < 2^53) when that is exactly v read back:
+ * N / 10^k is correctly rounded, as a reader's strtod of the text is. Trailing zeros
+ * dropped, at least one decimal kept. Returns the length, or 0 when no k <= 6 fits. */
+static int short_decimal(double v, char *out)
+{
+	static const double pow10[] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6 };
+	char digits[24];
+
+	if (!(fabs(v) < 9e15))
+		return 0;
+	for (int k = 0; k <= 6; k++) {
+		double scaled = v * pow10[k];
+		long long n;
+		int len, at, o = 0;
+
+		if (!(fabs(scaled) < 9007199254740992.0))
+			return 0;
+		n = llround(scaled);
+		if ((double)n / pow10[k] != v)
+			continue;
+		if (n < 0) {
+			out[o++] = '-';
+			n = -n;
+		}
+		len = 0;                        /* the digits, at least k + 1 (0.05: "005") */
+		do {
+			digits[sizeof(digits) - 1 - len++] = (char)('0' + n % 10);
+			n /= 10;
+		} while (n || len <= k);
+		memmove(digits, digits + sizeof(digits) - len, (size_t)len);
+		at = len - k;
+		memcpy(out + o, digits, (size_t)at);
+		o += at;
+		out[o++] = '.';
+		if (!k)
+			out[o++] = '0';
+		memcpy(out + o, digits + at, (size_t)k);
+		o += k;
+		out[o] = '\0';
+		return o;
+	}
+	return 0;
+}
+
 void jt_num(struct jtext *b, double v)
 {
 	char num[32];
@@ -128,6 +178,12 @@ void jt_num(struct jtext *b, double v)
 
 	if (!isfinite(v))
 		v = 0;
+	if (v == 0)
+		v = 0;                  /* -0 reads back as 0 anyway: print it so */
+	if ((n = short_decimal(v, num)) > 0) {
+		put(b, num, (size_t)n);
+		return;
+	}
 	n = snprintf(num, sizeof(num), "%.17g", v);
 	/* A whole number prints without a point; keep it a real for readers that care. */
 	if (!strpbrk(num, ".eEn"))

@@ -31,7 +31,9 @@ double now_wall(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	/* Whole microseconds: such a time prints as a short decimal that reads back exactly
+	 * (lib/json_text.c), and stored records hold many of them. */
+	return (double)((long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000) / 1e6;
 }
 
 void format_iso8601(double wall_seconds, char out[32])

@@ -9,7 +9,8 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Monotonic seconds (for timeouts) and wall-clock seconds since the epoch (for records). */
+/* Monotonic seconds (for timeouts) and wall-clock seconds since the epoch in whole
+ * microseconds (for records). */
 double now_mono(void);
 double now_wall(void);
 /* ISO-8601 UTC with milliseconds, as Marathon prints: 2026-11-25T15:30:00.123Z */

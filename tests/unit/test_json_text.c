@@ -154,6 +154,59 @@ static void test_dump_exact(void **state)
 	json_decref(big);
 }
 
+/* Numbers: short decimals where one reads back exactly (timestamps in microseconds,
+ * fractions of a CPU), %.17g otherwise; every one reads back as the same double. */
+static void test_numbers_short_and_exact(void **state)
+{
+	static const struct { double v; const char *text; } shown[] = {
+		{ 0.1, "0.1" }, { 0.05, "0.05" }, { -0.05, "-0.05" }, { 64, "64.0" },
+		{ -5, "-5.0" }, { 0, "0.0" }, { -0.0, "0.0" }, { 1764135000.123456, "1764135000.123456" },
+		{ 1764135000.5, "1764135000.5" }, { 2.5e-7, "2.4999999999999999e-07" },
+	};
+	uint64_t x = 88172645463325252ULL;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++) {
+		struct jtext b;
+		char *t;
+
+		jt_init(&b);
+		jt_num(&b, shown[i].v);
+		t = jt_take(&b);
+		assert_string_equal(t, shown[i].text);
+		free(t);
+	}
+	/* Random doubles of every magnitude, microsecond timestamps, decimals of few digits. */
+	for (int i = 0; i < 300000; i++) {
+		struct jtext b;
+		double v, back;
+		uint64_t bits;
+		char *t;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		switch (i % 3) {
+		case 0:
+			bits = x;
+			memcpy(&v, &bits, sizeof(v));
+			if (!isfinite(v))
+				continue;
+			break;
+		case 1:
+			v = (double)(1700000000000000LL + (long long)(x % 100000000000000ULL)) / 1e6;
+			break;
+		default:
+			v = (double)(long long)(x % 2000001 - 1000000) / (double)(1 + x % 1000);
+		}
+		jt_init(&b);
+		jt_num(&b, v);
+		t = jt_take(&b);
+		back = strtod(t, NULL);
+		if (back != v)
+			fail_msg("%.17g printed as %s", v, t);
+		free(t);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -161,6 +214,7 @@ int main(void)
 		cmocka_unit_test(test_invalid_utf8_replaced),
 		cmocka_unit_test(test_growth_and_empty),
 		cmocka_unit_test(test_dump_exact),
+		cmocka_unit_test(test_numbers_short_and_exact),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
