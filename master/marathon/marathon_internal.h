@@ -88,6 +88,9 @@ struct mt_app {
 	 *   tasks), and since then no task of it changed and no launch or kill was made for
 	 *   it: nothing to do until something changes; a whole reconcile passes over it. */
 	bool simple, quiet;
+	/* Something a walk must see happened since its last reconcile (app_changed): a whole
+	 * reconcile walks a simple app only then (scheduler.c reconcile_pass). */
+	bool walk_due;
 	int seen_instances;
 	char seen_version[APP_VERSION_LEN];
 	struct hm_node by_id;           /* in marathon.apps_by_id */

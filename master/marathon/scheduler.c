@@ -452,6 +452,7 @@ static bool reconcile_app(struct marathon *mt, struct mt_app *ma,
 
 	ma->quiet = false;
 	ma->simple = false;
+	ma->walk_due = false;
 	if (deployment_held(mt, ma->app.id)) {
 		hold_app(mt, ma, v, n);
 		return false;
@@ -535,6 +536,17 @@ static bool still_quiet(struct marathon *mt, const struct mt_app *ma)
 	return ma->quiet && unchanged_since_reconcile(mt, ma);
 }
 
+static bool still_simple(struct marathon *mt, const struct mt_app *ma);
+
+/* A simple app that nothing happened to since its last walk but launches and tasks
+ * starting to run (mt_app.walk_due): what a walk would find, on_offers and on_status
+ * keep (missing, to_launch), so a whole reconcile leaves its tasks alone. While a million
+ * tasks are placed that is every app, and walking their tasks is a cache miss each. */
+static bool unchanged_simple(struct marathon *mt, const struct mt_app *ma)
+{
+	return !ma->walk_due && still_simple(mt, ma);
+}
+
 /* A task whose app no longer exists is killed; an unreachable one is forgotten (safe
  * context only): a deleted app leaves nothing listed behind, and if the agent comes back
  * the master kills what it no longer knows. */
@@ -584,6 +596,11 @@ static void reconcile_pass(struct marathon *mt, bool safe, json_t *forget)
 		live_in_apps += (size_t)n;
 		if (still_quiet(mt, ma))
 			continue;       /* not walked: not counted in what a reconcile costs */
+		if (unchanged_simple(mt, ma)) {
+			if (ma->to_launch > 0 && !in_backoff(mt, ma))
+				mt->waiting = true;     /* as its last walk found it */
+			continue;
+		}
 		/* Unsorted: nothing below depends on the order (kills sort their candidates). */
 		n = collect(mt, ma->app.id, &v, NULL);
 		if (n < 0)
@@ -712,6 +729,7 @@ static bool still_simple(struct marathon *mt, const struct mt_app *ma)
 /* later: leave it dirty (in a status batch, after an offer round) instead of now. */
 static void app_changed(struct marathon *mt, struct mt_app *ma, bool later)
 {
+	ma->walk_due = true;
 	if (master_app_live_tasks(mt->m, mt->fw.id, ma->app.id) > RECONCILE_AT_ONCE_MAX_TASKS)
 		return;
 	if (later && json_object_set_new(mt->dirty_apps, ma->app.id, json_true()) == 0)

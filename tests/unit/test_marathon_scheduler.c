@@ -492,6 +492,42 @@ static void test_constraint_counts_forget_a_failed_task(void **state)
 	master_unlock(s->f->m);
 }
 
+/* An app too big to be reconciled at each change (over 256 tasks) whose placement only
+ * launched and started tasks: a whole reconcile does not walk its tasks (nothing there a
+ * walk would change) until its last task runs. A task killed and gone is replaced. */
+static void test_big_simple_app_not_walked_until_something_changes(void **state)
+{
+	static char ids[300][160];
+	struct sfx *s = *state;
+	struct mt_app *ma;
+
+	create_app(s, "{\"id\":\"/big\",\"cmd\":\"x\",\"cpus\":0.01,\"mem\":1,\"instances\":300,"
+		      "\"portDefinitions\":[]}");
+	for (int round = 0; round < 400 && app_tasks(s, "/big", ids, 300) < 300; round++)
+		offer_round(s);
+	assert_int_equal(app_tasks(s, "/big", ids, 300), 300);
+	ma = find_app(s, "/big");
+	reconcile(s);                                   /* its first walk after the launches */
+	for (int i = 0; i < 299; i++)
+		set_state(s, ids[i], "TASK_RUNNING");   /* each followed by a whole reconcile */
+	assert_int_equal(s->mt->full_reconcile_tasks, 0);
+	assert_false(ma->settled);
+	set_state(s, ids[299], "TASK_RUNNING");         /* the last: walked, settled */
+	assert_false(ma->walk_due);
+	assert_true(ma->settled);
+	assert_false(has_deployment(s, "/big"));
+	/* A task killed (no backoff) and gone: the next whole reconcile walks the app and
+	 * its replacement is launched. */
+	master_lock(s->f->m);
+	assert_int_equal(scheduler_kill(s->mt, ids[7], 0), 0);
+	master_unlock(s->f->m);
+	set_state(s, ids[7], "TASK_KILLED");
+	assert_int_equal(ma->missing, 1);
+	offer_round(s);
+	assert_int_equal(app_tasks(s, "/big", ids, 300), 300);
+	assert_int_equal(ma->missing, 0);
+}
+
 /* A task too big for any agent is refused for cpus, recorded for /v2/queue. */
 static void test_queue_reason_insufficient_cpus(void **state)
 {
@@ -731,6 +767,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_constraint_unique_and_queue_reason, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_constraint_counts_forget_a_failed_task, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_big_simple_app_not_walked_until_something_changes,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_reason_insufficient_cpus, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_keeps_old_tasks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreachable_replaced_then_surplus_killed, setup, teardown),
