@@ -234,8 +234,14 @@ int constraint_counts_init(struct constraint_counts *cc, const struct constraint
 	cc->n = 0;
 	cc->placed = 0;
 	cc->by_value = cs->n ? calloc(cs->n, sizeof(*cc->by_value)) : NULL;
-	if (cs->n && !cc->by_value)
+	cc->sum = cs->n ? calloc(cs->n, sizeof(*cc->sum)) : NULL;
+	if (cs->n && (!cc->by_value || !cc->sum)) {
+		free(cc->by_value);
+		free(cc->sum);
+		cc->by_value = NULL;
+		cc->sum = NULL;
 		return -ENOMEM;
+	}
 	for (; cc->n < cs->n; cc->n++) {
 		cc->by_value[cc->n] = json_object();
 		if (!cc->by_value[cc->n]) {
@@ -251,9 +257,32 @@ void constraint_counts_free(struct constraint_counts *cc)
 	for (size_t i = 0; i < cc->n; i++)
 		json_decref(cc->by_value[i]);
 	free(cc->by_value);
+	free(cc->sum);
 	cc->by_value = NULL;
+	cc->sum = NULL;
 	cc->n = 0;
 	cc->placed = 0;
+}
+
+/* A value's count went from k to k + 1. When the last value at the minimum moves up, the
+ * minimum is k + 1 and the values there are counted (once per level: O(1) amortized). */
+static void summary_add(struct value_summary *s, const json_t *by_value, json_int_t k)
+{
+	const char *key;
+	json_t *v;
+
+	if (k == 0) {
+		s->groups++;
+		s->at_min = s->min == 1 ? s->at_min + 1 : 1;
+		s->min = 1;
+		return;
+	}
+	if (k != s->min || --s->at_min > 0)
+		return;
+	s->min = k + 1;
+	json_object_foreach((json_t *)by_value, key, v)
+		if (json_integer_value(v) == k + 1)
+			s->at_min++;
 }
 
 void constraint_counts_add(struct constraint_counts *cc, const struct constraint_set *cs,
@@ -265,13 +294,18 @@ void constraint_counts_add(struct constraint_counts *cc, const struct constraint
 	for (size_t i = 0; i < cc->n && i < cs->n; i++) {
 		const char *v = constraint_agent_value(cs->v[i].field, hostname, attributes, buf,
 						       sizeof(buf));
+		json_int_t k;
 		json_t *cur;
 
 		if (!v)
 			continue;
 		cur = json_object_get(cc->by_value[i], v);
-		json_object_set_new(cc->by_value[i], v,
-				    json_integer(json_integer_value(cur) + 1));
+		k = json_integer_value(cur);
+		if (cur)
+			json_integer_set(cur, k + 1);   /* (the counts' own integers) */
+		else if (json_object_set_new(cc->by_value[i], v, json_integer(1)) < 0)
+			continue;
+		summary_add(&cc->sum[i], cc->by_value[i], k);
 	}
 }
 
@@ -283,26 +317,13 @@ static json_int_t count_of(const json_t *by_value, const char *value)
 /* Marathon's checkGroupBy: a new value is always fine; a known one when it holds the
  * fewest tasks and at least `number` values are in use. */
 static bool group_by_allows(const struct constraint *c, const json_t *by_value,
-			    const char *value)
+			    const struct value_summary *sum, const char *value)
 {
-	json_int_t min = -1, mine;
-	const char *k;
-	json_t *v;
-	size_t groups = 0;
+	json_int_t mine = count_of(by_value, value);
 
-	mine = count_of(by_value, value);
 	if (mine == 0)
 		return true;
-	json_object_foreach((json_t *)by_value, k, v) {
-		json_int_t n = json_integer_value(v);
-
-		if (n <= 0)
-			continue;
-		groups++;
-		if (min < 0 || n < min)
-			min = n;
-	}
-	return (long)groups >= c->number && mine == min;
+	return (long)sum->groups >= c->number && mine == sum->min;
 }
 
 /* CLUSTER without a value: on the value the app's tasks already use. */
@@ -316,8 +337,9 @@ static bool cluster_allows(const struct constraint *c, const json_t *by_value, i
 	return count_of(by_value, value) > 0;
 }
 
-bool constraint_allows(const struct constraint *c, const json_t *by_value, int placed,
-		       const char *agent_value)
+/* May one more task go on an agent whose value for c's field is agent_value? */
+static bool constraint_allows(const struct constraint *c, const json_t *by_value,
+			      const struct value_summary *sum, int placed, const char *agent_value)
 {
 	if (!agent_value)
 		return c->op == C_UNLIKE;
@@ -327,7 +349,7 @@ bool constraint_allows(const struct constraint *c, const json_t *by_value, int p
 	case C_CLUSTER:
 		return cluster_allows(c, by_value, placed, agent_value);
 	case C_GROUP_BY:
-		return group_by_allows(c, by_value, agent_value);
+		return group_by_allows(c, by_value, sum, agent_value);
 	case C_LIKE:
 		return regexec(&c->re, agent_value, 0, NULL, 0) == 0;
 	case C_UNLIKE:
@@ -347,8 +369,10 @@ bool constraints_allow(const struct constraint_set *cs, const struct constraint_
 		const char *v = constraint_agent_value(cs->v[i].field, hostname, attributes, buf,
 						       sizeof(buf));
 		const json_t *by = i < cc->n ? cc->by_value[i] : NULL;
+		static const struct value_summary none;
 
-		if (!constraint_allows(&cs->v[i], by, cc->placed, v)) {
+		if (!constraint_allows(&cs->v[i], by, i < cc->n ? &cc->sum[i] : &none, cc->placed,
+				       v)) {
 			if (failed)
 				*failed = i;
 			return false;

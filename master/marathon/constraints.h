@@ -41,9 +41,18 @@ const char *constraint_op_name(enum constraint_op op);
 const char *constraint_agent_value(const char *field, const char *hostname, json_t *attributes,
 				   char *buf, size_t buflen);
 
+/* Over the values of one constraint's field in use (count > 0): how many, the smallest
+ * count and how many values hold it. Kept as tasks are counted, so GROUP_BY asks it in
+ * O(1) instead of visiting every value for every agent it considers. */
+struct value_summary {
+	json_int_t min;
+	size_t groups, at_min;
+};
+
 /* Per constraint, how many of the app's tasks are placed on each value of its field. */
 struct constraint_counts {
 	json_t **by_value;              /* [cs->n] objects value -> integer */
+	struct value_summary *sum;      /* [cs->n] */
 	size_t n;
 	int placed;                     /* tasks counted */
 };
@@ -54,10 +63,7 @@ void constraint_counts_free(struct constraint_counts *cc);
 void constraint_counts_add(struct constraint_counts *cc, const struct constraint_set *cs,
 			   const char *hostname, json_t *attributes);
 
-/* True when one more task may go on an agent with this hostname and attributes. */
-bool constraint_allows(const struct constraint *c, const json_t *by_value, int placed,
-		       const char *agent_value);
-/* All constraints; on failure *failed is the index of the first one that refused. */
+/* All constraints (may one more task go on an agent with this hostname and attributes?); on failure *failed is the index of the first one that refused. */
 bool constraints_allow(const struct constraint_set *cs, const struct constraint_counts *cc,
 		       const char *hostname, json_t *attributes, size_t *failed);
 

@@ -124,6 +124,42 @@ static void test_group_by(void **state)
 	cx_free(&c);
 }
 
+/* GROUP_BY against a count of every value at each step: tasks counted on racks in an
+ * arbitrary order (not only where GROUP_BY allows: recounts after failures do that too),
+ * every rack asked after each. */
+static void test_group_by_matches_a_full_count(void **state)
+{
+	static const char *const racks[] = { "r0", "r1", "r2", "r3", "r4", "r5" };
+	long counts[6] = { 0 };
+	unsigned x = 12345;
+	struct cx c;
+
+	(void)state;
+	cx_init(&c, "[[\"rack\",\"GROUP_BY\",\"3\"]]");
+	for (int step = 0; step < 3000; step++) {
+		long min = -1, groups = 0;
+		json_t *attrs;
+		int r;
+
+		x = x * 1103515245u + 12345u;
+		r = (int)((x >> 16) % (step < 1500 ? 4 : 6));  /* two racks join late */
+		attrs = json_pack("{s:s}", "rack", racks[r]);
+
+		constraint_counts_add(&c.cc, &c.cs, "h", attrs);
+		json_decref(attrs);
+		counts[r]++;
+		for (int k = 0; k < 6; k++) {
+			if (counts[k] > 0 && (min < 0 || counts[k] < min))
+				min = counts[k];
+			groups += counts[k] > 0;
+		}
+		for (int k = 0; k < 6; k++)
+			assert_int_equal(allows(&c, "h", racks[k]),
+					 counts[k] == 0 || (groups >= 3 && counts[k] == min));
+	}
+	cx_free(&c);
+}
+
 static void test_like_unlike(void **state)
 {
 	struct cx c;
@@ -220,6 +256,7 @@ int main(void)
 		cmocka_unit_test(test_unique),
 		cmocka_unit_test(test_cluster),
 		cmocka_unit_test(test_group_by),
+		cmocka_unit_test(test_group_by_matches_a_full_count),
 		cmocka_unit_test(test_like_unlike),
 		cmocka_unit_test(test_max_per),
 		cmocka_unit_test(test_all_must_hold),
