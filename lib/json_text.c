@@ -32,6 +32,11 @@ static bool reserve(struct jtext *b, size_t more)
 	return true;
 }
 
+void jt_reserve(struct jtext *b, size_t n)
+{
+	reserve(b, n);
+}
+
 static void put(struct jtext *b, const char *s, size_t n)
 {
 	if (!reserve(b, n))

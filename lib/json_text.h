@@ -20,6 +20,8 @@ struct jtext {
 };
 
 void jt_init(struct jtext *b);
+/* Makes room for n bytes up front (a record of known typical size: one allocation). */
+void jt_reserve(struct jtext *b, size_t n);
 /* Appends s as it is (structure, or JSON text made elsewhere). */
 void jt_raw(struct jtext *b, const char *s);
 /* Appends ',' unless at the start of an object or array, then "key": (key is escaped). */

@@ -274,6 +274,7 @@ static char *task_text(const struct task *t)
 	char *health;
 
 	jt_init(&b);
+	jt_reserve(&b, 1000);           /* a record is ~700 bytes: one 1 KiB buffer */
 	jt_raw(&b, "{");
 	jt_key(&b, "task_id");
 	jt_str(&b, r->task_id);
@@ -693,6 +694,7 @@ static char *launch_text(const struct framework *fw, const struct task_launch *l
 	struct jtext b;
 
 	jt_init(&b);
+	jt_reserve(&b, 1000);
 	jt_raw(&b, "{");
 	jt_key(&b, "framework_id");
 	jt_str(&b, fw->id);
