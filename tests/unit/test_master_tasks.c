@@ -78,7 +78,7 @@ static int status(struct fx *f, const char *agent, const char *task, const char 
 	int rc;
 
 	master_lock(f->m);
-	rc = tasks_apply_status_json(f->m, agent, u, dup, err, sizeof(err));
+	rc = fx_apply_status(f->m, agent, u, dup, err, sizeof(err));
 	master_unlock(f->m);
 	json_decref(u);
 	return rc;
@@ -950,7 +950,7 @@ static json_t *apply_batch(struct fx *f, json_t *updates)
 	json_t *results;
 
 	master_lock(f->m);
-	results = tasks_apply_status_batch(f->m, "a1", updates);
+	results = fx_apply_status_batch(f->m, "a1", updates);
 	master_unlock(f->m);
 	return results;
 }
