@@ -10,10 +10,22 @@
  * only when it is one this reader reads (a repeated unknown key is skipped like any
  * unknown key). Unknown keys are skipped whatever their value.
  *
- * The fields are what jansson's json_*_value calls gave the master before: a field absent
- * or of another type reads as NULL / 0 / not present, so every per-update verdict (master/
- * status.c) is the one the old code reached from the tree. An element of "updates" that is
- * not an object reads as an update with every field absent. */
+ * The fields are what the jansson calls of the old status.c gave it from the tree, so every
+ * per-update verdict and record (master/status.c) is the one it reached:
+ *   uuid, task_id, state, reason, message   json_string_value: NULL unless a string
+ *   timestamp                               json_number_value: 0 unless an integer or real
+ *   exit_code, signal                       json_is_integer: present only as integers
+ *   healthy                                 json_is_boolean: present only as a boolean
+ *   health_checks                           json_array_foreach: no checks unless an array;
+ *                                           the first 16 elements (the old loop's break)
+ *   a check's alive                         json_is_boolean, else null (-1 here)
+ *   a check's four numbers                  json_number_value (status.c: finite and > 0)
+ *   a check's last_failure_cause            json_string_value, else ""
+ * An element that is not an object (an update in "updates", a check) reads with every field
+ * absent, as json_object_get on it gave NULL. Hence, e.g., a uuid of 5 still gets "update
+ * needs string fields uuid, task_id and state" and "uuid":null in its batch result.
+ * (tests/unit/test_status_wire.c, test_master_tasks.c; fuzz_status_wire.c checks it all
+ * against jansson.) */
 #ifndef PACER_MASTER_STATUS_WIRE_H
 #define PACER_MASTER_STATUS_WIRE_H
 
