@@ -206,11 +206,13 @@ static void test_bad_requests(void **state)
 	json_decref(j);
 	expect_error(a, "/internal/v1/status", "[1,2]", 400, "request body must be a JSON object");
 	expect_error(a, "/internal/v1/status", "{\"agent_id\":7,\"updates\":[]}", 400, "either");
-	char *many = malloc(32 + 3 * (STATUS_BATCH_MAX + 1));
-	strcpy(many, "{\"agent_id\":\"agent-1\",\"updates\":[{}");
+	char *many = malloc(64 + 3 * (STATUS_BATCH_MAX + 1)), *p;
+
+	assert_non_null(many);
+	p = many + sprintf(many, "{\"agent_id\":\"agent-1\",\"updates\":[{}");
 	for (int i = 0; i < STATUS_BATCH_MAX; i++)
-		strcat(many, ",{}");
-	strcat(many, "]}");
+		p += sprintf(p, ",{}");
+	sprintf(p, "]}");
 	expect_error(a, "/internal/v1/status", many, 400, "'updates' holds 4097 updates, at most 4096");
 	free(many);
 	/* Still healthy afterwards. */
