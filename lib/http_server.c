@@ -241,10 +241,15 @@ json_t *http_body_json(struct http_request *req, struct http_response *resp)
 	else
 		snprintf(detail, sizeof(detail), "%s at line %d column %d", error.text, error.line,
 			 error.column);
+	http_respond_invalid_json(resp, detail);
+	return NULL;
+}
+
+void http_respond_invalid_json(struct http_response *resp, const char *detail)
+{
 	http_respond_json(resp, 400,
 			  json_pack("{s:s,s:[{s:s,s:[s]}]}", "message", "Invalid JSON", "details",
 				    "path", "/", "errors", detail));
-	return NULL;
 }
 
 void hs_response_release(struct http_response *resp)

@@ -144,6 +144,9 @@ const char *http_header(struct http_request *req, const char *name);
  * {"message":"Invalid JSON","details":[{"path":"/","errors":["... line L column C"]}]}
  * and returns NULL. */
 json_t *http_body_json(struct http_request *req, struct http_response *resp);
+/* That 400 "Invalid JSON" answer, for routes that read their body another way; detail is
+ * the parser's "... at line L column C" (or that the body is empty). */
+void http_respond_invalid_json(struct http_response *resp, const char *detail);
 
 /* Response builders. json is stolen (decref'd by the server). */
 void http_respond_json(struct http_response *resp, int status, json_t *json);

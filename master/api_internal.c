@@ -1,6 +1,6 @@
 /* api_internal.c - the agent-facing routes of the master (docs/architecture.md):
  * POST /internal/v1/register, /internal/v1/heartbeat, /internal/v1/status (one update or a
- * batch of them). Parses and
+ * batch of them; read without a JSON tree by status_wire.c). Parses and
  * checks the JSON at the edge (400 with a message naming the problem), then calls the
  * registry (agents.c) or the status path (status.c) under master->lock. Every answer
  * waits (lock released) until what the call changed is durable in the store: writes are
@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "lib/http_server.h"
-#include "lib/json_text.h"
 #include "lib/log.h"
 #include "master/master_internal.h"
 
@@ -104,39 +103,18 @@ static void seen(struct master *m, const char *agent_id)
 		a->last_seen = m->clock_mono();
 }
 
-/* 200 {"results":[...]} (a batch answer is large: written in one allocation of its size).
- * results is stolen. */
-static void respond_results(struct http_response *resp, json_t *results)
-{
-	json_t *body = json_pack("{s:o}", "results", results);
-	size_t len;
-	char *text = body ? json_dump_exact(body, &len) : NULL;
-
-	if (!text)
-		http_respond_error(resp, 500, "out of memory");
-	else
-		http_respond_text(resp, 200, "application/json", text);
-	free(text);
-	json_decref(body);
-}
-
 /* {"agent_id","updates":[STATUS...]}: all applied under one lock hold, one store wait,
  * then 200 {"results":[...]} (one per update, in order; tasks_apply_status_batch). */
-static void status_batch(struct master *m, struct http_response *resp, const char *agent_id,
-			 json_t *updates)
+static void status_batch(struct master *m, struct http_response *resp,
+			 const struct status_batch *b)
 {
-	json_t *results;
 	unsigned long seq;
+	char *results;
 
-	if (json_array_size(updates) > STATUS_BATCH_MAX) {
-		http_respond_error(resp, 400, "invalid status: 'updates' holds %zu updates, at most %d",
-				   json_array_size(updates), STATUS_BATCH_MAX);
-		return;
-	}
 	status_enter(m);
 	master_lock(m);
-	seen(m, agent_id);
-	results = tasks_apply_status_batch(m, agent_id, updates);
+	seen(m, b->agent_id);
+	results = tasks_apply_status_batch(m, b->agent_id, b->updates, b->nupdates);
 	seq = master_store_seq(m);
 	status_leave(m);
 	master_unlock(m);
@@ -144,38 +122,24 @@ static void status_batch(struct master *m, struct http_response *resp, const cha
 	if (!results)
 		http_respond_error(resp, 500, "out of memory");
 	else
-		respond_results(resp, results);
+		http_respond_text(resp, 200, "application/json", results);
+	free(results);
 }
 
-static void h_status(struct http_request *req, struct http_response *resp, void *ctx)
+/* {"agent_id","update":STATUS}: 200 {"acknowledged":"<uuid>"} once stored, or 400. */
+static void status_single(struct master *m, struct http_response *resp,
+			  const struct status_batch *b)
 {
-	struct master *m = ctx;
-	json_t *body = object_body(req, resp), *update, *updates;
-	const char *agent_id;
+	const struct status_update *u = &b->updates[0];
 	char err[256] = "";
 	bool dup = false;
 	unsigned long seq;
 	int rc;
 
-	if (!body)
-		return;
-	agent_id = json_string_value(json_object_get(body, "agent_id"));
-	update = json_object_get(body, "update");
-	updates = json_object_get(body, "updates");
-	if (agent_id && json_is_array(updates) && !update) {
-		status_batch(m, resp, agent_id, updates);
-		goto out;
-	}
-	if (!agent_id || !json_is_object(update) || updates) {
-		http_respond_error(resp, 400,
-				   "invalid status: needs 'agent_id' (string) and either 'update' "
-				   "(object) or 'updates' (array)");
-		goto out;
-	}
 	status_enter(m);
 	master_lock(m);
-	seen(m, agent_id);
-	rc = tasks_apply_status_json(m, agent_id, update, &dup, err, sizeof(err));
+	seen(m, b->agent_id);
+	rc = tasks_apply_status(m, b->agent_id, u, &dup, err, sizeof(err));
 	seq = master_store_seq(m);
 	status_leave(m);
 	master_unlock(m);
@@ -183,10 +147,37 @@ static void h_status(struct http_request *req, struct http_response *resp, void 
 	if (rc < 0)
 		http_respond_error(resp, 400, "invalid status: %s", err);
 	else
-		http_respond_json(resp, 200, json_pack("{s:s}", "acknowledged",
-						       json_string_value(json_object_get(update, "uuid"))));
-out:
-	json_decref(body);
+		http_respond_json(resp, 200, json_pack("{s:s}", "acknowledged", u->uuid));
+}
+
+/* The body is read by status_wire.c (no JSON tree), with the answers a parse gave: 400
+ * "Invalid JSON", "request body must be a JSON object", "invalid status: ...". */
+static void h_status(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct master *m = ctx;
+	struct status_batch b;
+	char err[256] = "";
+	bool syntax;
+	int rc;
+
+	rc = status_wire_parse(req->body, req->body_len, &b, &syntax, err, sizeof(err));
+	if (rc == -EINVAL && syntax) {
+		http_respond_invalid_json(resp, err);
+		return;
+	}
+	if (rc == -EINVAL) {
+		http_respond_error(resp, 400, "%s", err);
+		return;
+	}
+	if (rc) {
+		http_respond_error(resp, 500, "out of memory");
+		return;
+	}
+	if (b.single)
+		status_single(m, resp, &b);
+	else
+		status_batch(m, resp, &b);
+	status_wire_free(&b);
 }
 
 int api_internal_register(struct master *m, struct http_server *srv)

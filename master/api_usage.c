@@ -44,8 +44,7 @@ static void h_report(struct http_request *req, struct http_deferred *d, void *ct
 
 	rc = usage_wire_parse(req->body, req->body_len, &b, &syntax, err, sizeof(err));
 	if (rc == -EINVAL && syntax)
-		http_respond_json(&resp, 400, json_pack("{s:s,s:[{s:s,s:[s]}]}", "message", "Invalid JSON",
-						       "details", "path", "/", "errors", err));
+		http_respond_invalid_json(&resp, err);
 	else if (rc == -EINVAL)
 		http_respond_error(&resp, 400, "%s", err);
 	else if (rc)

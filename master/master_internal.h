@@ -18,6 +18,7 @@
 #include "lib/task_state.h"
 #include "master/framework.h"
 #include "master/master.h"
+#include "master/status_wire.h"
 #include "master/store.h"
 
 /* Tasks the master thinks were launched longer ago than this, but that the agent does not
@@ -336,17 +337,18 @@ struct task *tasks_find(struct master *m, const char *task_id);
 /* Creates a STAGING task from a launch on agent a (persisted). */
 int tasks_create(struct master *m, struct framework *fw, struct agent *a,
 		 const struct task_launch *l, const struct resources *res, struct task **out);
-/* Applies a STATUS body from the agent; *dup is set when the uuid was applied already.
- * Returns 0 (also for a duplicate or an unknown task: the agent gets its ack), or -EINVAL. */
-int tasks_apply_status_json(struct master *m, const char *agent_id, json_t *update,
-			    bool *dup, char *err, size_t errlen);
-/* Most updates one POST /internal/v1/status may carry ({"updates":[...]}). */
-#define STATUS_BATCH_MAX 4096
-/* Applies a batch of STATUS objects from one agent, in order, and returns one result per
- * element (new reference; NULL without memory): {"uuid":..,"acknowledged":true} or
+/* Applies one STATUS update from the agent (read by status_wire.c); *dup is set when the
+ * uuid was applied already. Returns 0 (also for a duplicate or an unknown task: the agent
+ * gets its ack), or -EINVAL (err says why). */
+int tasks_apply_status(struct master *m, const char *agent_id, const struct status_update *u,
+		       bool *dup, char *err, size_t errlen);
+/* Applies a batch of STATUS updates from one agent, in order (each with tasks_apply_status),
+ * and returns the answer's text (the caller frees it; NULL without memory):
+ * {"results":[...]}, one result per update: {"uuid":..,"acknowledged":true} or
  * {"uuid":..(or null),"error":".."}. An update that follows a rejected update of the same
  * task in the batch is rejected too (the agent resends them in order). */
-json_t *tasks_apply_status_batch(struct master *m, const char *agent_id, json_t *updates);
+char *tasks_apply_status_batch(struct master *m, const char *agent_id,
+			       const struct status_update *updates, size_t n);
 /* A master-generated transition (unreachable, lost, launch failed...). */
 void tasks_transition(struct master *m, struct task *t, enum task_state state,
 		      const char *reason, const char *message);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "lib/json_text.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "master/master_internal.h"
@@ -99,17 +100,8 @@ void tasks_transition(struct master *m, struct task *t, enum task_state state,
 	apply(m, t, &c);
 }
 
-static const char *str(json_t *obj, const char *key)
+static double nonneg(double v)
 {
-	const char *s = json_string_value(json_object_get(obj, key));
-
-	return s ? s : "";
-}
-
-static double nonneg(json_t *obj, const char *key)
-{
-	double v = json_number_value(json_object_get(obj, key));
-
 	return isfinite(v) && v > 0 ? v : 0;
 }
 
@@ -117,31 +109,28 @@ static double nonneg(json_t *obj, const char *key)
  * only the fields the master serves, typed: {"healthy":bool,"checks":[{"alive",
  * "consecutive_failures","first_success","last_success","last_failure",
  * "last_failure_cause"}]}. NULL when the update carries no health. */
-static json_t *health_from_update(json_t *update)
+static json_t *health_from_update(const struct status_update *u)
 {
-	json_t *healthy = json_object_get(update, "healthy"), *checks, *c;
-	size_t i;
+	json_t *checks;
 
-	if (!json_is_boolean(healthy))
+	if (!u->has_healthy)
 		return NULL;
 	checks = json_array();
-	json_array_foreach(json_object_get(update, "health_checks"), i, c) {
-		json_t *alive = json_object_get(c, "alive");
+	for (unsigned i = 0; checks && i < u->nchecks; i++) {
+		const struct status_check *c = &u->checks[i];
+		double failures = nonneg(c->consecutive_failures);
 		char cause[256];
 
-		if (i >= 16 || !checks)
-			break;
-		snprintf(cause, sizeof(cause), "%s",
-			 json_string_value(json_object_get(c, "last_failure_cause")) ?: "");
+		snprintf(cause, sizeof(cause), "%s", c->last_failure_cause ?: "");
 		utf8_sanitize(cause);
 		json_array_append_new(checks, json_pack("{s:o, s:I, s:f, s:f, s:f, s:s}",
-			"alive", json_is_boolean(alive) ? json_incref(alive) : json_null(),
-			"consecutive_failures", (json_int_t)nonneg(c, "consecutive_failures"),
-			"first_success", nonneg(c, "first_success"),
-			"last_success", nonneg(c, "last_success"),
-			"last_failure", nonneg(c, "last_failure"), "last_failure_cause", cause));
+			"alive", c->alive < 0 ? json_null() : json_boolean(c->alive),
+			"consecutive_failures", failures < 0x1p63 ? (json_int_t)failures : INT64_MAX,
+			"first_success", nonneg(c->first_success),
+			"last_success", nonneg(c->last_success),
+			"last_failure", nonneg(c->last_failure), "last_failure_cause", cause));
 	}
-	return checks ? json_pack("{s:O, s:o}", "healthy", healthy, "checks", checks) : NULL;
+	return checks ? json_pack("{s:b, s:o}", "healthy", u->healthy, "checks", checks) : NULL;
 }
 
 /* Records an update's health. Returns true when that is all it changes (the task is in
@@ -166,20 +155,17 @@ static bool apply_health(struct master *m, struct task *t, json_t *health, struc
 	return true;
 }
 
-int tasks_apply_status_json(struct master *m, const char *agent_id, json_t *update,
-			    bool *dup, char *err, size_t errlen)
+int tasks_apply_status(struct master *m, const char *agent_id, const struct status_update *u,
+		       bool *dup, char *err, size_t errlen)
 {
-	const char *uuid = json_string_value(json_object_get(update, "uuid"));
-	const char *task_id = json_string_value(json_object_get(update, "task_id"));
-	const char *state_name = json_string_value(json_object_get(update, "state"));
-	json_t *v;
+	const char *uuid = u->uuid, *task_id = u->task_id, *state_name = u->state;
 	struct change c = { .exit_code = -1, .healthy = -1 };
 	json_t *health;
 	struct task *t;
 	int st;
 
 	*dup = false;
-	if (!json_is_object(update) || !uuid || !uuid[0] || !task_id || !state_name) {
+	if (!uuid || !uuid[0] || !task_id || !state_name) {
 		snprintf(err, errlen, "update needs string fields uuid, task_id and state");
 		return -EINVAL;
 	}
@@ -211,18 +197,16 @@ int tasks_apply_status_json(struct master *m, const char *agent_id, json_t *upda
 		return 0;
 	}
 	c.state = (enum task_state)st;
-	c.reason = str(update, "reason");
-	c.message = str(update, "message");
-	c.timestamp = json_number_value(json_object_get(update, "timestamp"));
+	c.reason = u->reason ? u->reason : "";
+	c.message = u->message ? u->message : "";
+	c.timestamp = u->timestamp;
 	if (c.timestamp <= 0)
 		c.timestamp = m->clock_wall();
-	v = json_object_get(update, "exit_code");
-	if (json_is_integer(v))
-		c.exit_code = (int)json_integer_value(v);
-	v = json_object_get(update, "signal");
-	if (json_is_integer(v))
-		c.signal = (int)json_integer_value(v);
-	health = health_from_update(update);
+	if (u->has_exit_code)
+		c.exit_code = (int)u->exit_code;
+	if (u->has_signal)
+		c.signal = (int)u->signal;
+	health = health_from_update(u);
 	if (health && apply_health(m, t, health, &c))
 		return 0;
 	if (c.state == t->rec.state) {
@@ -235,68 +219,64 @@ int tasks_apply_status_json(struct master *m, const char *agent_id, json_t *upda
 	return 0;
 }
 
-/* Was an earlier element of the batch, for the same task, rejected? Rejections are rare:
- * a scan of the results so far is enough. */
-static bool task_rejected_before(json_t *updates, json_t *results, const char *task_id)
+/* Was an earlier update of the batch, for the same task, rejected? Rejections are rare: a
+ * scan of the updates so far is enough. */
+static bool task_rejected_before(const struct status_update *updates, const bool *rejected,
+				 size_t n, const char *task_id)
 {
-	json_t *r;
-	size_t i;
-
-	json_array_foreach(results, i, r) {
-		const char *id;
-
-		if (!json_object_get(r, "error"))
-			continue;
-		id = json_string_value(json_object_get(json_array_get(updates, i), "task_id"));
-		if (id && strcmp(id, task_id) == 0)
+	for (size_t i = 0; i < n; i++)
+		if (rejected[i] && updates[i].task_id && strcmp(updates[i].task_id, task_id) == 0)
 			return true;
-	}
 	return false;
 }
 
-json_t *tasks_apply_status_batch(struct master *m, const char *agent_id, json_t *updates)
+char *tasks_apply_status_batch(struct master *m, const char *agent_id,
+			       const struct status_update *updates, size_t n)
 {
-	json_t *results = json_array(), *update;
-	size_t i, rejected = 0;
+	bool *rejected = calloc(n ? n : 1, sizeof(*rejected));
+	size_t nrejected = 0;
+	struct jtext out;
 
-	if (!results)
+	if (!rejected)
 		return NULL;
+	jt_init(&out);
+	jt_raw(&out, "{\"results\":[");
 	for (struct framework_entry *e = m->frameworks; e; e = e->next)
 		if (e->fw->ops->status_batch_begin)
 			e->fw->ops->status_batch_begin(e->fw);
-	json_array_foreach(updates, i, update) {
-		json_t *uuid = json_object_get(update, "uuid");
-		const char *task_id = json_string_value(json_object_get(update, "task_id"));
-		json_t *res;
+	for (size_t i = 0; i < n; i++) {
+		const struct status_update *u = &updates[i];
 		char err[256] = "";
 		bool dup = false;
 		int rc;
 
-		if (!json_is_string(uuid))
-			uuid = NULL;
-		if (rejected && task_id && task_rejected_before(updates, results, task_id)) {
+		if (nrejected && u->task_id && task_rejected_before(updates, rejected, i, u->task_id)) {
 			snprintf(err, sizeof(err), "follows a rejected update of task '%.160s'",
-				 task_id);
+				 u->task_id);
 			rc = -EINVAL;
 		} else {
-			rc = tasks_apply_status_json(m, agent_id, update, &dup, err, sizeof(err));
+			rc = tasks_apply_status(m, agent_id, u, &dup, err, sizeof(err));
 		}
+		jt_sep(&out);
+		jt_raw(&out, "{");
+		jt_key(&out, "uuid");
+		jt_str(&out, u->uuid);          /* null when it is not a string */
 		if (rc < 0) {
-			rejected++;
+			rejected[i] = true;
+			nrejected++;
 			utf8_sanitize(err);     /* a message cut short must still be a JSON string */
-			res = json_pack("{s:O?,s:s}", "uuid", uuid, "error", err);
+			jt_key(&out, "error");
+			jt_str(&out, err);
+		} else {
+			jt_key(&out, "acknowledged");
+			jt_bool(&out, true);
 		}
-		else {
-			res = json_pack("{s:O,s:b}", "uuid", uuid, "acknowledged", 1);
-		}
-		if (json_array_append_new(results, res) < 0) {
-			json_decref(results);
-			results = NULL;
-			break;
-		}
+		jt_raw(&out, "}");
 	}
 	for (struct framework_entry *e = m->frameworks; e; e = e->next)
 		if (e->fw->ops->status_batch_end)
 			e->fw->ops->status_batch_end(e->fw);
-	return results;
+	jt_raw(&out, "]}");
+	free(rejected);
+	return jt_take(&out);
 }

@@ -2,8 +2,9 @@
  * (docs/architecture.md): POST /internal/v1/register, /heartbeat and /status bodies, fed
  * to a real in-process master (SQLite store in /dev/shm, fake clocks) the way
  * master/api_internal.c's handlers do: JSON with duplicate keys rejected, an object
- * required, then agents_register / agents_heartbeat / tasks_apply_status_json under the
- * lock (a status body may be one update or a batch: tasks_apply_status_batch). Every input
+ * required, then agents_register / agents_heartbeat under the lock; a status body is read
+ * by status_wire_parse (one update: tasks_apply_status; a batch: tasks_apply_status_batch,
+ * its answer text read back). Every input
  * starts from the same state: agent "agent-fuzz0" with two running
  * tasks "fz_web.1" and "fz_web.2" of a recording framework.
  * Input: messages separated by 0xff bytes; a message's first byte picks the call
@@ -139,16 +140,29 @@ static void check_accounting(struct master *m)
 	}
 }
 
+/* The batch's answer text (tasks_apply_status_batch) read back: its "results". */
+static json_t *apply_batch(struct master *m, const struct status_batch *b)
+{
+	char *text = tasks_apply_status_batch(m, b->agent_id, b->updates, b->nupdates);
+	json_t *answer, *results;
+
+	CHECK(text);
+	answer = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+	CHECK(json_object_size(answer) == 1);
+	results = json_incref(json_object_get(answer, "results"));
+	json_decref(answer);
+	free(text);
+	return results;
+}
+
 /* The batch form: one result per update, in order, each an ack of the update's uuid or a
  * message; applying the same batch again acknowledges the same updates (duplicates). */
-static void status_batch(struct master *m, const char *agent_id, json_t *updates)
+static void status_batch(struct master *m, const struct status_batch *b, json_t *updates)
 {
 	json_t *results, *again, *r;
 	size_t i;
 
-	if (json_array_size(updates) > STATUS_BATCH_MAX)
-		return;         /* the handler answers 400 */
-	results = tasks_apply_status_batch(m, agent_id, updates);
+	results = apply_batch(m, b);
 	CHECK(json_array_size(results) == json_array_size(updates));
 	json_array_foreach(results, i, r) {
 		json_t *uuid = json_object_get(json_array_get(updates, i), "uuid");
@@ -164,7 +178,7 @@ static void status_batch(struct master *m, const char *agent_id, json_t *updates
 		}
 	}
 	check_accounting(m);
-	again = tasks_apply_status_batch(m, agent_id, updates);
+	again = apply_batch(m, b);
 	json_array_foreach(results, i, r)
 		CHECK(json_is_true(json_object_get(r, "acknowledged")) ==
 		      json_is_true(json_object_get(json_array_get(again, i), "acknowledged")));
@@ -172,33 +186,36 @@ static void status_batch(struct master *m, const char *agent_id, json_t *updates
 	json_decref(results);
 }
 
-static void status(struct master *m, json_t *body)
+/* A status body read as the handler reads it (status_wire.c), body being jansson's tree
+ * of the same text for the checks. */
+static void status(struct master *m, const char *text, size_t len, json_t *body)
 {
-	const char *agent_id = json_string_value(json_object_get(body, "agent_id"));
-	json_t *update = json_object_get(body, "update");
-	json_t *updates = json_object_get(body, "updates");
+	struct status_batch b;
 	char err[256] = "";
-	bool dup = false;
+	bool dup = false, syntax;
 	struct agent *a;
 	int rc;
 
-	if (agent_id && json_is_array(updates) && !update) {
-		a = agents_find(m, agent_id);
-		if (a && a->state == AGENT_ACTIVE)
-			a->last_seen = m->clock_mono();
-		status_batch(m, agent_id, updates);
-		return;
-	}
-	if (!agent_id || !json_is_object(update) || updates)
+	rc = status_wire_parse(text, len, &b, &syntax, err, sizeof(err));
+	if (rc) {
+		CHECK(rc == -EINVAL && err[0]);
 		return;         /* the handler answers 400 */
-	a = agents_find(m, agent_id);
+	}
+	CHECK(strcmp(b.agent_id, json_string_value(json_object_get(body, "agent_id"))) == 0);
+	a = agents_find(m, b.agent_id);
 	if (a && a->state == AGENT_ACTIVE)
 		a->last_seen = m->clock_mono();
-	rc = tasks_apply_status_json(m, agent_id, update, &dup, err, sizeof(err));
-	if (rc)
-		CHECK(rc == -EINVAL && err[0]);
-	else
-		CHECK(json_string_length(json_object_get(update, "uuid")) > 0);
+	if (!b.single) {
+		status_batch(m, &b, json_object_get(body, "updates"));
+	} else {
+		rc = tasks_apply_status(m, b.agent_id, &b.updates[0], &dup, err, sizeof(err));
+		if (rc)
+			CHECK(rc == -EINVAL && err[0]);
+		else
+			CHECK(json_string_length(json_object_get(json_object_get(body, "update"),
+								 "uuid")) > 0);
+	}
+	status_wire_free(&b);
 }
 
 static void message(struct master *m, const uint8_t *data, size_t len)
@@ -229,7 +246,7 @@ static void message(struct master *m, const uint8_t *data, size_t len)
 		else
 			CHECK((rc == -EINVAL || rc == -ENOENT) && err[0] && !reply);
 	} else {
-		status(m, body);
+		status(m, (const char *)data + 1, len - 1, body);
 	}
 	check_accounting(m);
 	clock_now += 1;

@@ -187,4 +187,58 @@ static inline void fx_alloc(struct fx *f, double now)
 	master_unlock(f->m);
 }
 
+/* A status body as the route reads it: the JSON text of {"agent_id","update"|"updates"}
+ * through status_wire_parse (which must accept it). Free b with status_wire_free. */
+static inline void fx_status_body(const char *agent_id, const char *key, json_t *value,
+				  struct status_batch *b)
+{
+	json_t *body = json_pack("{s:s,s:O}", "agent_id", agent_id, key, value);
+	char *text = json_dumps(body, JSON_COMPACT), err[256] = "";
+	bool syntax;
+
+	assert_non_null(text);
+	if (status_wire_parse(text, strlen(text), b, &syntax, err, sizeof(err)) != 0)
+		fail_msg("status body refused: %s", err);
+	free(text);
+	json_decref(body);
+}
+
+/* One STATUS update (a JSON object) applied the way POST /internal/v1/status applies it;
+ * the caller holds the lock. */
+static inline int fx_apply_status(struct master *m, const char *agent_id, json_t *update,
+				  bool *dup, char *err, size_t errlen)
+{
+	struct status_batch b;
+	int rc;
+
+	fx_status_body(agent_id, "update", update, &b);
+	assert_true(b.single);
+	rc = tasks_apply_status(m, agent_id, &b.updates[0], dup, err, errlen);
+	status_wire_free(&b);
+	return rc;
+}
+
+/* A batch of STATUS updates (a JSON array) applied the way the route applies it; the
+ * answer's "results" read back as JSON. The caller holds the lock. */
+static inline json_t *fx_apply_status_batch(struct master *m, const char *agent_id,
+					    json_t *updates)
+{
+	struct status_batch b;
+	json_t *answer, *results;
+	char *text;
+
+	fx_status_body(agent_id, "updates", updates, &b);
+	assert_false(b.single);
+	text = tasks_apply_status_batch(m, agent_id, b.updates, b.nupdates);
+	assert_non_null(text);
+	answer = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+	assert_non_null(answer);
+	results = json_incref(json_object_get(answer, "results"));
+	assert_true(json_is_array(results));
+	json_decref(answer);
+	free(text);
+	status_wire_free(&b);
+	return results;
+}
+
 #endif

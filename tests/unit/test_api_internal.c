@@ -109,6 +109,15 @@ static void test_register_heartbeat_status(void **state)
 	assert_true(json_is_string(json_object_get(json_array_get(json_object_get(j, "results"), 1),
 						   "error")));
 	json_decref(j);
+	/* An element that is not an object: rejected, its uuid null. */
+	assert_int_equal(post(a, "/internal/v1/status", "{\"agent_id\":\"agent-1\",\"updates\":[7]}",
+			      &j), 200);
+	assert_true(json_is_null(json_object_get(json_array_get(json_object_get(j, "results"), 0),
+						 "uuid")));
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(j, "results"), 0),
+							      "error")),
+			    "update needs string fields uuid, task_id and state");
+	json_decref(j);
 
 	/* Without an id the master assigns one. */
 	assert_int_equal(post(a, "/internal/v1/register",
@@ -185,6 +194,27 @@ static void test_bad_requests(void **state)
 		     "updates");
 	expect_error(a, "/internal/v1/status",
 		     "{\"agent_id\":\"agent-1\",\"update\":{},\"updates\":[]}", 400, "either");
+	/* The status route reads its body without jansson: the same answers. */
+	expect_error(a, "/internal/v1/status", "{\"agent_id\":", 400, "Invalid JSON");
+	expect_error(a, "/internal/v1/status", "", 400, "Invalid JSON");
+	expect_error(a, "/internal/v1/status", "{\"agent_id\":\"a\",\"agent_id\":\"b\"}", 400,
+		     "Invalid JSON");
+	assert_int_equal(post(a, "/internal/v1/status", "{\"agent_id\":\"agent-1\",\n\"updates\":[}",
+			      &j), 400);
+	assert_non_null(strstr(json_string_value(json_array_get(json_object_get(
+		json_array_get(json_object_get(j, "details"), 0), "errors"), 0)), "line 2 column 12"));
+	json_decref(j);
+	expect_error(a, "/internal/v1/status", "[1,2]", 400, "request body must be a JSON object");
+	expect_error(a, "/internal/v1/status", "{\"agent_id\":7,\"updates\":[]}", 400, "either");
+	char *many = malloc(64 + 3 * (STATUS_BATCH_MAX + 1)), *p;
+
+	assert_non_null(many);
+	p = many + sprintf(many, "{\"agent_id\":\"agent-1\",\"updates\":[{}");
+	for (int i = 0; i < STATUS_BATCH_MAX; i++)
+		p += sprintf(p, ",{}");
+	sprintf(p, "]}");
+	expect_error(a, "/internal/v1/status", many, 400, "'updates' holds 4097 updates, at most 4096");
+	free(many);
 	/* Still healthy afterwards. */
 	assert_int_equal(post(a, "/internal/v1/register", REG, &j), 200);
 	json_decref(j);

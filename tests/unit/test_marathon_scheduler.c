@@ -121,7 +121,7 @@ static void set_state(struct sfx *s, const char *task, const char *state)
 	u = json_pack("{s:s,s:s,s:s,s:s,s:s,s:f}", "uuid", uuid, "task_id", task, "state", state,
 		      "message", "", "reason", "", "timestamp", fx_wall);
 	master_lock(s->f->m);
-	assert_int_equal(tasks_apply_status_json(s->f->m, agent, u, &dup, err, sizeof(err)), 0);
+	assert_int_equal(fx_apply_status(s->f->m, agent, u, &dup, err, sizeof(err)), 0);
 	master_unlock(s->f->m);
 	json_decref(u);
 	reconcile(s);

@@ -78,7 +78,7 @@ static int status(struct fx *f, const char *agent, const char *task, const char 
 	int rc;
 
 	master_lock(f->m);
-	rc = tasks_apply_status_json(f->m, agent, u, dup, err, sizeof(err));
+	rc = fx_apply_status(f->m, agent, u, dup, err, sizeof(err));
 	master_unlock(f->m);
 	json_decref(u);
 	return rc;
@@ -950,7 +950,7 @@ static json_t *apply_batch(struct fx *f, json_t *updates)
 	json_t *results;
 
 	master_lock(f->m);
-	results = tasks_apply_status_batch(f->m, "a1", updates);
+	results = fx_apply_status_batch(f->m, "a1", updates);
 	master_unlock(f->m);
 	return results;
 }
@@ -1028,10 +1028,70 @@ static void test_status_batch_acked_per_uuid(void **state)
 	free(r);
 }
 
+/* Fields of the wrong type inside an update get the verdicts the jansson tree gave them
+ * (status_wire.h): a uuid, task_id or state that is not a string (or an empty uuid)
+ * rejects the update as "update needs string fields uuid, task_id and state", its result's
+ * uuid null when the uuid is not a string; a timestamp that is not a number is the
+ * master's clock, a reason that is not a string is ""; health checks with ill-typed fields
+ * are recorded with null, 0 and "". */
+static void test_status_field_types(void **state)
+{
+	static const char *const needs = "update needs string fields uuid, task_id and state";
+	struct rec_fw *r;
+	struct fx *f = setup_one(&r, "127.0.0.1:1");
+	json_t *updates, *results, *want, *check;
+	const struct task_record *t;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(launch(f, r, r->offers[0], "t1", 1, 256, 0, err, sizeof(err)), 0);
+	updates = json_loads("[{\"uuid\":5,\"task_id\":\"t9\",\"state\":\"TASK_RUNNING\"},"
+			     "{\"uuid\":\"u1\",\"task_id\":[\"t1\"],\"state\":\"TASK_RUNNING\"},"
+			     "{\"uuid\":\"u2\",\"task_id\":\"t8\",\"state\":7},"
+			     "{\"uuid\":\"\",\"task_id\":\"t7\",\"state\":\"TASK_RUNNING\"},"
+			     "{\"uuid\":\"u3\",\"task_id\":\"t1\",\"state\":\"TASK_RUNNING\","
+			     "\"timestamp\":\"soon\",\"reason\":5,\"message\":[],\"exit_code\":\"0\","
+			     "\"healthy\":true,\"health_checks\":[1,{\"alive\":\"yes\","
+			     "\"consecutive_failures\":\"3\",\"first_success\":-2,\"last_success\":null,"
+			     "\"last_failure\":{},\"last_failure_cause\":4}]}]", 0, NULL);
+	assert_non_null(updates);
+	master_lock(f->m);
+	results = fx_apply_status_batch(f->m, "a1", updates);
+	master_unlock(f->m);
+	assert_int_equal(json_array_size(results), 5);
+	for (size_t i = 0; i < 4; i++)
+		assert_string_equal(json_string_value(json_object_get(json_array_get(results, i),
+								      "error")), needs);
+	assert_true(json_is_null(json_object_get(json_array_get(results, 0), "uuid")));
+	assert_string_equal(json_string_value(json_object_get(json_array_get(results, 1), "uuid")), "u1");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(results, 3), "uuid")), "");
+	expect_result(results, 4, "u3", true);
+	json_decref(results);
+	json_decref(updates);
+
+	assert_int_equal(r->update_count, 1);
+	assert_int_equal(r->updates[0].state, TASK_RUNNING);
+	assert_string_equal(r->updates[0].reason, "");
+	check = json_pack("{s:n,s:I,s:f,s:f,s:f,s:s}", "alive", "consecutive_failures",
+			  (json_int_t)0, "first_success", 0.0, "last_success", 0.0, "last_failure",
+			  0.0, "last_failure_cause", "");
+	want = json_pack("{s:b,s:[O,O]}", "healthy", 1, "checks", check, check);
+	master_lock(f->m);
+	t = master_find_task(f->m, "t1");
+	assert_true(t->started_at == fx_wall);
+	assert_true(json_equal(t->health, want));
+	master_unlock(f->m);
+	json_decref(want);
+	json_decref(check);
+	fx_free(f);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_accept_rejects_what_does_not_fit),
+		cmocka_unit_test(test_status_field_types),
 		cmocka_unit_test(test_status_dedup_and_resources),
 		cmocka_unit_test(test_reconcile_unknown_killed_and_missing_lost),
 		cmocka_unit_test(test_expunge_from_callback_during_reconcile),
