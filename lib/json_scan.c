@@ -463,3 +463,62 @@ void js_where(const struct js_scan *js, char *err, size_t errlen)
 	}
 	snprintf(err, errlen, "%s at line %d column %d", js->err, line, col);
 }
+
+int js_key_index(const struct js_key *keys, int n, const char *key, size_t klen)
+{
+	if (!key)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if (keys[i].len == klen && memcmp(keys[i].name, key, klen) == 0)
+			return i;
+	return -1;
+}
+
+struct object_top {
+	js_member_fn member;
+	void *arg;
+	bool object;
+};
+
+/* An object is read member by member; an array is read (then refused as not an object);
+ * any other value is not JSON as jansson reads it (no JSON_DECODE_ANY). */
+static int object_top(struct js_scan *js, void *arg)
+{
+	struct object_top *t = arg;
+
+	if (*js->p == '{') {
+		t->object = true;
+		return js_object(js, t->member, t->arg);
+	}
+	if (*js->p == '[')
+		return js_skip(js);
+	return js_fail(js, "'[' or '{' expected");
+}
+
+int js_object_body(const char *body, size_t len, char *arena, int max_depth,
+		   js_member_fn member, void *arg, bool *syntax, char *err, size_t errlen)
+{
+	struct object_top t = { .member = member, .arg = arg };
+	struct js_scan js;
+	int rc;
+
+	*syntax = true;
+	js_init(&js, body, len, arena, max_depth);
+	rc = js_document(&js, object_top, &t);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc == -ENODATA) {
+		snprintf(err, errlen, "Request body is empty; a JSON document is expected");
+		return -EINVAL;
+	}
+	if (rc) {
+		js_where(&js, err, errlen);
+		return rc;
+	}
+	*syntax = false;
+	if (!t.object) {
+		snprintf(err, errlen, "request body must be a JSON object");
+		return -EINVAL;
+	}
+	return 0;
+}

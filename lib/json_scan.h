@@ -76,4 +76,20 @@ int js_document(struct js_scan *js, int (*top)(struct js_scan *js, void *arg), v
 /* The recorded error as "<what> at line L column C". */
 void js_where(const struct js_scan *js, char *err, size_t errlen);
 
+/* A reader's own keys: the index of key in keys[0..n), -1 if absent (or key NULL). */
+struct js_key {
+	const char *name;
+	size_t len;
+};
+#define JS_KEY(s) { s, sizeof(s) - 1 }
+int js_key_index(const struct js_key *keys, int n, const char *key, size_t klen);
+
+/* A whole request body whose document must be an object, as the agent routes read one:
+ * member() for each of its members (strings decoded into arena, len + 1 bytes). 0: it was
+ * an object. -EINVAL: *syntax true when it is not JSON (err: "... at line L column C", or
+ * that the body is empty), false when it is JSON but not an object (err says so; an array
+ * is read through first). -ENOMEM. */
+int js_object_body(const char *body, size_t len, char *arena, int max_depth,
+		   js_member_fn member, void *arg, bool *syntax, char *err, size_t errlen);
+
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 #include "lib/log.h"
 #include "lib/util.h"
+#include "master/heartbeat_wire.h"
 #include "master/master_internal.h"
 
 struct agent *agents_find(struct master *m, const char *id)
@@ -94,14 +95,12 @@ static int agent_persist(struct master *m, struct agent *a)
 /* --- reconciliation --- */
 
 /* One TASKREF from the agent: keep, refresh, or ask the agent to kill it. */
-static void reconcile_ref(struct master *m, struct agent *a, json_t *ref, json_t *kill,
-			  unsigned mark)
+static void reconcile_ref(struct master *m, struct agent *a, const struct task_ref *ref,
+			  json_t *kill, unsigned mark)
 {
-	const char *id = json_string_value(json_object_get(ref, "task_id"));
-	const char *sname = json_string_value(json_object_get(ref, "state"));
+	const char *id = ref->task_id, *sname = ref->state;
 	int st = sname ? task_state_parse(sname) : -1;
 	bool agent_live = st < 0 || !task_state_is_terminal((enum task_state)st);
-	json_t *stats = json_object_get(ref, "stats");
 	struct task *t;
 
 	if (!id)
@@ -117,8 +116,12 @@ static void reconcile_ref(struct master *m, struct agent *a, json_t *ref, json_t
 		}
 		return;
 	}
-	if (json_is_object(stats))
-		tasks_set_stats(t, stats);
+	if (ref->has_stats) {
+		struct task_net_stats s = { ref->rx_bytes, ref->tx_bytes, ref->rx_packets,
+					    ref->tx_packets };
+
+		tasks_set_stats(t, &s);
+	}
 	if (t->kill_requested && agent_live)
 		json_array_append_new(kill, json_string(id));
 	if (t->rec.state == TASK_UNREACHABLE && agent_live && st >= 0)
@@ -150,17 +153,18 @@ static bool not_listed(struct task *t, void *arg)
 	return t->listed_mark != *(const unsigned *)arg;
 }
 
-static void reconcile(struct master *m, struct agent *a, json_t *tasks, json_t *kill)
+static void reconcile(struct master *m, struct agent *a, const struct task_ref *refs,
+		      size_t nrefs, json_t *kill)
 {
-	json_t *ref, *missing, *id;
+	json_t *missing, *id;
 	double now = m->clock_wall();
 	unsigned mark = ++m->reconcile_epoch;
 	size_t i;
 
 	/* The tasks listed get this heartbeat's mark (no set of ids is built: at a million
 	 * tasks the heartbeats list 200,000 a second). */
-	json_array_foreach(tasks, i, ref)
-		reconcile_ref(m, a, ref, kill, mark);
+	for (i = 0; i < nrefs; i++)
+		reconcile_ref(m, a, &refs[i], kill, mark);
 	/* Tasks the master has there that the agent no longer lists. */
 	missing = task_ids_on(m, a, not_listed, &mark);
 	json_array_foreach(missing, i, id) {
@@ -177,6 +181,45 @@ static void reconcile(struct master *m, struct agent *a, json_t *tasks, json_t *
 					 "task not found on its agent");
 	}
 	json_decref(missing);
+}
+
+/* A counter of a TASKREF's stats as heartbeat_wire.c reads it: an integer > 0 as it is, a
+ * real in (0, 1.8e19) truncated, anything else 0. */
+static uint64_t counter(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+	double d;
+
+	if (json_is_integer(v))
+		return json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
+	d = json_number_value(v);
+	return d > 0 && d < 1.8e19 ? (uint64_t)d : 0;
+}
+
+/* The TASKREFs of a registration (read from its tree, as heartbeat_wire.c reads a
+ * heartbeat's); the strings stay in tasks. NULL without memory (or with none). */
+static struct task_ref *refs_from_json(json_t *tasks, size_t *n)
+{
+	struct task_ref *refs = calloc(json_array_size(tasks) + 1, sizeof(*refs));
+	json_t *ref;
+	size_t i;
+
+	*n = 0;
+	if (!refs)
+		return NULL;
+	json_array_foreach(tasks, i, ref) {
+		json_t *stats = json_object_get(ref, "stats");
+		struct task_ref *r = &refs[(*n)++];
+
+		r->task_id = json_string_value(json_object_get(ref, "task_id"));
+		r->state = json_string_value(json_object_get(ref, "state"));
+		r->has_stats = json_is_object(stats);
+		r->rx_bytes = counter(stats, "rx_bytes");
+		r->tx_bytes = counter(stats, "tx_bytes");
+		r->rx_packets = counter(stats, "rx_packets");
+		r->tx_packets = counter(stats, "tx_packets");
+	}
+	return refs;
 }
 
 /* --- register / heartbeat --- */
@@ -223,6 +266,8 @@ int agents_register(struct master *m, json_t *body, json_t **reply, char *err, s
 	const char *id, *hostname, *address;
 	struct resources res;
 	json_t *tasks, *kill, *attrs;
+	struct task_ref *refs;
+	size_t nrefs;
 	char newid[64];
 	struct agent *a;
 	bool known;
@@ -271,7 +316,9 @@ int agents_register(struct master *m, json_t *body, json_t **reply, char *err, s
 		goto out;
 	}
 	kill = json_array();
-	reconcile(m, a, tasks, kill);
+	refs = refs_from_json(tasks, &nrefs);
+	reconcile(m, a, refs, nrefs, kill);
+	free(refs);
 	*reply = json_pack("{s:s,s:o,s:o}", "agent_id", a->id,
 			   "heartbeat_interval_seconds", interval_json(m), "kill_tasks", kill);
 	log_info("event=agent_%s id=%s hostname=%s address=%s cpus=%g mem=%g kill=%zu",
@@ -283,15 +330,15 @@ out:
 	return rc;
 }
 
-int agents_heartbeat(struct master *m, json_t *body, json_t **reply, char *err, size_t errlen)
+int agents_heartbeat(struct master *m, const struct heartbeat *hb, json_t **reply, char *err,
+		     size_t errlen)
 {
-	const char *id = json_string_value(json_object_get(body, "agent_id"));
-	json_t *tasks = json_object_get(body, "tasks");
+	const char *id = hb->agent_id;
 	struct agent *a;
 	json_t *kill;
 
 	*reply = NULL;
-	if (!id || (tasks && !json_is_array(tasks))) {
+	if (!id || (hb->has_tasks && !hb->tasks_array)) {
 		snprintf(err, errlen, "heartbeat needs 'agent_id' (string) and 'tasks' (array)");
 		return -EINVAL;
 	}
@@ -303,7 +350,7 @@ int agents_heartbeat(struct master *m, json_t *body, json_t **reply, char *err, 
 	}
 	a->last_seen = m->clock_mono();
 	kill = json_array();
-	reconcile(m, a, tasks, kill);
+	reconcile(m, a, hb->tasks, hb->ntasks, kill);
 	*reply = json_pack("{s:o}", "kill_tasks", kill);
 	return 0;
 }

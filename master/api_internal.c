@@ -1,6 +1,7 @@
 /* api_internal.c - the agent-facing routes of the master (docs/architecture.md):
- * POST /internal/v1/register, /internal/v1/heartbeat, /internal/v1/status (one update or a
- * batch of them; read without a JSON tree by status_wire.c). Parses and
+ * POST /internal/v1/register, /internal/v1/heartbeat (read without a JSON tree by
+ * heartbeat_wire.c), /internal/v1/status (one update or a batch of them; read without a
+ * JSON tree by status_wire.c). Parses and
  * checks the JSON at the edge (400 with a message naming the problem), then calls the
  * registry (agents.c) or the status path (status.c) under master->lock. Every answer
  * waits (lock released) until what the call changed is durable in the store: writes are
@@ -11,6 +12,7 @@
 #include <string.h>
 #include "lib/http_server.h"
 #include "lib/log.h"
+#include "master/heartbeat_wire.h"
 #include "master/master_internal.h"
 
 static json_t *object_body(struct http_request *req, struct http_response *resp)
@@ -53,24 +55,33 @@ static void h_register(struct http_request *req, struct http_response *resp, voi
 static void h_heartbeat(struct http_request *req, struct http_response *resp, void *ctx)
 {
 	struct master *m = ctx;
-	json_t *body = object_body(req, resp), *reply = NULL;
+	struct heartbeat hb;
+	json_t *reply = NULL;
 	char err[256] = "";
+	unsigned long before, seq;
+	bool syntax;
 	int rc;
 
-	if (!body)
+	rc = heartbeat_wire_parse(req->body, req->body_len, &hb, &syntax, err, sizeof(err));
+	if (rc == -EINVAL && syntax) {
+		http_respond_invalid_json(resp, err);
 		return;
-	unsigned long before, seq;
-
+	}
+	if (rc) {
+		http_respond_error(resp, rc == -EINVAL ? 400 : 500, "%s",
+				   rc == -EINVAL ? err : "out of memory");
+		return;
+	}
 	master_lock(m);
 	before = master_store_seq(m);
-	rc = agents_heartbeat(m, body, &reply, err, sizeof(err));
+	rc = agents_heartbeat(m, &hb, &reply, err, sizeof(err));
 	seq = master_store_seq(m);
 	master_unlock(m);
+	heartbeat_wire_free(&hb);
 	/* Only a heartbeat whose reconciliation changed records waits for the store: most
 	 * change nothing, and must not queue behind a backlog of other writes. */
 	if (seq != before)
 		master_store_wait(m, seq);
-	json_decref(body);
 	if (rc == -ENOENT)
 		http_respond_error(resp, 404, "%s; register again", err);
 	else if (rc < 0)

@@ -311,7 +311,11 @@ struct agent *agents_find(struct master *m, const char *id);
 /* Register / re-register from the protocol body. On success *reply is the 200 body. */
 int agents_register(struct master *m, json_t *body, json_t **reply, char *err, size_t errlen);
 /* -ENOENT: unknown (or not active) agent, caller answers 404. */
-int agents_heartbeat(struct master *m, json_t *body, json_t **reply, char *err, size_t errlen);
+struct heartbeat;
+/* hb: a body read by heartbeat_wire_parse. 0 (*reply: {"kill_tasks":[...]}), -EINVAL (err),
+ * -ENOENT (the agent must register again). */
+int agents_heartbeat(struct master *m, const struct heartbeat *hb, json_t **reply, char *err,
+		     size_t errlen);
 /* Agents silent past --agent-timeout become unreachable. */
 void agents_check_timeouts(struct master *m, double now);
 int agents_load(struct master *m);
@@ -355,7 +359,7 @@ void tasks_transition(struct master *m, struct task *t, enum task_state state,
 int tasks_persist(struct master *m, struct task *t);
 /* Keeps a heartbeat TASKREF's "stats" {"rx_bytes","tx_bytes","rx_packets","tx_packets"}
  * (a missing or negative counter is 0). Not persisted. */
-void tasks_set_stats(struct task *t, json_t *stats);
+void tasks_set_stats(struct task *t, const struct task_net_stats *stats);
 /* Moves a task's resources in or out of its agent's used and its framework's allocation
  * for a state change from -> to (terminal: out of both; unreachable: out of the share). */
 void tasks_account(struct master *m, struct task *t, enum task_state from, enum task_state to);

@@ -11,29 +11,14 @@
 #include "lib/json_scan.h"
 #include "master/status_wire.h"
 
-struct key {
-	const char *name;
-	size_t len;
-};
-#define K(s) { s, sizeof(s) - 1 }
-
-/* Index of key in keys[0..n), -1 if it is not there. */
-static int key_index(const struct key *keys, int n, const char *key, size_t klen)
-{
-	if (!key)
-		return -1;
-	for (int i = 0; i < n; i++)
-		if (keys[i].len == klen && memcmp(keys[i].name, key, klen) == 0)
-			return i;
-	return -1;
-}
+#define K JS_KEY
 
 struct ctx {
 	struct status_batch *b;
 	size_t ucap, ccap, nchecks;  /* updates and checks allocated; checks used */
 	size_t nelems;              /* elements of "updates", also those past the limit */
 	unsigned seen;              /* the body's keys met */
-	bool object, update_obj, updates_arr;
+	bool update_obj, updates_arr;
 };
 
 /* ---- a health check ---- */
@@ -48,12 +33,12 @@ struct check_ctx {
 
 static int check_member(struct js_scan *js, const char *key, size_t klen, void *arg)
 {
-	static const struct key keys[C_N] = {
+	static const struct js_key keys[C_N] = {
 		K("alive"), K("consecutive_failures"), K("first_success"), K("last_success"),
 		K("last_failure"), K("last_failure_cause"),
 	};
 	struct check_ctx *cc = arg;
-	int k = key_index(keys, C_N, key, klen), rc;
+	int k = js_key_index(keys, C_N, key, klen), rc;
 	struct js_value v;
 	double *num = NULL;
 
@@ -122,13 +107,13 @@ enum { U_UUID, U_TASK_ID, U_STATE, U_REASON, U_MESSAGE, U_TIMESTAMP, U_EXIT_CODE
 
 static int update_member(struct js_scan *js, const char *key, size_t klen, void *arg)
 {
-	static const struct key keys[U_N] = {
+	static const struct js_key keys[U_N] = {
 		K("uuid"), K("task_id"), K("state"), K("reason"), K("message"), K("timestamp"),
 		K("exit_code"), K("signal"), K("healthy"), K("health_checks"),
 	};
 	struct update_ctx *uc = arg;
 	struct status_update *u = uc->u;
-	int k = key_index(keys, U_N, key, klen), rc;
+	int k = js_key_index(keys, U_N, key, klen), rc;
 	struct js_value v;
 
 	if (k < 0)
@@ -223,9 +208,9 @@ enum { B_AGENT_ID, B_UPDATE, B_UPDATES, B_N };
 
 static int body_member(struct js_scan *js, const char *key, size_t klen, void *arg)
 {
-	static const struct key keys[B_N] = { K("agent_id"), K("update"), K("updates") };
+	static const struct js_key keys[B_N] = { K("agent_id"), K("update"), K("updates") };
 	struct ctx *c = arg;
-	int k = key_index(keys, B_N, key, klen), rc;
+	int k = js_key_index(keys, B_N, key, klen), rc;
 	struct js_value v;
 
 	if (k < 0)
@@ -253,21 +238,6 @@ static int body_member(struct js_scan *js, const char *key, size_t klen, void *a
 	}
 }
 
-/* The document: an object is a body; an array is read (then refused as not an object);
- * any other value is not JSON as jansson reads it (no JSON_DECODE_ANY). */
-static int top(struct js_scan *js, void *arg)
-{
-	struct ctx *c = arg;
-
-	if (*js->p == '{') {
-		c->object = true;
-		return js_object(js, body_member, c);
-	}
-	if (*js->p == '[')
-		return js_skip(js);
-	return js_fail(js, "'[' or '{' expected");
-}
-
 void status_wire_free(struct status_batch *b)
 {
 	free(b->updates);
@@ -282,10 +252,6 @@ static int verdict(struct ctx *c, char *err, size_t errlen)
 	struct status_batch *b = c->b;
 	bool has_update = c->seen & (1u << B_UPDATE), has_updates = c->seen & (1u << B_UPDATES);
 
-	if (!c->object) {
-		snprintf(err, errlen, "request body must be a JSON object");
-		return -EINVAL;
-	}
 	if (b->agent_id && c->updates_arr && !has_update) {
 		if (c->nelems > STATUS_BATCH_MAX) {
 			snprintf(err, errlen, "invalid status: 'updates' holds %zu updates, at most %d",
@@ -307,7 +273,6 @@ int status_wire_parse(const char *body, size_t len, struct status_batch *b, bool
 		      char *err, size_t errlen)
 {
 	struct ctx c = { .b = b };
-	struct js_scan js;
 	size_t at = 0;
 	int rc;
 
@@ -316,20 +281,10 @@ int status_wire_parse(const char *body, size_t len, struct status_batch *b, bool
 	b->arena = malloc(len + 1);
 	if (!b->arena)
 		return -ENOMEM;
-	js_init(&js, body, len, b->arena, STATUS_WIRE_MAX_DEPTH);
-	rc = js_document(&js, top, &c);
-	if (rc == -ENOMEM)
+	rc = js_object_body(body, len, b->arena, STATUS_WIRE_MAX_DEPTH, body_member, &c, syntax,
+			    err, errlen);
+	if (rc)
 		goto out;
-	if (rc == -ENODATA) {
-		snprintf(err, errlen, "Request body is empty; a JSON document is expected");
-		rc = -EINVAL;
-		goto out;
-	}
-	if (rc) {
-		js_where(&js, err, errlen);
-		goto out;
-	}
-	*syntax = false;
 	if ((rc = verdict(&c, err, errlen)))
 		goto out;
 	/* Each update's checks follow the previous update's in the array. */

@@ -348,25 +348,9 @@ int tasks_persist(struct master *m, struct task *t)
 	return 0;
 }
 
-static uint64_t counter(json_t *obj, const char *key)
+void tasks_set_stats(struct task *t, const struct task_net_stats *stats)
 {
-	json_t *v = json_object_get(obj, key);
-	double d;
-
-	if (json_is_integer(v))
-		return json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
-	d = json_number_value(v);
-	return d > 0 && d < 1.8e19 ? (uint64_t)d : 0;
-}
-
-void tasks_set_stats(struct task *t, json_t *stats)
-{
-	struct task_net_stats *s = &t->rec.stats;
-
-	s->rx_bytes = counter(stats, "rx_bytes");
-	s->tx_bytes = counter(stats, "tx_bytes");
-	s->rx_packets = counter(stats, "rx_packets");
-	s->tx_packets = counter(stats, "tx_packets");
+	t->rec.stats = *stats;
 	t->rec.has_stats = true;
 }
 

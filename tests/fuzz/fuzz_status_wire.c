@@ -23,28 +23,7 @@
 
 #include "master/status_wire.h"
 #include "tests/fuzz/fuzz_common.h"
-
-static int depth_of(json_t *j)
-{
-	const char *k;
-	json_t *v;
-	size_t i;
-	int d = 0;
-
-	if (json_is_object(j)) {
-		json_object_foreach(j, k, v)
-			if (depth_of(v) > d)
-				d = depth_of(v);
-		return d + 1;
-	}
-	if (json_is_array(j)) {
-		json_array_foreach(j, i, v)
-			if (depth_of(v) > d)
-				d = depth_of(v);
-		return d + 1;
-	}
-	return 0;
-}
+#include "tests/fuzz/fuzz_json.h"
 
 /* h_status's verdict on the tree: NULL (good; *single says which form) or its message. */
 static const char *body_error(json_t *j, bool *single, char *buf, size_t buflen)

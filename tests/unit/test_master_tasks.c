@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include "lib/http_client.h"
 #include "lib/http_server.h"
+#include "master/heartbeat_wire.h"
 #include "master/task_query.h"
 #include "tests/unit/master_fixture.h"
 
@@ -87,11 +88,17 @@ static int status(struct fx *f, const char *agent, const char *task, const char 
 static json_t *heartbeat(struct fx *f, const char *agent, json_t *tasks, int *rc)
 {
 	json_t *body = json_pack("{s:s,s:o}", "agent_id", agent, "tasks", tasks), *reply = NULL;
-	char err[256];
+	char *text = json_dumps(body, JSON_COMPACT), err[256];
+	struct heartbeat hb;
+	bool syntax;
 
+	assert_int_equal(heartbeat_wire_parse(text, strlen(text), &hb, &syntax, err, sizeof(err)),
+			 0);
 	master_lock(f->m);
-	*rc = agents_heartbeat(f->m, body, &reply, err, sizeof(err));
+	*rc = agents_heartbeat(f->m, &hb, &reply, err, sizeof(err));
 	master_unlock(f->m);
+	heartbeat_wire_free(&hb);
+	free(text);
 	json_decref(body);
 	return reply;
 }
