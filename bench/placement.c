@@ -1,25 +1,34 @@
 /* placement.c - the placement load generator (`make bench-placement`, issue 3).
  *
  * One process simulates N agents against a real pacer-master over the real agent protocol
- * (docs/architecture.md): it registers them (POST /internal/v1/register), heartbeats them
- * with their task lists, answers the master's POST /v1/launch (batch form: one call carries
- * many tasks, answered per task) with 202 and reports TASK_RUNNING for the tasks at once
- * (POST /internal/v1/status, batched per agent: one call carries the agent's pending
- * updates, at most STATUS_BATCH, one call in flight per agent). Then it creates apps
+ * (docs/architecture.md): it registers them (POST /internal/v1/register) and heartbeats
+ * them with their task lists (bodies written as text). After registering, every simulated
+ * agent opens its agent stream (pacer-agent/1, placement_stream.c), as agents do: one
+ * epoll thread answers the master's launch and kill calls on it at once (every task
+ * accepted, read from the call element's header, no JSON parse) and reports TASK_RUNNING
+ * (TASK_KILLED) for them as status frames, at most STATUS_BATCH updates per frame, one
+ * frame in flight per agent. An agent without a stream (case N:M:http or --agent-http, or
+ * a master that answers the upgrade with 404) is called over HTTP instead: it answers
+ * POST /v1/launch (batch form, answered per task) with 202 and reports the updates with
+ * POST /internal/v1/status (64 sender threads, the same batching). Then it creates apps
  * totalling M instances through /v2/apps and measures the time until the master has
  * acknowledged TASK_RUNNING for all M. It reports placements/s, the master's allocation
  * cycle p50/p99 (from GET /v1/metrics when the master has it), master CPU seconds
- * (/proc/<pid>/stat) and peak RSS (VmHWM).
+ * (/proc/<pid>/stat), its own CPU seconds over the same window (getrusage: every
+ * simulated agent), the master's peak RSS (VmHWM), and for a case run both ways in one
+ * invocation (N:M and N:M:http) the stream/HTTP ratios.
  *
  * Every simulated agent has its own address 127.10.<i/250>.<i%250+1>:<port> on one
- * listening socket; the agent a launch is for is the local address the master connected
- * to. The whole run happens in a fresh network namespace with only loopback up, so
- * nothing but loopback traffic is possible and the wildcard listener is invisible outside.
- * Every wait has a deadline; the run stops by itself. Needs root (unshare).
+ * listening socket (the agent an HTTP launch is for is the local address the master
+ * connected to); its stream connects from that address. The whole run happens in a fresh
+ * network namespace with only loopback up, so nothing but loopback traffic is possible and
+ * the wildcard listener is invisible outside. Every wait has a deadline; the run stops by
+ * itself. Needs root (unshare).
  *
- * A usage case (--usage-case N:T, issue 4) registers N agents the same way and, instead of
- * placing tasks, has every agent report usage for T tasks once a second over its own
- * connection (placement_usage.c); it reports the master's CPU with and without that load. */
+ * A usage case (--usage-case N:T, issue 4) registers N agents the same way (no agent
+ * streams) and, instead of placing tasks, has every agent report usage for T tasks once a
+ * second over its own connection (placement_usage.c); it reports the master's CPU with and
+ * without that load. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
