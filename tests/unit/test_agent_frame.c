@@ -328,7 +328,7 @@ static void test_call_encoder_refusals(void **state)
 	struct frame_buf b = { 0 };
 	struct af_builder w;
 	struct el first = { "t1", "{}", 2 };
-	char *id256 = repeat('t', 256);
+	char *id256 = repeat('t', 256), one = 0;
 	const char *p;
 	size_t plen, len;
 
@@ -342,6 +342,7 @@ static void test_call_encoder_refusals(void **state)
 	/* Refused elements leave the frame as it was: it still ends and reads whole. */
 	assert_int_equal(af_call_add(&w, "", "{}", 2), -EINVAL);
 	assert_int_equal(af_call_add(&w, id256, "{}", 2), -EINVAL);
+	assert_int_equal(af_call_add(&w, "t2", &one, UINT32_MAX), -EMSGSIZE);
 	assert_int_equal(b.len, len);
 	assert_int_equal(w.n, 1);
 	af_end(&w);
