@@ -154,25 +154,31 @@ int af_call_begin(struct af_builder *w, struct frame_buf *b, enum agent_frame_ty
 	return 0;
 }
 
-/* Room for one more element of n bytes, within a frame's 4 GiB - 1. */
-static unsigned char *builder_extend(struct af_builder *w, size_t n)
+/* Room for one more element of n bytes, within a frame's 4 GiB - 1 and a u32 count: where
+ * to write it, or NULL with *rc -EMSGSIZE (it cannot fit) or -ENOMEM. */
+static unsigned char *builder_extend(struct af_builder *w, size_t n, int *rc)
 {
 	size_t payload = w->b->len - w->b->off - w->start - FRAME_HEADER;
+	unsigned char *p;
 
-	if (w->n == UINT32_MAX || payload + n > UINT32_MAX)
+	*rc = -EMSGSIZE;
+	if (w->n == UINT32_MAX || n > UINT32_MAX - payload)
 		return NULL;
-	return frame_buf_extend(w->b, n);
+	if (!(p = frame_buf_extend(w->b, n)))
+		*rc = -ENOMEM;
+	return p;
 }
 
 int af_call_add(struct af_builder *w, const char *task_id, const char *json, size_t json_len)
 {
 	size_t tl = strlen(task_id);
 	unsigned char *p;
+	int rc;
 
 	if (!tl || tl > UINT8_MAX || json_len > UINT32_MAX)
 		return -EINVAL;
-	if (!(p = builder_extend(w, 1 + tl + 4 + json_len)))
-		return w->n == UINT32_MAX ? -EMSGSIZE : -ENOMEM;
+	if (!(p = builder_extend(w, 1 + tl + 4 + json_len, &rc)))
+		return rc;
 	*p++ = (unsigned char)tl;
 	p = put_bytes(p, task_id, tl);
 	p = put32(p, (uint32_t)json_len);
@@ -205,11 +211,12 @@ int af_answer_add(struct af_builder *w, bool ok, const char *error)
 {
 	size_t full = error ? strlen(error) : 0, el = full > UINT16_MAX ? UINT16_MAX : full;
 	unsigned char *p;
+	int rc;
 
 	while (el && el < full && ((unsigned char)error[el] & 0xC0) == 0x80)
 		el--;
-	if (!(p = builder_extend(w, 1 + 2 + el)))
-		return w->n == UINT32_MAX ? -EMSGSIZE : -ENOMEM;
+	if (!(p = builder_extend(w, 1 + 2 + el, &rc)))
+		return rc;
 	*p++ = ok ? 1 : 0;
 	p = put16(p, (uint16_t)el);
 	put_bytes(p, error, el);
