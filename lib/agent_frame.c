@@ -206,7 +206,24 @@ int af_answer_begin(struct af_builder *w, struct frame_buf *b, enum agent_frame_
 	return 0;
 }
 
-/* An error longer than its u16 length is cut at a character's start. */
+/* Makes the n bytes at p what a reader takes: UTF-8 without NUL (an error text quoting a
+ * path or a system message may be neither: a NUL or a byte outside a valid sequence
+ * becomes '?'), so one odd error never spoils a whole answer. */
+static void text_clean(unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t l = p[i] < 0x80 ? 1 : utf8_seq_len(p + i, p + n);
+
+		if (!l || !p[i]) {
+			p[i++] = '?';
+			continue;
+		}
+		i += l;
+	}
+}
+
+/* An error longer than its u16 length is cut at a character's start; bytes a reader would
+ * refuse are written as '?'. */
 int af_answer_add(struct af_builder *w, bool ok, const char *error)
 {
 	size_t full = error ? strlen(error) : 0, el = full > UINT16_MAX ? UINT16_MAX : full;
@@ -220,6 +237,7 @@ int af_answer_add(struct af_builder *w, bool ok, const char *error)
 	*p++ = ok ? 1 : 0;
 	p = put16(p, (uint16_t)el);
 	put_bytes(p, error, el);
+	text_clean(p, el);
 	w->n++;
 	return 0;
 }

@@ -73,7 +73,10 @@ struct af_builder {
 int af_call_begin(struct af_builder *w, struct frame_buf *b, enum agent_frame_type kind,
 		  uint64_t call_id);
 int af_call_add(struct af_builder *w, const char *task_id, const char *json, size_t json_len);
-/* kind AF_RESULTS or AF_ACKS; message may be NULL (empty). */
+/* kind AF_RESULTS or AF_ACKS; message may be NULL (empty). An item's error is written as
+ * UTF-8 without NUL (other bytes become '?') and cut to 65535 bytes at a character's start,
+ * so any text can be sent. Nothing may consume b's front between begin and end either
+ * (offsets are kept from it). */
 int af_answer_begin(struct af_builder *w, struct frame_buf *b, enum agent_frame_type kind,
 		    uint64_t id, unsigned status, const char *message);
 int af_answer_add(struct af_builder *w, bool ok, const char *error);

@@ -47,6 +47,7 @@
 #define RBUF_SIZE (FRAME_HEADER + FRAME_MAX + RECV_CHUNK)
 #define MAX_EVENTS 256
 #define KEEP_IN_BYTES (16 * 1024)       /* a larger idle input buffer is given back */
+#define KEEP_OUT_BYTES (16 * 1024)      /* and a larger output buffer once sent */
 
 /* A link worker's call waiting for its results. */
 struct call {
@@ -163,6 +164,8 @@ static int send_locked(struct aconn *c)
 			return 0;
 		return -1;
 	}
+	if (c->out.cap > KEEP_OUT_BYTES)
+		frame_buf_free(&c->out);        /* a big call went out: give its room back */
 	return 0;
 }
 

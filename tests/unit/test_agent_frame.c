@@ -467,6 +467,32 @@ static void test_answer_round_trips(void **state)
 	}
 }
 
+/* An error text that is not UTF-8 (a path, a system message) still makes a readable
+ * answer: the bytes a reader refuses are written as '?', valid characters are kept. */
+static void test_answer_error_text_cleaned(void **state)
+{
+	struct frame_buf b = { 0 };
+	struct af_builder w;
+	struct af_answer_reader r;
+	struct af_answer_item it;
+	char err[160];
+	const char *p;
+	size_t plen, used;
+
+	(void)state;
+	assert_int_equal(af_answer_begin(&w, &b, AF_RESULTS, 9, 200, NULL), 0);
+	assert_int_equal(af_answer_add(&w, false, "bad \xff path /tmp/caf\xc3\xa9 \xe2\x82 end"), 0);
+	af_end(&w);
+	assert_int_equal(frame_next(b.p + b.off, b.len - b.off, 1 << 20, &p, &plen, &used), 1);
+	assert_int_equal(af_answer_open(&r, p, plen, err, sizeof(err)), 0);
+	assert_int_equal(af_answer_next(&r, &it, err, sizeof(err)), 1);
+	assert_false(it.ok);
+	assert_int_equal(it.error.len, strlen("bad ? path /tmp/caf\xc3\xa9 ?? end"));
+	assert_memory_equal(it.error.p, "bad ? path /tmp/caf\xc3\xa9 ?? end", it.error.len);
+	assert_int_equal(af_answer_next(&r, &it, err, sizeof(err)), 0);
+	frame_buf_free(&b);
+}
+
 static void test_answer_encoder_refusals(void **state)
 {
 	struct frame_buf b = { 0 };
@@ -741,6 +767,7 @@ int main(void)
 		cmocka_unit_test(test_answer_encoder_refusals),
 		cmocka_unit_test(test_answer_reader_refusals),
 		cmocka_unit_test(test_answer_error_cut_at_a_character),
+		cmocka_unit_test(test_answer_error_text_cleaned),
 		cmocka_unit_test(test_every_truncation_refused),
 		cmocka_unit_test(test_builders_on_a_moving_buffer),
 	};
