@@ -868,6 +868,7 @@ struct result {
 	double cycle_p50_ms, cycle_p99_ms, cycle_max_ms;
 	long cycles;
 	long store_commits, store_writes;       /* the master's store writer, during the run */
+	long held[3];                           /* cycles held back: agent link, status, store */
 	double cpu_s;
 	double gen_cpu_s;                       /* this process (every simulated agent) */
 	long launches, http_launches;           /* tasks launched; of them, by POST /v1/launch */
@@ -1151,6 +1152,13 @@ static void run_case(const struct opts *o, const struct bcase *c, struct result 
 		res->cycle_p50_ms = hist_pct(b, a, 50, &res->cycles);
 		res->cycle_p99_ms = hist_pct(b, a, 99, &res->cycles);
 		res->cycle_max_ms = json_number_value(json_object_get(a, "max_ms"));
+		for (int k = 0; k < 3; k++) {
+			static const char *const why[] = { "agent_link", "status", "store" };
+			json_t *hb = json_object_get(json_object_get(b, "held_back"), why[k]);
+			json_t *ha = json_object_get(json_object_get(a, "held_back"), why[k]);
+
+			res->held[k] = (long)(json_integer_value(ha) - json_integer_value(hb));
+		}
 		b = json_object_get(m0, "store");
 		a = json_object_get(m1, "store");
 		res->store_commits = (long)(json_integer_value(json_object_get(a, "batches")) -
@@ -1298,9 +1306,11 @@ static void print_table(const struct result *r, int n)
 	for (int i = 0; i < n; i++) {
 		if (!r[i].c.usage && r[i].store_commits > 0)
 			printf("\n(%s N=%ld M=%ld: the store writer made %ld commits of %ld writes, "
-			       "%.0f writes per commit)\n", r[i].c.label, r[i].c.agents, r[i].c.tasks,
-			       r[i].store_commits, r[i].store_writes,
-			       (double)r[i].store_writes / (double)r[i].store_commits);
+			       "%.0f writes per commit; allocation cycles held back by the agent "
+			       "link %ld, status updates %ld, the store %ld)\n", r[i].c.label,
+			       r[i].c.agents, r[i].c.tasks, r[i].store_commits, r[i].store_writes,
+			       (double)r[i].store_writes / (double)r[i].store_commits, r[i].held[0],
+			       r[i].held[1], r[i].held[2]);
 	}
 	for (int i = 0; i < n; i++) {
 		if (r[i].constraint_fallback)

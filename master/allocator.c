@@ -244,17 +244,23 @@ void allocator_run(struct master *m, double now)
 	pthread_mutex_lock(&m->link_mutex);
 	m->link_throttled = m->link_running && m->link_len > LINK_BACKLOG_MAX;
 	pthread_mutex_unlock(&m->link_mutex);
-	if (m->link_throttled)
+	if (m->link_throttled) {
+		m->alloc.held_link++;
 		goto out;
+	}
 	m->status_throttled = __atomic_load_n(&m->status_inflight, __ATOMIC_RELAXED) >
 			      STATUS_BACKLOG_MAX;
-	if (m->status_throttled)
+	if (m->status_throttled) {
+		m->alloc.held_status++;
 		goto out;
+	}
 	pthread_mutex_lock(&m->sw_mutex);
 	m->sw_throttled = m->sw_running && m->sw_seq - m->sw_durable > STORE_BACKLOG_MAX;
 	pthread_mutex_unlock(&m->sw_mutex);
-	if (m->sw_throttled)
+	if (m->sw_throttled) {
+		m->alloc.held_store++;
 		goto out;
+	}
 	made = calloc(ALLOC_CHUNK_MAX, sizeof(*made));
 	if (!made)
 		goto out;

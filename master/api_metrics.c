@@ -20,9 +20,11 @@ static json_t *alloc_json(const struct alloc_stats *s)
 				      : json_real(bound));
 		json_array_append_new(counts, json_integer((json_int_t)s->counts[i]));
 	}
-	return json_pack("{s:I,s:I,s:f,s:f,s:f,s:o,s:o}", "count", (json_int_t)s->cycles,
-			 "offers", (json_int_t)s->offers, "sum_ms", s->sum_ms, "max_ms", s->max_ms,
-			 "last_ms", s->last_ms, "bucket_upper_ms", ub, "bucket_counts", counts);
+	return json_pack("{s:I,s:I,s:f,s:f,s:f,s:o,s:o,s:{s:I,s:I,s:I}}", "count",
+			 (json_int_t)s->cycles, "offers", (json_int_t)s->offers, "sum_ms", s->sum_ms,
+			 "max_ms", s->max_ms, "last_ms", s->last_ms, "bucket_upper_ms", ub,
+			 "bucket_counts", counts, "held_back", "agent_link", (json_int_t)s->held_link,
+			 "status", (json_int_t)s->held_status, "store", (json_int_t)s->held_store);
 }
 
 static void h_metrics(struct http_request *req, struct http_response *resp, void *ctx)

@@ -131,6 +131,8 @@ struct refuse_filter {
 #define ALLOC_HIST_BUCKETS (ALLOC_HIST_PER_DECADE * 7 + 1)      /* 10 us .. 100 s */
 struct alloc_stats {
 	unsigned long cycles, offers, counts[ALLOC_HIST_BUCKETS];
+	/* cycles that made no offers because of back pressure, by what held them back */
+	unsigned long held_link, held_status, held_store;
 	double sum_ms, max_ms, last_ms;
 };
 
@@ -140,6 +142,9 @@ struct store_job {
 	char *key;                      /* owned */
 	json_t *value;                  /* owned; NULL (and no text): delete */
 	char *text;                     /* owned: the value as JSON text, instead of value */
+	void *obj;                      /* owned (free()): the value, printed by render in the
+					 * writer thread (without master->lock) */
+	char *(*render)(const void *obj);
 	unsigned long seq;
 	bool superseded;                /* a later job of the same batch writes this key */
 	struct hm_node by_key;          /* batch-local index on "<kind>\x1f<key>" */
@@ -292,6 +297,12 @@ int store_sqlite_put_text(struct store *s, const char *kind, const char *key, co
 /* Queue a put (value borrowed) or delete (value NULL) of a record. Lock held or not. */
 /* A put of an object given as JSON text (taken over and freed; NULL: nothing queued). */
 void master_store_put_text(struct master *m, const char *kind, const char *key, char *text);
+/* Queues obj (one allocation, taken; freed with free()), which the writer prints with
+ * render (JSON text of an object, malloc'd; NULL without memory) when it writes it:
+ * printing happens outside master->lock, and not at all for a write a later one of the
+ * same key supersedes in its batch. Without the writer thread: printed and written now. */
+void master_store_put_deferred(struct master *m, const char *kind, const char *key, void *obj,
+			       char *(*render)(const void *obj));
 /* Writes queued and not yet durable. */
 unsigned long master_store_pending(struct master *m);
 /* The sequence number of the newest queued write (0: none yet). */

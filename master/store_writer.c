@@ -1,7 +1,7 @@
 /* store_writer.c - group commit for the master's own records (kinds "tasks", "task_infos"
  * and "agents"). Writers queue (kind, key, value) with master->lock held, the value as a
- * jansson tree or already as JSON text (task records: a fraction of a tree's memory while
- * queued, and no printing in the writer), and get a sequence
+ * jansson tree, as JSON text, or as an object the writer prints (task records: a copy of
+ * the record's fields taken under the lock, printed here without it), and get a sequence
  * number; one thread writes everything queued in one transaction (one fsync for the whole
  * batch) and publishes the highest durable sequence number. Whoever must not answer before
  * its write is durable (a status ack, a launch sent to an agent, a registration reply)
@@ -49,34 +49,46 @@ static void job_free(struct store_job *j)
 	free(j->key);
 	free(j->full_key);
 	free(j->text);
+	free(j->obj);
 	free(j);
 }
 
-/* Queues a job owning text (may be NULL); value is borrowed. */
+/* A deferred value printed now (the writer's thread, or a caller without one). */
+static void write_obj(struct master *m, const char *kind, const char *key, void *obj,
+		      char *(*render)(const void *obj))
+{
+	char *text = render(obj);
+
+	if (text)
+		write_one(m, kind, key, NULL, text);
+	else
+		log_error("event=store_write_failed kind=%s key=%s op=put error=\"out of memory\"",
+			  kind, key);
+	free(text);
+}
+
+/* Queues a job owning text or obj (either may be NULL); value is borrowed. */
 static void queue(struct master *m, const char *kind, const char *key, json_t *value,
-		  char *text)
+		  char *text, void *obj, char *(*render)(const void *obj))
 {
 	struct store_job *j;
 
 	pthread_mutex_lock(&m->sw_mutex);
 	if (!m->sw_running) {
 		pthread_mutex_unlock(&m->sw_mutex);
-		write_one(m, kind, key, value, text);
-		free(text);
-		return;
+		goto now;
 	}
 	j = calloc(1, sizeof(*j));
 	if (!j || !(j->key = strdup(key))) {
 		pthread_mutex_unlock(&m->sw_mutex);
 		free(j);
-		/* out of memory: at least write it */
-		write_one(m, kind, key, value, text);
-		free(text);
-		return;
+		goto now;               /* out of memory: at least write it */
 	}
 	snprintf(j->kind, sizeof(j->kind), "%s", kind);
 	j->value = value ? json_incref(value) : NULL;
 	j->text = text;
+	j->obj = obj;
+	j->render = render;
 	j->seq = ++m->sw_seq;
 	if (m->sw_tail)
 		m->sw_tail->next = j;
@@ -85,17 +97,32 @@ static void queue(struct master *m, const char *kind, const char *key, json_t *v
 	m->sw_tail = j;
 	pthread_cond_signal(&m->sw_cond);
 	pthread_mutex_unlock(&m->sw_mutex);
+	return;
+now:
+	if (obj)
+		write_obj(m, kind, key, obj, render);
+	else
+		write_one(m, kind, key, value, text);
+	free(text);
+	free(obj);
 }
 
 void master_store_put(struct master *m, const char *kind, const char *key, json_t *value)
 {
-	queue(m, kind, key, value, NULL);
+	queue(m, kind, key, value, NULL, NULL, NULL);
 }
 
 void master_store_put_text(struct master *m, const char *kind, const char *key, char *text)
 {
 	if (text)
-		queue(m, kind, key, NULL, text);
+		queue(m, kind, key, NULL, text, NULL, NULL);
+}
+
+void master_store_put_deferred(struct master *m, const char *kind, const char *key, void *obj,
+			       char *(*render)(const void *obj))
+{
+	if (obj)
+		queue(m, kind, key, NULL, NULL, obj, render);
 }
 
 unsigned long master_store_pending(struct master *m)
@@ -162,7 +189,10 @@ static void write_batch(struct master *m, struct store_job *batch)
 	for (struct store_job *j = batch; j; j = j->next) {
 		if (j->superseded)
 			continue;
-		write_one(m, j->kind, j->key, j->value, j->text);
+		if (j->obj)
+			write_obj(m, j->kind, j->key, j->obj, j->render);
+		else
+			write_one(m, j->kind, j->key, j->value, j->text);
 		n++;
 	}
 	if (tx && store_commit(m->store) < 0)
