@@ -21,12 +21,21 @@ LDFLAGS  += -fsanitize=address,undefined
 endif
 LDFLAGS  += -Wl,--as-needed
 LDLIBS   := -lmicrohttpd -ljansson -lcurl -lsqlite3 -lbpf -lelf -lz -luring -lseccomp -lcap -lcrypto -lpthread -lm
+# The master allocates on one thread and frees on another all the time (task records
+# printed by the store writer, launches sent by the link, status batches): jemalloc serves
+# that far better than glibc's per-thread caches (docs/benchmarks.md). Sanitizer builds
+# keep the sanitizers' allocator.
+ifeq ($(SAN),1)
+MASTER_MALLOC :=
+else
+MASTER_MALLOC := -ljemalloc
+endif
 
 DEB_PACKAGES := build-essential clang llvm bpftool pkg-config libbpf-dev libelf-dev zlib1g-dev \
 	liburing-dev libcmocka-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev \
 	libsqlite3-dev libseccomp-dev libcap-dev libssl-dev iproute2 procps curl jq \
 	python3 python3-pytest libclang-rt-14-dev util-linux \
-	iperf3 iptables
+	iperf3 iptables libjemalloc-dev
 
 LIB_SRCS      := $(sort $(wildcard lib/*.c))
 MASTER_SRCS   := $(sort $(filter-out master/main.c,$(wildcard master/*.c master/*/*.c)))
@@ -90,7 +99,7 @@ $(BUILD)/libagent.a: $(AGENT_OBJS)
 	@rm -f $@; ar rcs $@ $^
 
 $(BUILD)/pacer-master: $(BUILD)/obj/master/main.o $(BUILD)/libmaster.a $(BUILD)/libpacer.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(MASTER_MALLOC) $(LDLIBS)
 $(BUILD)/pacer-agent: $(BUILD)/obj/agent/main.o $(BUILD)/libagent.a $(BUILD)/libpacer.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/pacer-executor: $(EXECUTOR_OBJS) $(BUILD)/libpacer.a
