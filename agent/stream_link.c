@@ -389,10 +389,10 @@ static void read_frames(struct agent *a, int fd, struct frame_buf *in, char *rea
 		const char *p;
 		size_t plen, used;
 		long n;
-		int rc;
+		int rc = 0;
 
-		while ((rc = frame_next(in->p + in->off, in->len - in->off, IN_FRAME_MAX, &p, &plen,
-					&used)) == 1) {
+		while (in->p && (rc = frame_next(in->p + in->off, in->len - in->off, IN_FRAME_MAX, &p,
+						 &plen, &used)) == 1) {
 			if (handle_frame(a, fd, p, plen, reason, reason_len) < 0)
 				return;
 			frame_buf_consume(in, used);
@@ -466,7 +466,7 @@ static enum open_result open_stream(struct agent *a, struct frame_buf *in)
 	http_result_free(&r);
 	keepalive(fd);
 	in->off = in->len = 0;
-	rc = frame_buf_put(in, extra, extra_len);
+	rc = extra_len ? frame_buf_put(in, extra, extra_len) : 0;
 	if (rc == 0)
 		rc = af_hello_encode(&hello, a->agent_id);
 	if (rc == 0)

@@ -161,10 +161,10 @@ static void *fs_reader(void *arg)
 	for (bool go = true; go;) {
 		const char *p;
 		size_t plen, used;
-		int rc;
+		int rc = 0;
 		ssize_t n;
 
-		while (go && (rc = frame_next(in.p + in.off, in.len - in.off, 1 << 20, &p, &plen,
+		while (go && in.p && (rc = frame_next(in.p + in.off, in.len - in.off, 1 << 20, &p, &plen,
 					      &used)) == 1) {
 			go = fs_frame(fs, ra->fd, p, plen);
 			frame_buf_consume(&in, used);
