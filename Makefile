@@ -171,7 +171,8 @@ PLACEMENT_CASES ?= 100:10000 1000:100000
 PLACEMENT_BASELINE_CASES ?= 100:10000
 PLACEMENT_REF_CASES ?= 100:10000 1000:100000 10000:1000000
 .PHONY: bench-placement
-$(BUILD)/bench/placement: bench/placement.c bench/placement_usage.c $(BUILD)/libpacer.a
+$(BUILD)/bench/placement: bench/placement.c bench/placement_usage.c bench/placement_stream.c \
+			  $(BUILD)/libpacer.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 $(BUILD)/bench/placement_master: bench/placement_master.c $(BUILD)/libmaster.a $(BUILD)/libpacer.a

@@ -1,25 +1,34 @@
 /* placement.c - the placement load generator (`make bench-placement`, issue 3).
  *
  * One process simulates N agents against a real pacer-master over the real agent protocol
- * (docs/architecture.md): it registers them (POST /internal/v1/register), heartbeats them
- * with their task lists, answers the master's POST /v1/launch (batch form: one call carries
- * many tasks, answered per task) with 202 and reports TASK_RUNNING for the tasks at once
- * (POST /internal/v1/status, batched per agent: one call carries the agent's pending
- * updates, at most STATUS_BATCH, one call in flight per agent). Then it creates apps
+ * (docs/architecture.md): it registers them (POST /internal/v1/register) and heartbeats
+ * them with their task lists (bodies written as text). After registering, every simulated
+ * agent opens its agent stream (pacer-agent/1, placement_stream.c), as agents do: one
+ * epoll thread answers the master's launch and kill calls on it at once (every task
+ * accepted, read from the call element's header, no JSON parse) and reports TASK_RUNNING
+ * (TASK_KILLED) for them as status frames, at most STATUS_BATCH updates per frame, one
+ * frame in flight per agent. An agent without a stream (case N:M:http or --agent-http, or
+ * a master that answers the upgrade with 404) is called over HTTP instead: it answers
+ * POST /v1/launch (batch form, answered per task) with 202 and reports the updates with
+ * POST /internal/v1/status (64 sender threads, the same batching). Then it creates apps
  * totalling M instances through /v2/apps and measures the time until the master has
  * acknowledged TASK_RUNNING for all M. It reports placements/s, the master's allocation
  * cycle p50/p99 (from GET /v1/metrics when the master has it), master CPU seconds
- * (/proc/<pid>/stat) and peak RSS (VmHWM).
+ * (/proc/<pid>/stat), its own CPU seconds over the same window (getrusage: every
+ * simulated agent), the master's peak RSS (VmHWM), and for a case run both ways in one
+ * invocation (N:M and N:M:http) the stream/HTTP ratios.
  *
  * Every simulated agent has its own address 127.10.<i/250>.<i%250+1>:<port> on one
- * listening socket; the agent a launch is for is the local address the master connected
- * to. The whole run happens in a fresh network namespace with only loopback up, so
- * nothing but loopback traffic is possible and the wildcard listener is invisible outside.
- * Every wait has a deadline; the run stops by itself. Needs root (unshare).
+ * listening socket (the agent an HTTP launch is for is the local address the master
+ * connected to); its stream connects from that address. The whole run happens in a fresh
+ * network namespace with only loopback up, so nothing but loopback traffic is possible and
+ * the wildcard listener is invisible outside. Every wait has a deadline; the run stops by
+ * itself. Needs root (unshare).
  *
- * A usage case (--usage-case N:T, issue 4) registers N agents the same way and, instead of
- * placing tasks, has every agent report usage for T tasks once a second over its own
- * connection (placement_usage.c); it reports the master's CPU with and without that load. */
+ * A usage case (--usage-case N:T, issue 4) registers N agents the same way (no agent
+ * streams) and, instead of placing tasks, has every agent report usage for T tasks once a
+ * second over its own connection (placement_usage.c); it reports the master's CPU with and
+ * without that load. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -45,7 +54,9 @@
 #include <microhttpd.h>
 #include "lib/http_client.h"
 #include "lib/http_server.h"
+#include "lib/json_text.h"
 #include "lib/util.h"
+#include "bench/placement_stream.h"
 #include "bench/placement_usage.h"
 
 #define MAX_CASES 8
@@ -58,6 +69,7 @@ struct bcase {
 	long agents, tasks;
 	bool ref;               /* bench/placement_master: POST /bench/v1/want, not /v2/apps */
 	bool usage;             /* a usage-ingestion case: tasks = readings per agent batch */
+	bool http;              /* the agents never open agent streams (calls and status: HTTP) */
 	enum usage_mode mode;   /* usage: how the batches go */
 };
 
@@ -83,8 +95,9 @@ struct sim_agent {
 	char id[32];
 	char addr[48];
 	pthread_mutex_t mu;
-	char **tasks;           /* ids of its RUNNING tasks (for heartbeats) */
-	size_t ntasks, cap;
+	/* ids of its RUNNING tasks (for heartbeats), one after the other, each NUL-ended */
+	char *tasks;
+	size_t tasks_len, tasks_cap, ntasks;
 	double next_hb;
 	/* Its status updates not sent yet (S.qmu): one batch in flight per agent, like the
 	 * agent's outbox, so its updates reach the master in order. */
@@ -109,6 +122,7 @@ struct sim {
 	long ready_head, ready_tail;     /* -1: none */
 	bool stop;
 	atomic_long launches, running_acked, status_errors, hb_sent, hb_errors, kills;
+	atomic_long http_launches;      /* of launches: those that came as POST /v1/launch */
 };
 
 static struct sim S;
@@ -192,7 +206,7 @@ static void push_jobs(long ai, char state, const char *const *ids, size_t n)
 	pthread_mutex_unlock(&S.qmu);
 }
 
-static void agent_add_task(struct sim_agent *a, const char *tid);
+static void agent_add_task(struct sim_agent *a, const char *tid, size_t len);
 
 /* The elements of a call: the batch form's array under key, or the body itself. */
 static size_t call_elements(json_t *body, const char *key, json_t **list)
@@ -246,11 +260,12 @@ static void h_launch(struct http_request *req, struct http_response *resp, void 
 		}
 		if (fw && !S.framework_id[0])
 			snprintf(S.framework_id, sizeof(S.framework_id), "%s", fw);
-		agent_add_task(&S.agents[ai], tid);
+		agent_add_task(&S.agents[ai], tid, strlen(tid));
 		ids[ok++] = tid;
 		json_array_append_new(results, json_pack("{s:s,s:b}", "task_id", tid, "accepted", 1));
 	}
 	atomic_fetch_add(&S.launches, (long)ok);
+	atomic_fetch_add(&S.http_launches, (long)ok);
 	push_jobs(ai, 'R', ids, ok);
 	free(ids);
 	answer_calls(resp, list, results, ok, 400, "no task.task_id");
@@ -298,35 +313,124 @@ out:
 	json_decref(body);
 }
 
-static void agent_add_task(struct sim_agent *a, const char *tid)
+static void agent_add_task(struct sim_agent *a, const char *tid, size_t len)
 {
 	pthread_mutex_lock(&a->mu);
-	if (a->ntasks == a->cap) {
-		size_t nc = a->cap ? a->cap * 2 : 16;
-		char **g = realloc(a->tasks, nc * sizeof(*g));
+	if (a->tasks_len + len + 1 > a->tasks_cap) {
+		size_t nc = a->tasks_cap ? a->tasks_cap : 1024;
+		char *g;
 
-		if (!g)
+		while (nc < a->tasks_len + len + 1)
+			nc *= 2;
+		if (!(g = realloc(a->tasks, nc)))
 			goto out;
 		a->tasks = g;
-		a->cap = nc;
+		a->tasks_cap = nc;
 	}
-	a->tasks[a->ntasks++] = strdup(tid);
+	memcpy(a->tasks + a->tasks_len, tid, len);
+	a->tasks[a->tasks_len + len] = '\0';
+	a->tasks_len += len + 1;
+	a->ntasks++;
 out:
 	pthread_mutex_unlock(&a->mu);
 }
 
-static void agent_drop_task(struct sim_agent *a, const char *tid)
+/* (Kills are few: a walk of the agent's ids and a move of the ones after.) */
+static void agent_drop_task(struct sim_agent *a, const char *tid, size_t len)
 {
 	pthread_mutex_lock(&a->mu);
-	for (size_t i = 0; i < a->ntasks; i++) {
-		if (strcmp(a->tasks[i], tid) == 0) {
-			free(a->tasks[i]);
-			a->tasks[i] = a->tasks[--a->ntasks];
+	for (size_t at = 0; at < a->tasks_len;) {
+		size_t n = strlen(a->tasks + at);
+
+		if (n == len && memcmp(a->tasks + at, tid, len) == 0) {
+			memmove(a->tasks + at, a->tasks + at + n + 1, a->tasks_len - at - n - 1);
+			a->tasks_len -= n + 1;
+			a->ntasks--;
 			break;
 		}
+		at += n + 1;
 	}
 	pthread_mutex_unlock(&a->mu);
 }
+
+/* ---- the agents' streams (placement_stream.c) call back here, from their thread ---- */
+
+/* The framework's id from the first launch element: {"framework_id":"...",...}. */
+static void learn_framework(const char *json, size_t len)
+{
+	const char *k = memmem(json, len, "\"framework_id\"", 14), *end = json + len, *v;
+
+	if (!k)
+		return;
+	for (k += 14; k < end && (*k == ' ' || *k == ':'); k++)
+		;
+	if (k >= end || *k != '"')
+		return;
+	k++;
+	v = memchr(k, '"', (size_t)(end - k));
+	if (v && v - k < (long)sizeof(S.framework_id))
+		snprintf(S.framework_id, sizeof(S.framework_id), "%.*s", (int)(v - k), k);
+}
+
+static const char *hook_framework_id(void)
+{
+	return S.framework_id;
+}
+
+static void hook_launched(long i, const char *tid, size_t len, const char *json, size_t jlen)
+{
+	if (!S.framework_id[0])
+		learn_framework(json, jlen);
+	agent_add_task(&S.agents[i], tid, len);
+	atomic_fetch_add(&S.launches, 1);
+}
+
+static void hook_kill_asked(long i, const char *tid, size_t len)
+{
+	(void)i;
+	(void)tid;
+	(void)len;
+	atomic_fetch_add(&S.kills, 1);
+}
+
+static void hook_acked(long i, char state, const char *tid, size_t len)
+{
+	if (state == 'R')
+		atomic_fetch_add(&S.running_acked, 1);
+	else
+		agent_drop_task(&S.agents[i], tid, len);
+}
+
+static void hook_not_acked(long i, long n)
+{
+	(void)i;
+	atomic_fetch_add(&S.status_errors, n);
+}
+
+/* An update of a stream that closed: it goes as a POST (sender_main). */
+static void hook_requeue(long i, char state, const char *tid, size_t len)
+{
+	char id[256];
+	const char *ids[1] = { id };
+
+	snprintf(id, sizeof(id), "%.*s", (int)len, tid);
+	push_jobs(i, state, ids, 1);
+}
+
+static const char *sim_agent_id(long i)
+{
+	return S.agents[i].id;
+}
+
+static const struct stream_hooks stream_hooks = {
+	.agent_id = sim_agent_id,
+	.framework_id = hook_framework_id,
+	.launched = hook_launched,
+	.kill_asked = hook_kill_asked,
+	.acked = hook_acked,
+	.not_acked = hook_not_acked,
+	.requeue = hook_requeue,
+};
 
 static int post(const char *path, json_t *body, long timeout_ms, struct http_result *r)
 {
@@ -404,7 +508,7 @@ static void *sender_main(void *arg)
 				if (j->state == 'R')
 					atomic_fetch_add(&S.running_acked, 1);
 				else
-					agent_drop_task(a, j->task_id);
+					agent_drop_task(a, j->task_id, strlen(j->task_id));
 			} else {
 				atomic_fetch_add(&S.status_errors, 1);
 			}
@@ -476,17 +580,33 @@ static void *register_main(void *p)
 	return NULL;
 }
 
-static json_t *heartbeat_body(struct sim_agent *a)
+/* {"agent_id","tasks":[{"task_id","framework_id","state":"TASK_RUNNING"},...]} as text
+ * (NULL without memory). */
+static char *heartbeat_body(struct sim_agent *a)
 {
-	json_t *tasks = json_array();
+	struct jtext b;
 
+	jt_init(&b);
 	pthread_mutex_lock(&a->mu);
-	for (size_t i = 0; i < a->ntasks; i++)
-		json_array_append_new(tasks, json_pack("{s:s,s:s,s:s}", "task_id", a->tasks[i],
-						       "framework_id", S.framework_id,
-						       "state", "TASK_RUNNING"));
+	jt_reserve(&b, a->tasks_len + a->ntasks * (strlen(S.framework_id) + 80) + 64);
+	jt_raw(&b, "{");
+	jt_key(&b, "agent_id");
+	jt_str(&b, a->id);
+	jt_key(&b, "tasks");
+	jt_raw(&b, "[");
+	for (size_t at = 0; at < a->tasks_len; at += strlen(a->tasks + at) + 1) {
+		jt_sep(&b);
+		jt_raw(&b, "{");
+		jt_key(&b, "task_id");
+		jt_str(&b, a->tasks + at);
+		jt_key(&b, "framework_id");
+		jt_str(&b, S.framework_id);
+		jt_key(&b, "state");
+		jt_raw(&b, "\"TASK_RUNNING\"}");
+	}
 	pthread_mutex_unlock(&a->mu);
-	return json_pack("{s:s,s:o}", "agent_id", a->id, "tasks", tasks);
+	jt_raw(&b, "]}");
+	return jt_take(&b);
 }
 
 struct hb_arg {
@@ -502,9 +622,10 @@ static void *heartbeat_main(void *p)
 		double now = mono(), soonest = now + 1;
 
 		for (long i = ha->from; i < S.nagents && !S.stop; i += ha->step) {
+			static const char *const json_type[] = { "Content-Type: application/json", NULL };
 			struct sim_agent *a = &S.agents[i];
-			struct http_result r;
-			json_t *body;
+			struct http_result r = { 0 };
+			char url[160], *body;
 
 			if (a->next_hb > now) {
 				if (a->next_hb < soonest)
@@ -512,13 +633,15 @@ static void *heartbeat_main(void *p)
 				continue;
 			}
 			body = heartbeat_body(a);
-			if (post("/internal/v1/heartbeat", body, 30000, &r) == 0 && r.status == 200)
+			snprintf(url, sizeof(url), "http://%s/internal/v1/heartbeat", S.master);
+			if (body && http_call("POST", url, body, strlen(body), json_type, 30000,
+					      &r) == 0 && r.status == 200)
 				atomic_fetch_add(&S.hb_sent, 1);
 			else if (r.status == 404)
 				register_agent(i, ha->resources);
 			else
 				atomic_fetch_add(&S.hb_errors, 1);
-			json_decref(body);
+			free(body);
 			http_result_free(&r);
 			a->next_hb = mono() + S.hb_interval;
 			now = mono();
@@ -746,6 +869,9 @@ struct result {
 	long cycles;
 	long store_commits, store_writes;       /* the master's store writer, during the run */
 	double cpu_s;
+	double gen_cpu_s;                       /* this process (every simulated agent) */
+	long launches, http_launches;           /* tasks launched; of them, by POST /v1/launch */
+	struct stream_stats ss;
 	long hwm_kib;
 	int constraint_fallback;
 	struct usage_load_result u;
@@ -788,8 +914,6 @@ static void clear_sim(void)
 			next = j->next;
 			free(j);
 		}
-		for (size_t k = 0; k < S.agents[i].ntasks; k++)
-			free(S.agents[i].tasks[k]);
 		free(S.agents[i].tasks);
 		pthread_mutex_destroy(&S.agents[i].mu);
 	}
@@ -798,9 +922,44 @@ static void clear_sim(void)
 	S.ready_head = S.ready_tail = -1;
 }
 
-static const char *sim_agent_id(long i)
+/* This process's user+system CPU seconds (every thread). */
+static double self_cpu_seconds(void)
 {
-	return S.agents[i].id;
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return -1;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Every simulated agent opens its agent stream; waits until each first attempt ended
+ * (opened, or refused: that agent stays on HTTP). */
+static struct agent_streams *open_streams(const struct bcase *c, uint16_t mport)
+{
+	struct stream_config cfg = { .master_port = mport, .nagents = c->agents,
+				     .hooks = &stream_hooks };
+	struct agent_streams *st;
+	struct stream_stats ss;
+	double t0 = mono(), deadline = t0 + 120;
+
+	if (agent_streams_start(&cfg, &st) < 0) {
+		fprintf(stderr, "placement: cannot start the agent streams: the agents use HTTP\n");
+		return NULL;
+	}
+	do {
+		usleep(10000);
+		agent_streams_stats(st, &ss);
+	} while (ss.pending > 0 && mono() < deadline && !interrupted);
+	fprintf(stderr, "placement: %ld of %ld agent streams open in %.2f s", ss.open, c->agents,
+		mono() - t0);
+	if (ss.refused)
+		fprintf(stderr, "; %ld refused (the last: %d), those agents use HTTP", ss.refused,
+			ss.last_refusal);
+	if (ss.pending)
+		fprintf(stderr, "; %ld not answered yet", ss.pending);
+	fputc('\n', stderr);
+	return st;
 }
 
 static void run_usage(const struct opts *o, const struct bcase *c, pid_t pid, uint16_t mport,
@@ -821,12 +980,13 @@ static void run_case(const struct opts *o, const struct bcase *c, struct result 
 {
 	char dir[] = "/tmp/pacer-placement-XXXXXX", log[128], run[16];
 	pthread_t *senders = NULL, hb[16], workers[8];
+	struct agent_streams *streams = NULL;
 	struct hb_arg hba[16];
 	struct reg_arg ra[8];
 	struct app_arg aa[8];
 	struct http_server *srv = NULL;
 	json_t *resources = NULL, *m0 = NULL, *m1 = NULL;
-	double t0, t_apps, t_end, deadline, cpu0, per_agent;
+	double t0, t_apps, t_end, deadline, cpu0, gen0, per_agent;
 	long napps, per;
 	pid_t pid = -1;
 	char err[256];
@@ -903,6 +1063,8 @@ static void run_case(const struct opts *o, const struct bcase *c, struct result 
 		run_usage(o, c, pid, mport, res);
 		goto out;
 	}
+	if (!c->http)
+		streams = open_streams(c, mport);
 	/* Warm-up (not timed): one app of one instance, so one-off first-offer work in the
 	 * master (per-agent bookkeeping of the app scheduler) is not counted as placement. */
 	snprintf(run, sizeof(run), "%05x", (unsigned)(getpid() & 0xfffff));
@@ -925,8 +1087,11 @@ static void run_case(const struct opts *o, const struct bcase *c, struct result 
 		}
 	}
 	atomic_store(&S.running_acked, 0);
+	atomic_store(&S.launches, 0);
+	atomic_store(&S.http_launches, 0);
 	get_json("/v1/metrics", &m0);
 	cpu0 = proc_cpu_seconds(pid);
+	gen0 = self_cpu_seconds();
 
 	napps = c->tasks / 1000;
 	if (napps < 1)
@@ -968,6 +1133,9 @@ static void run_case(const struct opts *o, const struct bcase *c, struct result 
 	res->total_s = t_end - t0;
 	res->rate = res->total_s > 0 ? (double)res->placed / res->total_s : 0;
 	res->cpu_s = proc_cpu_seconds(pid) - cpu0;
+	res->gen_cpu_s = self_cpu_seconds() - gen0;
+	res->launches = atomic_load(&S.launches);
+	res->http_launches = atomic_load(&S.http_launches);
 	res->hwm_kib = proc_status_kib(pid, "VmHWM:");
 	res->ok = res->placed >= c->tasks && !res->why[0];
 	if (!res->ok && !res->why[0] && interrupted)
@@ -991,6 +1159,8 @@ static void run_case(const struct opts *o, const struct bcase *c, struct result 
 					   json_integer_value(json_object_get(b, "writes")));
 	}
 out:
+	agent_streams_stats(streams, &res->ss);
+	agent_streams_stop(streams);
 	S.stop = true;
 	pthread_mutex_lock(&S.qmu);
 	pthread_cond_broadcast(&S.qcond);
@@ -1013,10 +1183,13 @@ out:
 	}
 	if (srv)
 		http_server_stop(srv);
-	fprintf(stderr, "placement: %s N=%ld M=%ld: launches=%ld kills=%ld status_errors=%ld "
-		"heartbeats=%ld hb_errors=%ld\n", c->label, c->agents, c->tasks,
-		atomic_load(&S.launches), atomic_load(&S.kills), atomic_load(&S.status_errors),
-		atomic_load(&S.hb_sent), atomic_load(&S.hb_errors));
+	fprintf(stderr, "placement: %s%s N=%ld M=%ld: launches=%ld (http %ld) kills=%ld "
+		"status_errors=%ld heartbeats=%ld hb_errors=%ld streams: opened=%ld refused=%ld "
+		"closed=%ld errors=%ld batches=%ld acked=%ld\n", c->label, c->http ? " (http)" : "",
+		c->agents, c->tasks, atomic_load(&S.launches), atomic_load(&S.http_launches),
+		atomic_load(&S.kills), atomic_load(&S.status_errors), atomic_load(&S.hb_sent),
+		atomic_load(&S.hb_errors), res->ss.opened, res->ss.refused, res->ss.closed,
+		res->ss.errors, res->ss.batches, res->ss.acked);
 	if (o->keep_logs) {
 		char dst[256];
 
@@ -1068,25 +1241,60 @@ static void print_usage_table(const struct result *r, int n)
 	}
 }
 
+/* How the row's launches reached the agents: "http" (the case asked for it), "stream",
+ * or "stream, k% http" (some agents had no stream: a master without it answers 404). */
+static void fmt_link(char *out, size_t n, const struct result *r)
+{
+	if (r->c.http)
+		snprintf(out, n, "http");
+	else if (!r->http_launches)
+		snprintf(out, n, "stream");
+	else
+		snprintf(out, n, "stream, %.0f%% http", 100.0 * (double)r->http_launches /
+			 (double)(r->launches ? r->launches : 1));
+}
+
+/* Same master, same N:M, stream and HTTP in this run: stream/HTTP ratios. */
+static void print_link_ratios(const struct result *r, int n)
+{
+	for (int i = 0; i < n; i++) {
+		for (int j = 0; j < n; j++) {
+			const struct result *s = &r[i], *h = &r[j];
+
+			if (s->c.usage || s->c.http || !h->c.http || strcmp(s->c.label, h->c.label) ||
+			    s->c.agents != h->c.agents || s->c.tasks != h->c.tasks || h->rate <= 0)
+				continue;
+			printf("\nratio stream/http, %s at N=%ld M=%ld: placements/s x%.2f, master CPU s "
+			       "x%.2f, generator CPU s x%.2f\n", s->c.label, s->c.agents, s->c.tasks,
+			       s->rate / h->rate, h->cpu_s > 0 ? s->cpu_s / h->cpu_s : 0,
+			       h->gen_cpu_s > 0 ? s->gen_cpu_s / h->gen_cpu_s : 0);
+		}
+	}
+}
+
 static void print_table(const struct result *r, int n)
 {
 	print_usage_table(r, n);
-	printf("\n| master | agents N | tasks M | placed | apps posted s | total s | placements/s | "
-	       "cycle p50 ms | cycle p99 ms | cycles | master CPU s | master peak RSS MiB |\n");
-	printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+	printf("\n| master | agents' link | agents N | tasks M | placed | apps posted s | total s | "
+	       "placements/s | cycle p50 ms | cycle p99 ms | cycles | master CPU s | "
+	       "generator CPU s | master peak RSS MiB |\n");
+	printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 	for (int i = 0; i < n; i++) {
-		char p50[16], p99[16];
+		char p50[16], p99[16], link[32];
 
 		if (r[i].c.usage)
 			continue;
 
 		fmt_ms(p50, sizeof(p50), r[i].cycle_p50_ms);
 		fmt_ms(p99, sizeof(p99), r[i].cycle_p99_ms);
-		printf("| %s | %ld | %ld | %ld | %.2f | %.2f | %.0f | %s | %s | %ld | %.2f | %.0f |%s%s\n",
-		       r[i].c.label, r[i].c.agents, r[i].c.tasks, r[i].placed, r[i].apps_s,
-		       r[i].total_s, r[i].rate, p50, p99, r[i].cycles, r[i].cpu_s,
-		       r[i].hwm_kib / 1024.0, r[i].ok ? "" : " FAILED: ", r[i].ok ? "" : r[i].why);
+		fmt_link(link, sizeof(link), &r[i]);
+		printf("| %s | %s | %ld | %ld | %ld | %.2f | %.2f | %.0f | %s | %s | %ld | %.2f | %.2f | "
+		       "%.0f |%s%s\n", r[i].c.label, link, r[i].c.agents, r[i].c.tasks, r[i].placed,
+		       r[i].apps_s, r[i].total_s, r[i].rate, p50, p99, r[i].cycles, r[i].cpu_s,
+		       r[i].gen_cpu_s, r[i].hwm_kib / 1024.0, r[i].ok ? "" : " FAILED: ",
+		       r[i].ok ? "" : r[i].why);
 	}
+	print_link_ratios(r, n);
 	for (int i = 0; i < n; i++) {
 		if (!r[i].c.usage && r[i].store_commits > 0)
 			printf("\n(%s N=%ld M=%ld: the store writer made %ld commits of %ld writes, "
@@ -1105,7 +1313,8 @@ static void print_table(const struct result *r, int n)
 		for (int j = 0; j < n; j++) {
 			if (i == j || strcmp(r[j].c.label, "baseline") != 0 ||
 			    strcmp(r[i].c.label, "pacer") != 0 || r[i].c.agents != r[j].c.agents ||
-			    r[i].c.tasks != r[j].c.tasks || r[j].rate <= 0)
+			    r[i].c.tasks != r[j].c.tasks || r[i].c.http != r[j].c.http ||
+			    r[j].rate <= 0)
 				continue;
 			printf("\nratio %s/baseline at N=%ld M=%ld: placements/s x%.1f, master CPU s x%.2f\n",
 			       r[i].c.label, r[i].c.agents, r[i].c.tasks, r[i].rate / r[j].rate,
@@ -1142,20 +1351,40 @@ static void write_json(const char *path, const struct result *r, int n)
 			"ack_p50_ms", u->ack_p50_ms, "ack_p99_ms", u->ack_p99_ms,
 			"idle_cpu_pct", u->idle_cpu_pct, "load_cpu_pct", u->load_cpu_pct));
 	}
+	for (int i = 0; i < n; i++) {
+		char link[32];
+
+		if (r[i].c.usage)
+			continue;
+		fmt_link(link, sizeof(link), &r[i]);
+		json_object_update_new(json_array_get(a, (size_t)i), json_pack(
+			"{s:s,s:b,s:f,s:I,s:I,s:{s:I,s:I,s:I,s:I,s:I,s:I}}", "agent_link", link,
+			"agent_http", r[i].c.http, "generator_cpu_s", r[i].gen_cpu_s,
+			"launches", (json_int_t)r[i].launches,
+			"http_launches", (json_int_t)r[i].http_launches, "streams",
+			"opened", (json_int_t)r[i].ss.opened, "refused", (json_int_t)r[i].ss.refused,
+			"closed", (json_int_t)r[i].ss.closed, "errors", (json_int_t)r[i].ss.errors,
+			"batches", (json_int_t)r[i].ss.batches, "acked", (json_int_t)r[i].ss.acked));
+	}
 	json_dump_file(a, path, JSON_INDENT(2));
 	json_decref(a);
 }
 
 static const char usage[] =
-	"Usage: placement --master BIN [--baseline BIN] --case N:M [--case N:M ...]\n"
-	"                 [--baseline-case N:M ...] [--ref-master BIN --ref-case N:M ...]\n"
-	"                 [--senders K] [--heartbeaters H]\n"
+	"Usage: placement --master BIN [--baseline BIN] --case N:M[:http] [--case ...]\n"
+	"                 [--baseline-case N:M[:http] ...] [--ref-master BIN --ref-case N:M[:http] ...]\n"
+	"                 [--agent-http] [--senders K] [--heartbeaters H]\n"
 	"                 [--timeout S] [--allocation-interval S] [--no-constraints]\n"
 	"                 [--json FILE] [--keep-logs DIR]\n"
 	"       placement --master BIN --usage-case N:T [--usage-seconds S] [--usage-post]\n"
 	"                 [--usage-json]\n"
 	"Simulates N agents against a real pacer-master, creates apps totalling M instances\n"
 	"and measures the time until all are TASK_RUNNING. Needs root (own network namespace).\n"
+	"Each simulated agent opens its agent stream (pacer-agent/1) after it registers: the\n"
+	"master's launch and kill calls and the agent's status updates go as frames on it (an\n"
+	"agent whose stream the master refuses, 404, stays on HTTP). A case N:M:http, or every\n"
+	"case with --agent-http, keeps the agents on HTTP (POST /v1/launch to them, POST\n"
+	"/internal/v1/status from them): N:M and N:M:http in one run compare the two.\n"
 	"--baseline: an older pacer-master (ratios are printed against it at equal N:M);\n"
 	"--ref-master: bench/placement_master, the master core with a reference scheduler\n"
 	"(tasks asked for with POST /bench/v1/want instead of /v2/apps).\n"
@@ -1169,14 +1398,23 @@ static int add_case(struct opts *o, const char *label, const char *bin, const ch
 		    bool ref, bool usage)
 {
 	long n, m;
+	int used = 0;
+	bool http = false;
 
-	if (!bin || sscanf(spec, "%ld:%ld", &n, &m) != 2 || n < 1 || m < 1 || n > 62500 ||
-	    o->ncases >= MAX_CASES) {
-		fprintf(stderr, "placement: bad case '%s' (N:M, N <= 62500, master given first)\n",
-			spec);
+	if (bin && sscanf(spec, "%ld:%ld%n", &n, &m, &used) == 2 && !usage &&
+	    strcmp(spec + used, ":http") == 0) {
+		http = true;
+		used += 5;
+	}
+	if (!bin || sscanf(spec, "%ld:%ld", &n, &m) != 2 || spec[used] || n < 1 || m < 1 ||
+	    n > 62500 || o->ncases >= MAX_CASES) {
+		fprintf(stderr, "placement: bad case '%s' (N:M or N:M:http, N <= 62500, at most %d "
+			"cases, master given first)\n", spec, MAX_CASES);
 		return -1;
 	}
-	o->cases[o->ncases++] = (struct bcase){ label, bin, n, m, ref, usage, USAGE_BINARY };
+	o->cases[o->ncases++] = (struct bcase){ .label = label, .bin = bin, .agents = n, .tasks = m,
+						.ref = ref, .usage = usage, .http = http,
+						.mode = USAGE_BINARY };
 	return 0;
 }
 
@@ -1200,6 +1438,7 @@ int main(int argc, char **argv)
 		{ "usage-seconds", required_argument, NULL, 'U' },
 		{ "usage-post", no_argument, NULL, 'P' },
 		{ "usage-json", no_argument, NULL, 'J' },
+		{ "agent-http", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1208,7 +1447,7 @@ int main(int argc, char **argv)
 	const char *master = NULL, *baseline = NULL, *ref = NULL;
 	struct result res[MAX_CASES];
 	int c, fails = 0;
-	bool usage_post = false, usage_json = false;
+	bool usage_post = false, usage_json = false, agent_http = false;
 
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -1220,6 +1459,7 @@ int main(int argc, char **argv)
 		case 'U': o.usage_seconds = atof(optarg); break;
 		case 'P': usage_post = true; break;
 		case 'J': usage_json = true; break;
+		case 'A': agent_http = true; break;
 		case 'r': ref = optarg; break;
 		case 'R': if (add_case(&o, "core+ref", ref, optarg, true, false)) return 2; break;
 		case 's': o.senders = atoi(optarg); break;
@@ -1255,6 +1495,8 @@ int main(int argc, char **argv)
 			o.cases[i + usage_post].mode = USAGE_JSON;
 		i += extra;
 	}
+	for (int i = 0; agent_http && i < o.ncases; i++)
+		o.cases[i].http = true;
 	if (!o.ncases || o.senders < 1 || o.senders > 512 || o.hb_threads < 1 ||
 	    !(o.timeout > 0)) {
 		fputs(usage, stderr);
@@ -1280,8 +1522,8 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	http_client_global_init();
 	for (int i = 0; i < o.ncases && !interrupted; i++) {
-		fprintf(stderr, "placement: %s N=%ld M=%ld ...\n", o.cases[i].label,
-			o.cases[i].agents, o.cases[i].tasks);
+		fprintf(stderr, "placement: %s%s N=%ld M=%ld ...\n", o.cases[i].label,
+			o.cases[i].http ? " (http)" : "", o.cases[i].agents, o.cases[i].tasks);
 		run_case(&o, &o.cases[i], &res[i]);
 		if (!res[i].ok) {
 			fails++;

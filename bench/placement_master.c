@@ -1,8 +1,8 @@
 /* placement_master.c - the master core with a reference scheduler, for bench/placement.
  *
  * The same master core as pacer-master (registry, DRF allocator, offers, task records,
- * status path, group-committed SQLite store, agent link, tick thread, the agent protocol
- * routes and GET /v1/metrics) with, instead of the Marathon layer, the simplest scheduler
+ * status path, group-committed SQLite store, agent link, agent streams, tick thread, the
+ * agent protocol routes and GET /v1/metrics, on the same pool HTTP server) with, instead of the Marathon layer, the simplest scheduler
  * that can use it: it keeps a count of tasks wanted, spreads them evenly over each batch of
  * offers, relaunches failed ones and costs O(1) per status update. Comparing a run against
  * it with a run against pacer-master (Marathon's app scheduler on top of the same core)
@@ -20,6 +20,7 @@
 #include "lib/http_server.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "master/agent_stream.h"
 #include "master/master_internal.h"
 
 #define TASK_CPUS 0.01
@@ -182,7 +183,9 @@ int main(int argc, char **argv)
 		log_error("event=start_failed error=\"%s\"", err);
 		goto out;
 	}
-	srv = http_server_start(cfg.bind, cfg.port, err, sizeof(err));
+	srv = http_server_start_opts(&(struct http_server_opts){ .bind_addr = cfg.bind,
+								.port = cfg.port, .threads = 4,
+								.workers = 256 }, err, sizeof(err));
 	if (!srv) {
 		log_error("event=start_failed step=http error=\"%s\"", err);
 		goto out;
@@ -199,18 +202,21 @@ int main(int argc, char **argv)
 	if (c < 0 || api_internal_register(m, srv) < 0 || api_agents_register(m, srv) < 0 ||
 	    http_server_route(srv, "POST", "/bench/v1/want", h_want, &r) < 0 ||
 	    http_server_route(srv, "GET", "/ping", h_ping, &r) < 0 ||
-	    agent_link_start(m) < 0 || tick_start(m) < 0) {
+	    agent_stream_start(m, srv) < 0 || agent_link_start(m) < 0 || tick_start(m) < 0) {
 		log_error("event=start_failed step=routes_or_threads");
 		goto out;
 	}
 	sigwait(&sigs, &sig);
 	status = 0;
 out:
+	if (m)
+		agent_stream_stop(m);   /* upgraded sockets end before the server */
 	if (srv)
 		http_server_stop(srv);
 	if (m) {
 		tick_stop(m);
 		agent_link_stop(m);
+		agent_stream_free(m);
 	}
 	master_destroy(m);
 	store_close(st);

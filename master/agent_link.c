@@ -21,6 +21,7 @@
 #include "lib/http_client.h"
 #include "lib/json_text.h"
 #include "lib/log.h"
+#include "master/agent_stream.h"
 #include "master/master_internal.h"
 
 #define LINK_TIMEOUT_MS 5000
@@ -267,6 +268,32 @@ static void run_batch(struct master *m, struct batch *b)
 				seq = j->store_seq;
 		master_store_wait(m, seq);
 	}
+	rc = why ? agent_stream_call(m, b->agent_id, b->kind == LINK_LAUNCH ? AF_LAUNCH : AF_KILL,
+				     b->jobs, b->n, why, LINK_TIMEOUT_MS) : -ENOMEM;
+	if (rc == 0) {
+		for (size_t i = 0; i < b->n; i++)
+			refused += why[i] != NULL;
+		log_debug("event=agent_call_ok agent=%s via=stream tasks=%zu refused=%zu",
+			  b->agent_id, b->n, refused);
+		goto answered;
+	}
+	if (rc == -ESHUTDOWN) {
+		/* Not answered because the master stops: the tasks stay as they are and
+		 * reconciliation settles them once the master is back. */
+		log_info("event=agent_call_unanswered agent=%s tasks=%zu reason=\"master stopping\"",
+			 b->agent_id, b->n);
+		goto out;
+	}
+	if (rc != -ENOTCONN) {
+		snprintf(msg, sizeof(msg), "agent %s stream: %s", b->agent_id,
+			 rc == -EPIPE ? "closed before the agent answered" :
+			 rc == -ETIMEDOUT ? "no answer in time" : strerror(-rc));
+		for (size_t i = 0; why && i < b->n; i++)
+			why[i] = strdup(msg);
+		refused = b->n;
+		goto answered;
+	}
+	rc = -ENOMEM;
 	body = batch_body(b, &len);
 	if (body && why)
 		rc = http_call("POST", b->url, body, len, json_headers, LINK_TIMEOUT_MS, &r);
@@ -287,6 +314,7 @@ static void run_batch(struct master *m, struct batch *b)
 			why[i] = strdup(msg);
 		refused = b->n;
 	}
+answered:
 	if (refused && b->kind == LINK_LAUNCH) {
 		launches_failed(m, b, why);
 	} else if (refused) {
@@ -297,6 +325,7 @@ static void run_batch(struct master *m, struct batch *b)
 				log_warn("event=kill_send_failed task=%s error=\"%s\" retry=next_heartbeat",
 					 j->task_id, why && why[i] ? why[i] : "out of memory");
 	}
+out:
 	for (size_t i = 0; why && i < b->n; i++)
 		free(why[i]);
 	free(why);

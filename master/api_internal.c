@@ -90,22 +90,6 @@ static void h_heartbeat(struct http_request *req, struct http_response *resp, vo
 		http_respond_json(resp, 200, reply);
 }
 
-/* The status handlers' share of the allocator's back pressure (lock held on the way out). */
-static void status_enter(struct master *m)
-{
-	__atomic_add_fetch(&m->status_inflight, 1, __ATOMIC_RELAXED);
-}
-
-static void status_leave(struct master *m)
-{
-	/* The allocator held back while updates queued up: it may go on once they thin out. */
-	if (__atomic_sub_fetch(&m->status_inflight, 1, __ATOMIC_RELAXED) <= STATUS_BACKLOG_MAX / 2 &&
-	    m->status_throttled) {
-		m->status_throttled = false;
-		master_wake_allocator(m);
-	}
-}
-
 static void seen(struct master *m, const char *agent_id)
 {
 	struct agent *a = agents_find(m, agent_id);
@@ -122,12 +106,12 @@ static void status_batch(struct master *m, struct http_response *resp,
 	unsigned long seq;
 	char *results;
 
-	status_enter(m);
+	master_status_enter(m);
 	master_lock(m);
 	seen(m, b->agent_id);
 	results = tasks_apply_status_batch(m, b->agent_id, b->updates, b->nupdates);
 	seq = master_store_seq(m);
-	status_leave(m);
+	master_status_leave(m);
 	master_unlock(m);
 	master_store_wait(m, seq);      /* stored before the agent hears the acks */
 	if (!results)
@@ -147,12 +131,12 @@ static void status_single(struct master *m, struct http_response *resp,
 	unsigned long seq;
 	int rc;
 
-	status_enter(m);
+	master_status_enter(m);
 	master_lock(m);
 	seen(m, b->agent_id);
 	rc = tasks_apply_status(m, b->agent_id, u, &dup, err, sizeof(err));
 	seq = master_store_seq(m);
-	status_leave(m);
+	master_status_leave(m);
 	master_unlock(m);
 	master_store_wait(m, seq);      /* stored before the agent hears the ack */
 	if (rc < 0)

@@ -5,6 +5,7 @@
  * get percentiles over the window between. */
 #include <math.h>
 #include "lib/http_server.h"
+#include "master/agent_stream.h"
 #include "master/master_internal.h"
 
 static json_t *alloc_json(const struct alloc_stats *s)
@@ -49,13 +50,14 @@ static void h_metrics(struct http_request *req, struct http_response *resp, void
 	durable = m->sw_durable;
 	pthread_mutex_unlock(&m->sw_mutex);
 	http_respond_json(resp, 200, json_pack(
-		"{s:o,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I},s:{s:I}}",
+		"{s:o,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I},s:{s:I,s:I}}",
 		"allocation_cycles", alloc_json(&alloc), "agents", (json_int_t)agents,
 		"tasks", (json_int_t)tasks, "offers", (json_int_t)offers,
 		"store", "batches", (json_int_t)batches, "writes", (json_int_t)writes,
 		"coalesced", (json_int_t)coalesced,
 		"pending", (json_int_t)(queued - durable),
-		"agent_link", "queued", (json_int_t)link_len));
+		"agent_link", "queued", (json_int_t)link_len,
+		"streams", (json_int_t)agent_stream_count(m)));
 }
 
 int api_metrics_register(struct master *m, struct http_server *srv)

@@ -17,6 +17,7 @@
 #include "master/master_internal.h"
 #include "master/usage.h"
 #include "master/usage_stream.h"
+#include "master/agent_stream.h"
 
 static const char usage[] =
 	"Usage: pacer-master [options]\n"
@@ -255,6 +256,11 @@ int main(int argc, char **argv)
 		log_error("event=start_failed step=usage_stream error=\"%s\"", strerror(-rc));
 		goto out;
 	}
+	rc = agent_stream_start(m, srv);
+	if (rc < 0) {
+		log_error("event=start_failed step=agent_stream error=\"%s\"", strerror(-rc));
+		goto out;
+	}
 	rc = marathon_start(m, srv, &mt, err, sizeof(err));
 	if (rc < 0) {
 		log_error("event=start_failed step=marathon error=\"%s\"", err);
@@ -280,6 +286,8 @@ out:
 		marathon_close_streams(mt);
 	usage_close_streams(um);
 	usage_stop_streams(ustream);    /* upgraded sockets must be closed before the server */
+	if (m)
+		agent_stream_stop(m);   /* link calls waiting on a stream end unanswered */
 	if (srv)
 		http_server_stop(srv);
 	if (m) {
@@ -288,6 +296,8 @@ out:
 	}
 	if (mt)
 		marathon_stop(mt);
+	if (m)
+		agent_stream_free(m);
 	master_destroy(m);
 	usage_destroy(um);
 	usage_stream_free(ustream);     /* after the journal writer's last answers */

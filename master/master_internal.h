@@ -256,6 +256,7 @@ struct master {
 	} link_workers[LINK_WORKERS];
 	bool link_running, link_stop;
 	bool link_throttled;                /* the allocator skipped a cycle for the backlog */
+	struct agent_stream *astream;       /* agent_stream.c: the agents' streams, or NULL */
 
 	/* store_writer.c: task and agent records are written by one thread in batches (one
 	 * transaction, one fsync each); callers wait for durability without master->lock.
@@ -353,6 +354,16 @@ int tasks_apply_status(struct master *m, const char *agent_id, const struct stat
  * task in the batch is rejected too (the agent resends them in order). */
 char *tasks_apply_status_batch(struct master *m, const char *agent_id,
 			       const struct status_update *updates, size_t n);
+/* The same, handing each result to result (err NULL: acknowledged) instead of JSON. */
+void tasks_apply_status_each(struct master *m, const char *agent_id,
+			     const struct status_update *updates, size_t n,
+			     void (*result)(void *arg, const struct status_update *u,
+					    const char *err),
+			     void *arg);
+/* The allocator's back pressure from status updates being applied (lock held on the way
+ * out): enter when a batch arrives, leave once it is applied. */
+void master_status_enter(struct master *m);
+void master_status_leave(struct master *m);
 /* A master-generated transition (unreachable, lost, launch failed...). */
 void tasks_transition(struct master *m, struct task *t, enum task_state state,
 		      const char *reason, const char *message);

@@ -230,17 +230,15 @@ static bool task_rejected_before(const struct status_update *updates, const bool
 	return false;
 }
 
-char *tasks_apply_status_batch(struct master *m, const char *agent_id,
-			       const struct status_update *updates, size_t n)
+void tasks_apply_status_each(struct master *m, const char *agent_id,
+			     const struct status_update *updates, size_t n,
+			     void (*result)(void *arg, const struct status_update *u,
+					    const char *err),
+			     void *arg)
 {
 	bool *rejected = calloc(n ? n : 1, sizeof(*rejected));
 	size_t nrejected = 0;
-	struct jtext out;
 
-	if (!rejected)
-		return NULL;
-	jt_init(&out);
-	jt_raw(&out, "{\"results\":[");
 	for (struct framework_entry *e = m->frameworks; e; e = e->next)
 		if (e->fw->ops->status_batch_begin)
 			e->fw->ops->status_batch_begin(e->fw);
@@ -250,33 +248,74 @@ char *tasks_apply_status_batch(struct master *m, const char *agent_id,
 		bool dup = false;
 		int rc;
 
-		if (nrejected && u->task_id && task_rejected_before(updates, rejected, i, u->task_id)) {
+		if (!rejected) {
+			snprintf(err, sizeof(err), "out of memory");
+			rc = -ENOMEM;
+		} else if (nrejected && u->task_id &&
+			   task_rejected_before(updates, rejected, i, u->task_id)) {
 			snprintf(err, sizeof(err), "follows a rejected update of task '%.160s'",
 				 u->task_id);
 			rc = -EINVAL;
 		} else {
 			rc = tasks_apply_status(m, agent_id, u, &dup, err, sizeof(err));
 		}
-		jt_sep(&out);
-		jt_raw(&out, "{");
-		jt_key(&out, "uuid");
-		jt_str(&out, u->uuid);          /* null when it is not a string */
 		if (rc < 0) {
-			rejected[i] = true;
-			nrejected++;
-			utf8_sanitize(err);     /* a message cut short must still be a JSON string */
-			jt_key(&out, "error");
-			jt_str(&out, err);
-		} else {
-			jt_key(&out, "acknowledged");
-			jt_bool(&out, true);
+			if (rejected) {
+				rejected[i] = true;
+				nrejected++;
+			}
+			utf8_sanitize(err);     /* a message cut short must still be text */
 		}
-		jt_raw(&out, "}");
+		result(arg, u, rc < 0 ? err : NULL);
 	}
 	for (struct framework_entry *e = m->frameworks; e; e = e->next)
 		if (e->fw->ops->status_batch_end)
 			e->fw->ops->status_batch_end(e->fw);
-	jt_raw(&out, "]}");
 	free(rejected);
+}
+
+/* One result of the JSON answer. */
+static void result_json(void *arg, const struct status_update *u, const char *err)
+{
+	struct jtext *out = arg;
+
+	jt_sep(out);
+	jt_raw(out, "{");
+	jt_key(out, "uuid");
+	jt_str(out, u->uuid);           /* null when it is not a string */
+	if (err) {
+		jt_key(out, "error");
+		jt_str(out, err);
+	} else {
+		jt_key(out, "acknowledged");
+		jt_bool(out, true);
+	}
+	jt_raw(out, "}");
+}
+
+char *tasks_apply_status_batch(struct master *m, const char *agent_id,
+			       const struct status_update *updates, size_t n)
+{
+	struct jtext out;
+
+	jt_init(&out);
+	jt_raw(&out, "{\"results\":[");
+	tasks_apply_status_each(m, agent_id, updates, n, result_json, &out);
+	jt_raw(&out, "]}");
 	return jt_take(&out);
+}
+
+void master_status_enter(struct master *m)
+{
+	__atomic_add_fetch(&m->status_inflight, 1, __ATOMIC_RELAXED);
+}
+
+void master_status_leave(struct master *m)
+{
+	/* The allocator held back while updates queued up: it may go on once they thin out. */
+	if (__atomic_sub_fetch(&m->status_inflight, 1, __ATOMIC_RELAXED) <= STATUS_BACKLOG_MAX / 2 &&
+	    m->status_throttled) {
+		m->status_throttled = false;
+		master_wake_allocator(m);
+	}
 }

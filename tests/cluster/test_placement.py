@@ -6,7 +6,10 @@ A small run of what `make bench-placement` runs at full size, with no timing ass
     the real protocol and acknowledged TASK_RUNNING, and the master's /v1/metrics counted
     the allocation cycles;
   * 100 simulated agents and 2,000 tasks through pacer-master's /v2/apps (the Marathon app
-    scheduler on the same core), against the same simulated agents.
+    scheduler on the same core), against the same simulated agents, twice in one run: over
+    the agents' streams (pacer-agent/1) and over HTTP (case suffix ":http").
+By default every simulated agent opens its agent stream and every launch and status update
+goes over it: the report says none went as HTTP.
 The generator runs in its own network namespace (loopback only) and stops by itself; its
 JSON report is checked here. The two binaries are built into PACER_BUILD with the same
 flags as the rest of it (a sanitizer build stays one).
@@ -48,6 +51,15 @@ def _run(args, timeout):
             return json.load(f), r.returncode, report
 
 
+def _over_streams(res, report):
+    """Every launch of the row came on an agent stream, every agent had one."""
+    assert res["agent_link"] == "stream" and not res["agent_http"], report
+    assert res["launches"] >= res["tasks"] and res["http_launches"] == 0, report
+    assert res["streams"]["opened"] >= res["agents"], report
+    assert res["streams"]["refused"] == 0 and res["streams"]["errors"] == 0, report
+    assert res["streams"]["acked"] >= res["tasks"], report
+
+
 def test_placement_1k_agents_20k_tasks_reference_scheduler():
     build = build_dir()
     placement, ref = _build_tools(build)
@@ -60,15 +72,25 @@ def test_placement_1k_agents_20k_tasks_reference_scheduler():
     assert res["placed"] == 20000, report
     assert res["cycles"] > 0, "the master's /v1/metrics counted no allocation cycle"
     assert res["master_cpu_s"] > 0 and res["master_hwm_kib"] > 0
+    assert res["generator_cpu_s"] > 0
     assert res["error"] == ""
+    _over_streams(res, report)
 
 
-def test_placement_through_marathon_apps():
+def test_placement_through_marathon_apps_stream_and_http():
     build = build_dir()
     placement, _ = _build_tools(build)
     results, rc, report = _run([placement, "--master", os.path.join(build, "pacer-master"),
-                                "--case", "100:2000", "--timeout", "240"], timeout=600)
+                                "--case", "100:2000", "--case", "100:2000:http",
+                                "--timeout", "240"], timeout=600)
     assert rc == 0, report
-    [res] = results
-    assert res["ok"] and res["placed"] == 2000, report
-    assert res["cycles"] > 0
+    stream, http = results
+    for res in results:
+        assert res["ok"] and res["placed"] == 2000, report
+        assert res["cycles"] > 0
+    _over_streams(stream, report)
+    # The old way still works: no stream opened, every launch a POST /v1/launch.
+    assert http["agent_link"] == "http" and http["agent_http"], report
+    assert http["streams"]["opened"] == 0 and http["streams"]["batches"] == 0, report
+    assert http["launches"] >= 2000 and http["http_launches"] == http["launches"], report
+    assert "ratio stream/http, pacer at N=100 M=2000" in report, report
