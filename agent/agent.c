@@ -51,7 +51,7 @@ static int init_sync(struct agent *a)
 	pthread_cond_init(&a->link_cond, &attr);
 	pthread_cond_init(&a->monitor_cond, &attr);
 	pthread_condattr_destroy(&attr);
-	agent_stream_init(&a->stream);
+	stream_link_init(&a->stream);
 	return 0;
 }
 
@@ -150,7 +150,7 @@ int agent_start(struct agent *a, const struct agent_config *cfg, struct resource
 	rc = start_threads(a, err, errlen);
 	if (rc)
 		goto err;
-	rc = agent_stream_start(a);
+	rc = stream_link_start(a);
 	if (rc) {
 		snprintf(err, errlen, "cannot start the agent stream's thread: %s", strerror(-rc));
 		goto err;
@@ -176,7 +176,7 @@ void agent_stop(struct agent *a)
 	if (a->http)
 		http_server_stop(a->http);
 	a->http = NULL;
-	agent_stream_stop(a);           /* also wakes the link thread from a wait for an ack */
+	stream_link_stop(a);           /* also wakes the link thread from a wait for an ack */
 	if (a->threads_started) {
 		pthread_join(a->launcher_thread, NULL);
 		pthread_join(a->monitor_thread, NULL);
@@ -204,6 +204,6 @@ void agent_stop(struct agent *a)
 	pthread_cond_destroy(&a->launch_cond);
 	pthread_cond_destroy(&a->link_cond);
 	pthread_cond_destroy(&a->monitor_cond);
-	agent_stream_destroy(&a->stream);
+	stream_link_destroy(&a->stream);
 	pthread_mutex_destroy(&a->lock);
 }

@@ -203,7 +203,7 @@ int agent_call_text(struct agent *a, bool launch, const char *text, size_t len, 
 
 /* ---- stream_link.c: the agent end of the agent stream (pacer-agent/1, lib/agent_frame.h) ---- */
 
-struct agent_stream {
+struct stream_link {
 	pthread_mutex_t mu;          /* the fields below */
 	pthread_mutex_t wmu;         /* one writer on fd at a time; taken before mu */
 	pthread_cond_t cond;         /* an ack came, a stream opened or closed, a kick, stop */
@@ -274,7 +274,7 @@ struct agent {
 	struct task *tasks;          /* in arrival order */
 	struct outbox outbox;
 	struct usage_spool usage;    /* own mutex */
-	struct agent_stream stream;  /* own mutexes */
+	struct stream_link stream;  /* own mutexes */
 	bool stopping;
 	bool registered;
 	pthread_cond_t launch_cond;  /* a task waits in TASK_STAGING */
@@ -347,18 +347,18 @@ int agent_api_start(struct agent *a, char *err, size_t errlen);
 /* stream_link.c. init/destroy: the state (always); start: the stream's thread when
  * cfg.agent_stream; stop: closes the stream and joins the thread (before the link thread
  * is joined: it wakes a wait for an ack). */
-void agent_stream_init(struct agent_stream *s);
-int agent_stream_start(struct agent *a);
-void agent_stream_stop(struct agent *a);
-void agent_stream_destroy(struct agent_stream *s);
+void stream_link_init(struct stream_link *s);
+int stream_link_start(struct agent *a);
+void stream_link_stop(struct agent *a);
+void stream_link_destroy(struct stream_link *s);
 /* The agent (re-)registered: open the stream now (no backoff). */
-void agent_stream_kick(struct agent *a);
+void stream_link_kick(struct agent *a);
 /* One status batch (the text of a POST /internal/v1/status body) as an 'S' frame, and its
  * 'A' answer within timeout_ms, shaped as the POST's: 0 with *status and *answer
  * ({"results":[{"acknowledged":true} or {"error":...}]}, one per update in order, without
  * their uuids; or {"message":...}). -ENOTCONN: no stream, or the body does not fit a frame
  * (POST it); -ECONNRESET, -ETIMEDOUT, ...: sent, but no answer (send it again later). */
-int agent_stream_status(struct agent *a, const char *body, size_t len, long timeout_ms,
+int stream_link_status(struct agent *a, const char *body, size_t len, long timeout_ms,
 			long *status, json_t **answer);
 
 #endif

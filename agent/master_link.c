@@ -136,7 +136,7 @@ static int do_register(struct link *l)
 	for (struct outbox_entry *e = a->outbox.head; e; e = e->next)
 		e->next_attempt = 0;
 	pthread_mutex_unlock(&a->lock);
-	agent_stream_kick(a);           /* (re)open the agent stream now */
+	stream_link_kick(a);           /* (re)open the agent stream now */
 	kill_listed(a, answer);
 	json_decref(answer);
 	return 0;
@@ -252,7 +252,7 @@ static long send_batch(struct link *l, const char *text, const struct pending *b
 		       json_t **answer)
 {
 	long status;
-	int rc = agent_stream_status(l->a, text, strlen(text), HTTP_TIMEOUT_MS, &status, answer);
+	int rc = stream_link_status(l->a, text, strlen(text), HTTP_TIMEOUT_MS, &status, answer);
 	json_t *results;
 
 	if (rc == -ENOTCONN)

@@ -45,7 +45,7 @@
 #define OUT_FRAME_MAX ((size_t)HTTP_MAX_BODY)
 #define ITEM_ERROR_MAX 511
 
-void agent_stream_init(struct agent_stream *s)
+void stream_link_init(struct stream_link *s)
 {
 	pthread_condattr_t attr;
 
@@ -59,7 +59,7 @@ void agent_stream_init(struct agent_stream *s)
 	s->fd = -1;
 }
 
-void agent_stream_destroy(struct agent_stream *s)
+void stream_link_destroy(struct stream_link *s)
 {
 	free(s->ack);
 	s->ack = NULL;
@@ -69,7 +69,7 @@ void agent_stream_destroy(struct agent_stream *s)
 }
 
 /* With s->mu held: waits on s->cond until the monotonic deadline (or a signal). */
-static void timed_wait(struct agent_stream *s, double deadline)
+static void timed_wait(struct stream_link *s, double deadline)
 {
 	double left = deadline - now_mono();
 	struct timespec ts;
@@ -88,9 +88,9 @@ static void timed_wait(struct agent_stream *s, double deadline)
 	pthread_cond_timedwait(&s->cond, &s->mu, &ts);
 }
 
-void agent_stream_kick(struct agent *a)
+void stream_link_kick(struct agent *a)
 {
-	struct agent_stream *s = &a->stream;
+	struct stream_link *s = &a->stream;
 
 	if (!a->cfg.agent_stream)
 		return;
@@ -139,10 +139,10 @@ bad:
 	return -EPROTO;
 }
 
-int agent_stream_status(struct agent *a, const char *body, size_t len, long timeout_ms,
+int stream_link_status(struct agent *a, const char *body, size_t len, long timeout_ms,
 			long *status, json_t **answer)
 {
-	struct agent_stream *s = &a->stream;
+	struct stream_link *s = &a->stream;
 	struct frame_buf f = { 0 };
 	double deadline = now_mono() + (double)timeout_ms / 1000.0;
 	uint64_t id, session;
@@ -197,7 +197,7 @@ int agent_stream_status(struct agent *a, const char *body, size_t len, long time
 /* ---- the stream's thread ---- */
 
 /* Sends a whole frame (or more) on the stream; 0 or -errno. */
-static int send_frames(struct agent_stream *s, int fd, const struct frame_buf *f)
+static int send_frames(struct stream_link *s, int fd, const struct frame_buf *f)
 {
 	int rc;
 
@@ -208,7 +208,7 @@ static int send_frames(struct agent_stream *s, int fd, const struct frame_buf *f
 }
 
 /* The 'R' frame for a call that cannot be carried out at all (status 400, no items). */
-static int refuse_call(struct agent_stream *s, int fd, uint64_t call_id, const char *why)
+static int refuse_call(struct stream_link *s, int fd, uint64_t call_id, const char *why)
 {
 	struct frame_buf out = { 0 };
 	struct af_builder w;
@@ -240,7 +240,7 @@ static size_t item_error_room(uint32_t n)
  * 0, or -errno when the stream cannot go on. */
 static int handle_call(struct agent *a, int fd, const char *p, size_t len)
 {
-	struct agent_stream *s = &a->stream;
+	struct stream_link *s = &a->stream;
 	struct af_call_reader r;
 	struct af_call_element el;
 	struct frame_buf out = { 0 };
@@ -293,7 +293,7 @@ out:
 
 /* 'A': handed to the status batch waiting for it; any other is late (its waiter gave
  * up: the batch is sent again) and dropped. -EPROTO for a frame that cannot be read. */
-static int handle_ack(struct agent_stream *s, const char *p, size_t len, char *reason,
+static int handle_ack(struct stream_link *s, const char *p, size_t len, char *reason,
 		      size_t reason_len)
 {
 	struct af_answer_reader r;
@@ -438,7 +438,7 @@ enum open_result { OPENED, OPEN_FAILED, OPEN_REFUSED };
  * and in holds the bytes that came behind the 101. */
 static enum open_result open_stream(struct agent *a, struct frame_buf *in)
 {
-	struct agent_stream *s = &a->stream;
+	struct stream_link *s = &a->stream;
 	struct http_result r;
 	struct frame_buf hello = { 0 };
 	char url[2048], extra[4096];
@@ -491,7 +491,7 @@ static enum open_result open_stream(struct agent *a, struct frame_buf *in)
 	return OPENED;
 }
 
-static void close_stream(struct agent_stream *s, const char *reason)
+static void close_stream(struct stream_link *s, const char *reason)
 {
 	pthread_mutex_lock(&s->wmu);
 	pthread_mutex_lock(&s->mu);
@@ -516,7 +516,7 @@ static bool registered(struct agent *a)
 static void *stream_main(void *arg)
 {
 	struct agent *a = arg;
-	struct agent_stream *s = &a->stream;
+	struct stream_link *s = &a->stream;
 	struct frame_buf in = { 0 };
 	double backoff = BACKOFF_MIN_S, next_try = 0;
 
@@ -562,7 +562,7 @@ static void *stream_main(void *arg)
 	return NULL;
 }
 
-int agent_stream_start(struct agent *a)
+int stream_link_start(struct agent *a)
 {
 	int rc;
 
@@ -575,9 +575,9 @@ int agent_stream_start(struct agent *a)
 	return 0;
 }
 
-void agent_stream_stop(struct agent *a)
+void stream_link_stop(struct agent *a)
 {
-	struct agent_stream *s = &a->stream;
+	struct stream_link *s = &a->stream;
 
 	if (!a->cfg.agent_stream)
 		return;

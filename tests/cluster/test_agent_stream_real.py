@@ -19,6 +19,24 @@ def _stream_opened(agent):
     return len(_log_lines(agent, "agent_stream_opened"))
 
 
+def _master_streams(c):
+    r = c.api.get("/v1/metrics")
+    assert r.status == 200, r
+    return r.json["agent_link"]["streams"]
+
+
+def _master_opened_for(c):
+    """Agent ids the master logged a stream opened for since its last start."""
+    ids = []
+    with open(c.master_log, errors="replace") as f:
+        for line in f:
+            if line.startswith("=== start"):
+                ids = []
+            if "event=agent_stream_opened " in line and " agent=" in line:
+                ids.append(line.split(" agent=", 1)[1].split()[0])
+    return ids
+
+
 def _killed(ev, task_id):
     return ev.wait_for(lambda t, d: t == "status_update_event" and d.get("taskId") == task_id
                        and d.get("taskStatus") == "TASK_KILLED", 30,
@@ -32,6 +50,9 @@ def test_stream_and_http_agents_side_by_side(make_cluster, apps):
                what="event=agent_stream_opened in the streaming agent's log")
     assert any("master=%s" % c.master_url in line
                for line in _log_lines(streaming, "agent_stream_opened"))
+    # The master has exactly one stream, the streaming agent's.
+    wait_until(lambda: _master_streams(c) == 1, 10, what="agent_link.streams == 1")
+    assert _master_opened_for(c) == [streaming.agent_id]
     ev = c.events()
 
     app_id = apps.new_id("both")
@@ -55,6 +76,7 @@ def test_stream_and_http_agents_side_by_side(make_cluster, apps):
                 if "event=agent_stream_" in line]
     assert _stream_opened(streaming) == 1
     assert not _log_lines(streaming, "agent_stream_closed")
+    assert _master_streams(c) == 1
 
 
 def test_stream_reopens_after_master_restart(make_cluster, apps):
@@ -74,6 +96,8 @@ def test_stream_reopens_after_master_restart(make_cluster, apps):
     c.wait_agents_registered()
     wait_until(lambda: _stream_opened(agent) >= 2, 30,
                what="the agent stream to reopen after the master restart")
+    wait_until(lambda: _master_opened_for(c) == [agent.agent_id], 10,
+               what="the restarted master to log the agent's stream")
 
     new = apps.new_id("after")
     apps.create(app_def(new, cmd="sleep 3601", instances=1), cluster=c)
@@ -81,3 +105,4 @@ def test_stream_reopens_after_master_restart(make_cluster, apps):
     # the task that ran across the restart is the same process
     assert [t["id"] for t in live_tasks(c, old)] == [task["id"]]
     assert procs_with_env("MESOS_TASK_ID", task["id"]) == pids
+

@@ -293,7 +293,7 @@ static void agent_open(struct fx *f)
 	pthread_cond_init(&a->link_cond, &attr);
 	pthread_cond_init(&a->monitor_cond, &attr);
 	pthread_condattr_destroy(&attr);
-	agent_stream_init(&a->stream);
+	stream_link_init(&a->stream);
 	assert_int_equal(checkpoint_agent_id(f->dir, a->agent_id, err, sizeof(err)), 0);
 	snprintf(a->address, sizeof(a->address), "127.0.0.1:5051");
 	assert_int_equal(resources_parse("cpus:2;mem:1024;disk:100;ports:[31000-31010]", &a->resources,
@@ -307,7 +307,7 @@ static void agent_open(struct fx *f)
 static void agent_run(struct fx *f)
 {
 	assert_int_equal(pthread_create(&f->a.link_thread, NULL, agent_link_main, &f->a), 0);
-	assert_int_equal(agent_stream_start(&f->a), 0);
+	assert_int_equal(stream_link_start(&f->a), 0);
 	f->running = true;
 }
 
@@ -322,7 +322,7 @@ static void agent_close(struct fx *f)
 	pthread_cond_broadcast(&a->link_cond);
 	pthread_mutex_unlock(&a->lock);
 	http_server_stop(a->http);
-	agent_stream_stop(a);
+	stream_link_stop(a);
 	if (f->running)
 		pthread_join(a->link_thread, NULL);
 	f->running = false;
@@ -336,7 +336,7 @@ static void agent_close(struct fx *f)
 	pthread_cond_destroy(&a->launch_cond);
 	pthread_cond_destroy(&a->link_cond);
 	pthread_cond_destroy(&a->monitor_cond);
-	agent_stream_destroy(&a->stream);
+	stream_link_destroy(&a->stream);
 	pthread_mutex_destroy(&a->lock);
 }
 
