@@ -20,6 +20,7 @@
 
 #include "agent/containerizer.h"
 #include "agent/health.h"
+#include "lib/agent_frame.h"
 #include "lib/frame.h"
 #include "lib/resources.h"
 #include "lib/task_state.h"
@@ -200,6 +201,28 @@ int agent_call_kill(struct agent *a, json_t *elem, char *err, size_t errlen);
 /* The element as JSON text (an agent stream call's): parsed as a request body is. */
 int agent_call_text(struct agent *a, bool launch, const char *text, size_t len, char *err,
 		    size_t errlen);
+
+/* ---- stream_frames.c: the master's frames on the agent stream, read (pure) ---- */
+
+/* The master reads frames of at most this many bytes (its POST routes' body limit). */
+#define STREAM_OUT_FRAME_MAX (1024 * 1024)
+#define STREAM_ITEM_ERROR_MAX 511
+
+/* Carries out one element (its JSON text): 0 or an HTTP status and err (agent_call_text). */
+typedef int (*stream_call_fn)(void *ctx, bool launch, const char *json, size_t len, char *err,
+			      size_t errlen);
+/* A launch / kill call frame (payload p) -> its results frame appended to out: the shape of
+ * every element is checked first (a bad element or more than AGENT_BATCH_MAX: status 400
+ * and a message, nothing carried out), then fn carries out each in order (one item each;
+ * error texts are cut so the frame stays within STREAM_OUT_FRAME_MAX). -EPROTO when the
+ * frame's header cannot be read (no answer is possible; err says why), -ENOMEM. */
+int stream_call_answer(const char *p, size_t len, stream_call_fn fn, void *ctx,
+		       struct frame_buf *out, char *err, size_t errlen);
+/* An acks frame -> *status and *answer shaped as the POST's ({"results":[{"acknowledged":
+ * true} or {"error"}]} in order, without uuids; {"message"} for another status).
+ * -EPROTO (err says why), -ENOMEM. */
+int stream_ack_answer(const char *p, size_t len, long *status, json_t **answer, char *err,
+		      size_t errlen);
 
 /* ---- stream_link.c: the agent end of the agent stream (pacer-agent/1, lib/agent_frame.h) ---- */
 

@@ -39,8 +39,8 @@ static const char usage[] =
 	"  --executor PATH      pacer-executor binary (default: next to pacer-agent)\n"
 	"  --bpffs DIR          bpffs mount point (default /sys/fs/bpf)\n"
 	"  --usage-interval S   seconds between usage reports to the master (default 1)\n"
-	"  --agent-stream on|off  the master's calls and the status updates on one persistent\n"
-	"                       connection (default on; off: HTTP calls only)\n"
+	"  --agent-stream on|off  the master's launches and kills and the status updates on one\n"
+	"                       persistent connection (default on; off: HTTP calls only)\n"
 	"  --log-level LEVEL    debug, info, warn or error (default info)\n"
 	"  --help               this text\n";
 

@@ -41,9 +41,8 @@
 #define OPEN_TIMEOUT_MS 5000
 #define SEND_TIMEOUT_MS 10000
 #define IN_FRAME_MAX (16u * 1024 * 1024)  /* a call of AGENT_BATCH_MAX launches fits */
-/* The master reads frames of at most HTTP_MAX_BODY bytes (its POST routes' limit). */
-#define OUT_FRAME_MAX ((size_t)HTTP_MAX_BODY)
-#define ITEM_ERROR_MAX 511
+
+_Static_assert(STREAM_OUT_FRAME_MAX == HTTP_MAX_BODY, "the master reads frames up to its body limit");
 
 void stream_link_init(struct stream_link *s)
 {
@@ -102,43 +101,6 @@ void stream_link_kick(struct agent *a)
 
 /* ---- status batches (the master_link thread) ---- */
 
-/* The 'A' payload as the POST's answer. */
-static int ack_answer(const char *p, size_t len, long *status, json_t **answer)
-{
-	struct af_answer_reader r;
-	struct af_answer_item it;
-	json_t *results = NULL;
-	char err[160];
-	int rc;
-
-	if (af_answer_open(&r, p, len, err, sizeof(err)) < 0 || r.kind != AF_ACKS)
-		goto bad;
-	*status = r.status;
-	if (r.status != 200) {
-		*answer = json_pack("{s:s%}", "message", r.message.p, r.message.len);
-		return *answer ? 0 : -ENOMEM;
-	}
-	if (!(results = json_array()))
-		return -ENOMEM;
-	while ((rc = af_answer_next(&r, &it, err, sizeof(err))) == 1) {
-		json_t *res = it.ok ? json_pack("{s:b}", "acknowledged", 1)
-				    : json_pack("{s:s%}", "error", it.error.p, it.error.len);
-
-		if (json_array_append_new(results, res) < 0) {
-			json_decref(results);
-			return -ENOMEM;
-		}
-	}
-	if (rc < 0)
-		goto bad;
-	*answer = json_pack("{s:o}", "results", results);
-	return *answer ? 0 : -ENOMEM;
-bad:
-	json_decref(results);
-	log_warn("event=agent_stream_bad_ack error=\"%s\"", err);
-	return -EPROTO;
-}
-
 int stream_link_status(struct agent *a, const char *body, size_t len, long timeout_ms,
 			long *status, json_t **answer)
 {
@@ -152,7 +114,7 @@ int stream_link_status(struct agent *a, const char *body, size_t len, long timeo
 
 	*status = 0;
 	*answer = NULL;
-	if (!a->cfg.agent_stream || FRAME_HEADER + 9 + len > OUT_FRAME_MAX)
+	if (!a->cfg.agent_stream || FRAME_HEADER + 9 + len > STREAM_OUT_FRAME_MAX)
 		return -ENOTCONN;
 	pthread_mutex_lock(&s->wmu);
 	pthread_mutex_lock(&s->mu);
@@ -188,8 +150,13 @@ int stream_link_status(struct agent *a, const char *body, size_t len, long timeo
 	}
 	s->want = 0;
 	pthread_mutex_unlock(&s->mu);
-	if (rc == 0)
-		rc = ack_answer(ack, ack_len, status, answer);
+	if (rc == 0) {
+		char err[160];
+
+		rc = stream_ack_answer(ack, ack_len, status, answer, err, sizeof(err));
+		if (rc == -EPROTO)
+			log_warn("event=agent_stream_bad_ack error=\"%s\"", err);
+	}
 	free(ack);
 	return rc;
 }
@@ -207,86 +174,26 @@ static int send_frames(struct stream_link *s, int fd, const struct frame_buf *f)
 	return rc;
 }
 
-/* The 'R' frame for a call that cannot be carried out at all (status 400, no items). */
-static int refuse_call(struct stream_link *s, int fd, uint64_t call_id, const char *why)
+static int carry_out(void *ctx, bool launch, const char *json, size_t len, char *err,
+		     size_t errlen)
 {
-	struct frame_buf out = { 0 };
-	struct af_builder w;
-	char msg[512];
-	int rc;
-
-	snprintf(msg, sizeof(msg), "%s", why);
-	utf8_sanitize(msg);
-	rc = af_answer_begin(&w, &out, AF_RESULTS, call_id, 400, msg);
-	if (rc == 0) {
-		af_end(&w);
-		rc = send_frames(s, fd, &out);
-	}
-	frame_buf_free(&out);
-	return rc;
+	return agent_call_text(ctx, launch, json, len, err, errlen);
 }
 
-/* The room one item's error text may take so that an answer of n items stays within the
- * master's frame limit. */
-static size_t item_error_room(uint32_t n)
-{
-	size_t per = (OUT_FRAME_MAX - FRAME_HEADER - 64) / (n ? n : 1) - 3;
-
-	return per < ITEM_ERROR_MAX ? per : ITEM_ERROR_MAX;
-}
-
-/* 'L' / 'K': every element checked for shape first (a frame that cannot be read is
- * refused whole, nothing done), then carried out in order and answered with one 'R'.
- * 0, or -errno when the stream cannot go on. */
+/* 'L' / 'K': carried out and answered with one 'R' (stream_frames.c). 0, or -errno when
+ * the stream cannot go on. */
 static int handle_call(struct agent *a, int fd, const char *p, size_t len)
 {
-	struct stream_link *s = &a->stream;
-	struct af_call_reader r;
-	struct af_call_element el;
 	struct frame_buf out = { 0 };
-	struct af_builder w;
-	bool launch = p[0] == AF_LAUNCH;
-	char err[ITEM_ERROR_MAX + 1] = "";
-	size_t room;
+	char err[256];
 	int rc;
 
-	if (af_call_open(&r, p, len, err, sizeof(err)) < 0) {
+	log_debug("event=agent_stream_call kind=%c bytes=%zu", p[0], len);
+	rc = stream_call_answer(p, len, carry_out, a, &out, err, sizeof(err));
+	if (rc == -EPROTO)
 		log_warn("event=agent_stream_bad_frame error=\"%s\"", err);
-		return -EPROTO;
-	}
-	if (r.n > AGENT_BATCH_MAX) {
-		snprintf(err, sizeof(err), "/%s holds %u elements, at most %d",
-			 launch ? "launches" : "kills", r.n, AGENT_BATCH_MAX);
-		return refuse_call(s, fd, r.call_id, err);
-	}
-	while ((rc = af_call_next(&r, &el, err, sizeof(err))) == 1)
-		;
-	if (rc < 0) {
-		log_warn("event=agent_stream_bad_call call_id=%llu error=\"%s\"",
-			 (unsigned long long)r.call_id, err);
-		return refuse_call(s, fd, r.call_id, err);
-	}
-	log_debug("event=agent_stream_call kind=%s call_id=%llu elements=%u",
-		  launch ? "launch" : "kill", (unsigned long long)r.call_id, r.n);
-	room = item_error_room(r.n);
-	af_call_open(&r, p, len, err, sizeof(err));
-	if ((rc = af_answer_begin(&w, &out, AF_RESULTS, r.call_id, 200, NULL)) < 0)
-		goto out;
-	while (af_call_next(&r, &el, err, sizeof(err)) == 1) {
-		int status;
-
-		err[0] = '\0';
-		status = agent_call_text(a, launch, el.json.p, el.json.len, err, sizeof(err));
-		if (strlen(err) > room)
-			err[room] = '\0';
-		utf8_sanitize(err);     /* a message cut short must still be text */
-		if ((rc = af_answer_add(&w, status == 0, status == 0 ? NULL : err)) < 0)
-			break;
-	}
-	af_end(&w);
 	if (rc == 0)
-		rc = send_frames(s, fd, &out);
-out:
+		rc = send_frames(&a->stream, fd, &out);
 	frame_buf_free(&out);
 	return rc;
 }
