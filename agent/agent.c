@@ -51,6 +51,7 @@ static int init_sync(struct agent *a)
 	pthread_cond_init(&a->link_cond, &attr);
 	pthread_cond_init(&a->monitor_cond, &attr);
 	pthread_condattr_destroy(&attr);
+	stream_link_init(&a->stream);
 	return 0;
 }
 
@@ -149,6 +150,11 @@ int agent_start(struct agent *a, const struct agent_config *cfg, struct resource
 	rc = start_threads(a, err, errlen);
 	if (rc)
 		goto err;
+	rc = stream_link_start(a);
+	if (rc) {
+		snprintf(err, errlen, "cannot start the agent stream's thread: %s", strerror(-rc));
+		goto err;
+	}
 	log_info("event=agent_started agent_id=%s address=%s work_dir=%s master=%s pending_updates=%zu",
 		 a->agent_id, a->address, cfg->work_dir, cfg->master_url, a->outbox.count);
 	return 0;
@@ -170,6 +176,7 @@ void agent_stop(struct agent *a)
 	if (a->http)
 		http_server_stop(a->http);
 	a->http = NULL;
+	stream_link_stop(a);           /* also wakes the link thread from a wait for an ack */
 	if (a->threads_started) {
 		pthread_join(a->launcher_thread, NULL);
 		pthread_join(a->monitor_thread, NULL);
@@ -197,5 +204,6 @@ void agent_stop(struct agent *a)
 	pthread_cond_destroy(&a->launch_cond);
 	pthread_cond_destroy(&a->link_cond);
 	pthread_cond_destroy(&a->monitor_cond);
+	stream_link_destroy(&a->stream);
 	pthread_mutex_destroy(&a->lock);
 }

@@ -1,10 +1,11 @@
 /* agent.h - the agent core's private model: configuration, the task table, the status
  * update outbox, and the calls between its modules (main, api, tasks, monitor, recover,
- * master_link, checkpoint, outbox, task_info, resources_detect). The containerizer is
+ * master_link, stream_link, calls, checkpoint, outbox, task_info, resources_detect). The containerizer is
  * reached only through agent/containerizer.h.
  *
  * Threads: the main thread waits for SIGTERM/SIGINT; master_link sends register/heartbeat
- * and status updates; the launcher starts containers one at a time; the monitor polls
+ * and status updates; stream_link reads the agent stream (the master's calls, the acks of
+ * status batches); the launcher starts containers one at a time; the monitor polls
  * running containers every 50 ms; libmicrohttpd runs one thread per API connection.
  * One mutex (agent->lock) guards the task table and the outbox. It is never held across
  * a network call or a call into the containerizer (which is thread-safe on its own). */
@@ -19,6 +20,7 @@
 
 #include "agent/containerizer.h"
 #include "agent/health.h"
+#include "lib/agent_frame.h"
 #include "lib/frame.h"
 #include "lib/resources.h"
 #include "lib/task_state.h"
@@ -186,6 +188,58 @@ int call_launch_check(json_t *elem, struct task_info *ti, char *err, size_t errl
 int call_kill_check(json_t *elem, const char **task_id, double *grace, char *err, size_t errlen);
 /* The task id an element names (borrowed), or NULL. */
 json_t *call_task_id(json_t *elem, bool launch);
+/* The answer to an element once tried, from what agent_task_accept / agent_task_kill
+ * returned: 0 (accepted), or the HTTP status the single form answers with and err. */
+int call_launch_answer(int rc, const char *task_id, char *err, size_t errlen);
+int call_kill_answer(int rc, const char *task_id, char *err, size_t errlen);
+
+/* ---- calls.c: one launch / kill element carried out (the HTTP API and the stream) ---- */
+
+/* 0 (accepted) or the HTTP status the single form answers with, and a message in err. */
+int agent_call_launch(struct agent *a, json_t *elem, char *err, size_t errlen);
+int agent_call_kill(struct agent *a, json_t *elem, char *err, size_t errlen);
+/* The element as JSON text (an agent stream call's): parsed as a request body is. */
+int agent_call_text(struct agent *a, bool launch, const char *text, size_t len, char *err,
+		    size_t errlen);
+
+/* ---- stream_frames.c: the master's frames on the agent stream, read (pure) ---- */
+
+/* The master reads frames of at most this many bytes (its POST routes' body limit). */
+#define STREAM_OUT_FRAME_MAX (1024 * 1024)
+#define STREAM_ITEM_ERROR_MAX 511
+
+/* Carries out one element (its JSON text): 0 or an HTTP status and err (agent_call_text). */
+typedef int (*stream_call_fn)(void *ctx, bool launch, const char *json, size_t len, char *err,
+			      size_t errlen);
+/* A launch / kill call frame (payload p) -> its results frame appended to out: the shape of
+ * every element is checked first (a bad element or more than AGENT_BATCH_MAX: status 400
+ * and a message, nothing carried out), then fn carries out each in order (one item each;
+ * error texts are cut so the frame stays within STREAM_OUT_FRAME_MAX). -EPROTO when the
+ * frame's header cannot be read (no answer is possible; err says why), -ENOMEM. */
+int stream_call_answer(const char *p, size_t len, stream_call_fn fn, void *ctx,
+		       struct frame_buf *out, char *err, size_t errlen);
+/* An acks frame -> *status and *answer shaped as the POST's ({"results":[{"acknowledged":
+ * true} or {"error"}]} in order, without uuids; {"message"} for another status).
+ * -EPROTO (err says why), -ENOMEM. */
+int stream_ack_answer(const char *p, size_t len, long *status, json_t **answer, char *err,
+		      size_t errlen);
+
+/* ---- stream_link.c: the agent end of the agent stream (pacer-agent/1, lib/agent_frame.h) ---- */
+
+struct stream_link {
+	pthread_mutex_t mu;          /* the fields below */
+	pthread_mutex_t wmu;         /* one writer on fd at a time; taken before mu */
+	pthread_cond_t cond;         /* an ack came, a stream opened or closed, a kick, stop */
+	int fd;                      /* -1: no stream (everything goes over HTTP) */
+	bool stop, kick;
+	uint64_t session;            /* streams opened so far: a waiter sees its stream go */
+	uint64_t batch_id;           /* the last 'S' frame's */
+	uint64_t want;               /* the batch whose 'A' is awaited (0: none) */
+	char *ack;                   /* that 'A' payload once it came (malloc'd) */
+	size_t ack_len;
+	bool thread_started;
+	pthread_t thread;
+};
 
 /* ---- resources_detect.c ---- */
 
@@ -227,6 +281,7 @@ struct agent_config {
 	const char *executor_path;
 	const char *bpffs;
 	double usage_interval;       /* seconds between usage reports (default 1) */
+	bool agent_stream;           /* --agent-stream=on: open the agent stream */
 };
 
 struct agent {
@@ -242,6 +297,7 @@ struct agent {
 	struct task *tasks;          /* in arrival order */
 	struct outbox outbox;
 	struct usage_spool usage;    /* own mutex */
+	struct stream_link stream;  /* own mutexes */
 	bool stopping;
 	bool registered;
 	pthread_cond_t launch_cond;  /* a task waits in TASK_STAGING */
@@ -310,5 +366,22 @@ json_t *agent_task_refs(struct agent *a);       /* lock held */
 
 /* api.c */
 int agent_api_start(struct agent *a, char *err, size_t errlen);
+
+/* stream_link.c. init/destroy: the state (always); start: the stream's thread when
+ * cfg.agent_stream; stop: closes the stream and joins the thread (before the link thread
+ * is joined: it wakes a wait for an ack). */
+void stream_link_init(struct stream_link *s);
+int stream_link_start(struct agent *a);
+void stream_link_stop(struct agent *a);
+void stream_link_destroy(struct stream_link *s);
+/* The agent (re-)registered: open the stream now (no backoff). */
+void stream_link_kick(struct agent *a);
+/* One status batch (the text of a POST /internal/v1/status body) as an 'S' frame, and its
+ * 'A' answer within timeout_ms, shaped as the POST's: 0 with *status and *answer
+ * ({"results":[{"acknowledged":true} or {"error":...}]}, one per update in order, without
+ * their uuids; or {"message":...}). -ENOTCONN: no stream, or the body does not fit a frame
+ * (POST it); -ECONNRESET, -ETIMEDOUT, ...: sent, but no answer (send it again later). */
+int stream_link_status(struct agent *a, const char *body, size_t len, long timeout_ms,
+			long *status, json_t **answer);
 
 #endif

@@ -7,9 +7,9 @@
  * "status"} (the status the single form would have answered with).
  *   GET  /v1/state   the agent and its tasks
  *   GET  /health     {"ok":true}
- * Bad input gets a 4xx with {"message": ...} naming the field. */
+ * Bad input gets a 4xx with {"message": ...} naming the field. Each element is carried out
+ * by calls.c, as on the agent stream. */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,56 +17,6 @@
 #include "lib/http_server.h"
 #include "lib/log.h"
 #include "lib/util.h"
-
-/* One launch element: 0 (accepted) or the HTTP status the single form answers with, and a
- * message in err. */
-static int launch_one(struct agent *a, json_t *elem, char *err, size_t errlen)
-{
-	json_t *info = json_object_get(elem, "task");
-	struct task_info ti;
-	int rc;
-
-	if (call_launch_check(elem, &ti, err, errlen))
-		return 400;
-	task_info_free(&ti);
-	rc = agent_task_accept(a, json_string_value(json_object_get(elem, "framework_id")), info);
-	if (rc == -EEXIST) {
-		snprintf(err, errlen, "Task '%s' already exists on this agent",
-			 json_string_value(json_object_get(info, "task_id")));
-		return 409;
-	}
-	if (rc == -ESHUTDOWN) {
-		snprintf(err, errlen, "The agent is shutting down");
-		return 503;
-	}
-	if (rc) {
-		snprintf(err, errlen, "Cannot checkpoint task '%s': %s",
-			 json_string_value(json_object_get(info, "task_id")), strerror(-rc));
-		return 500;
-	}
-	return 0;
-}
-
-/* One kill element: 0 or an HTTP status, as above. */
-static int kill_one(struct agent *a, json_t *elem, char *err, size_t errlen)
-{
-	const char *id;
-	double grace;
-	int rc;
-
-	if (call_kill_check(elem, &id, &grace, err, errlen))
-		return 400;
-	rc = agent_task_kill(a, id, grace);
-	if (rc == -ENOENT) {
-		snprintf(err, errlen, "Task '%s' is not known on this agent", id);
-		return 404;
-	}
-	if (rc) {
-		snprintf(err, errlen, "Cannot kill task '%s': %s", id, strerror(-rc));
-		return 500;
-	}
-	return 0;
-}
 
 typedef int (*elem_fn)(struct agent *a, json_t *elem, char *err, size_t errlen);
 
@@ -80,7 +30,7 @@ static void handle_batch(struct agent *a, struct http_response *resp, json_t *li
 	json_array_foreach(list, i, elem) {
 		char err[512] = "";
 		int status = fn(a, elem, err, sizeof(err));
-		json_t *id = call_task_id(elem, fn == launch_one), *res;
+		json_t *id = call_task_id(elem, fn == agent_call_launch), *res;
 
 		utf8_sanitize(err);     /* a message cut short must still be a JSON string */
 		if (status == 0)
@@ -125,12 +75,12 @@ out:
 
 static void handle_launch(struct http_request *req, struct http_response *resp, void *ctx)
 {
-	handle_calls(req, resp, ctx, "launches", launch_one);
+	handle_calls(req, resp, ctx, "launches", agent_call_launch);
 }
 
 static void handle_kill(struct http_request *req, struct http_response *resp, void *ctx)
 {
-	handle_calls(req, resp, ctx, "kills", kill_one);
+	handle_calls(req, resp, ctx, "kills", agent_call_kill);
 }
 
 static void handle_state(struct http_request *req, struct http_response *resp, void *ctx)

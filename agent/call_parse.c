@@ -1,8 +1,8 @@
 /* call_parse.c - the shapes of the master's calls to the agent (docs/architecture.md),
  * checked before anything is done: a launch element {"framework_id","task":TASKINFO}, a
  * kill element {"task_id","grace_period_seconds"}, and the batch form that carries many of
- * either ({"launches":[...]}, {"kills":[...]}). Pure functions of the JSON (fuzzed by
- * tests/fuzz/fuzz_task_info.c). */
+ * either ({"launches":[...]}, {"kills":[...]}), and the answer an element gets once it was
+ * tried. Pure functions (the shapes are fuzzed by tests/fuzz/fuzz_task_info.c). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -78,4 +78,37 @@ json_t *call_task_id(json_t *elem, bool launch)
 	json_t *id = json_object_get(launch ? json_object_get(elem, "task") : elem, "task_id");
 
 	return json_is_string(id) ? id : NULL;
+}
+
+int call_launch_answer(int rc, const char *task_id, char *err, size_t errlen)
+{
+	task_id = task_id ? task_id : "";
+	switch (rc) {
+	case 0:
+		return 0;
+	case -EEXIST:
+		snprintf(err, errlen, "Task '%s' already exists on this agent", task_id);
+		return 409;
+	case -ESHUTDOWN:
+		snprintf(err, errlen, "The agent is shutting down");
+		return 503;
+	default:
+		snprintf(err, errlen, "Cannot checkpoint task '%s': %s", task_id, strerror(-rc));
+		return 500;
+	}
+}
+
+int call_kill_answer(int rc, const char *task_id, char *err, size_t errlen)
+{
+	task_id = task_id ? task_id : "";
+	switch (rc) {
+	case 0:
+		return 0;
+	case -ENOENT:
+		snprintf(err, errlen, "Task '%s' is not known on this agent", task_id);
+		return 404;
+	default:
+		snprintf(err, errlen, "Cannot kill task '%s': %s", task_id, strerror(-rc));
+		return 500;
+	}
 }

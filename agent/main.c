@@ -23,6 +23,7 @@ struct flags {
 	const char *executor, *bpffs, *log_level;
 	long port;
 	double usage_interval;
+	bool agent_stream;
 };
 
 static const char usage[] =
@@ -38,6 +39,8 @@ static const char usage[] =
 	"  --executor PATH      pacer-executor binary (default: next to pacer-agent)\n"
 	"  --bpffs DIR          bpffs mount point (default /sys/fs/bpf)\n"
 	"  --usage-interval S   seconds between usage reports to the master (default 1)\n"
+	"  --agent-stream on|off  the master's launches and kills and the status updates on one\n"
+	"                       persistent connection (default on; off: HTTP calls only)\n"
 	"  --log-level LEVEL    debug, info, warn or error (default info)\n"
 	"  --help               this text\n";
 
@@ -98,6 +101,7 @@ static void parse_flags(int argc, char **argv, struct flags *f)
 		{ "bpffs", required_argument, NULL, 'b' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "usage-interval", required_argument, NULL, 'U' },
+		{ "agent-stream", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -106,7 +110,7 @@ static void parse_flags(int argc, char **argv, struct flags *f)
 
 	*f = (struct flags){ .master = "http://127.0.0.1:5050", .work_dir = "/var/lib/pacer/agent",
 			     .ip = "127.0.0.1", .port = 5051, .bpffs = "/sys/fs/bpf", .log_level = "info",
-			     .usage_interval = 1.0 };
+			     .usage_interval = 1.0, .agent_stream = true };
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -125,6 +129,11 @@ static void parse_flags(int argc, char **argv, struct flags *f)
 			if (errno || end == optarg || *end || !(f->usage_interval >= 0.05) ||
 			    f->usage_interval > 3600)
 				bad_flag("--usage-interval must be seconds from 0.05 to 3600, not '%s'", optarg);
+			break;
+		case 'S':
+			if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0)
+				bad_flag("--agent-stream must be on or off, not '%s'", optarg);
+			f->agent_stream = strcmp(optarg, "on") == 0;
 			break;
 		case 'p':
 			errno = 0;
@@ -239,7 +248,7 @@ int main(int argc, char **argv)
 	cfg = (struct agent_config){ .master_url = master, .work_dir = work_dir, .ip = f.ip,
 				     .port = (uint16_t)f.port, .hostname = f.hostname ? f.hostname : host,
 				     .executor_path = executor, .bpffs = f.bpffs,
-				     .usage_interval = f.usage_interval };
+				     .usage_interval = f.usage_interval, .agent_stream = f.agent_stream };
 	rc = agent_start(agent, &cfg, &res, attrs, err, sizeof(err));
 	attrs = NULL;                    /* owned by the agent now */
 	if (rc) {

@@ -5,7 +5,11 @@
  * {"updates":[...]} (at most MAX_BATCH); the master answers per uuid and only what it
  * acknowledged leaves the outbox. One that is not acknowledged is sent again a second
  * later, and a task's later updates wait behind it, so the master sees each task's
- * updates in order. A 404 or an unreachable master makes the agent register again once it answers. */
+ * updates in order. A 404 or an unreachable master makes the agent register again once it answers.
+ * While the agent stream is up (stream_link.c) a batch goes as its 'S' frame instead of a
+ * POST, with the same body, and the master's 'A' is taken as the POST's answer; a batch
+ * whose stream broke before the answer counts as not acknowledged (sent again: the master
+ * drops repeats by uuid). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +136,7 @@ static int do_register(struct link *l)
 	for (struct outbox_entry *e = a->outbox.head; e; e = e->next)
 		e->next_attempt = 0;
 	pthread_mutex_unlock(&a->lock);
+	stream_link_kick(a);           /* (re)open the agent stream now */
 	kill_listed(a, answer);
 	json_decref(answer);
 	return 0;
@@ -239,9 +244,33 @@ static bool acked(json_t *results, const char *uuid, const char **why)
 	return false;
 }
 
-/* Sends one batch (POST /internal/v1/status {"updates":[...]}); drops from the outbox
- * exactly what the master acknowledged, in order, and defers the rest (with their tasks'
- * later updates). Returns false if the master could not be reached. */
+/* Sends one batch text: as an 'S' frame on the agent stream when it is up, else as
+ * POST /internal/v1/status. The answer is the POST's (status, body); a stream's results
+ * get their updates' uuids (the 'A' items come in the batch's order). Returns the status,
+ * 0 for an unreachable master, or -1 for a batch sent on a stream that gave no answer. */
+static long send_batch(struct link *l, const char *text, const struct pending *batch, size_t n,
+		       json_t **answer)
+{
+	long status;
+	int rc = stream_link_status(l->a, text, strlen(text), HTTP_TIMEOUT_MS, &status, answer);
+	json_t *results;
+
+	if (rc == -ENOTCONN)
+		return post_text(l, "/internal/v1/status", text, answer);
+	if (rc < 0) {
+		log_warn("event=status_unanswered updates=%zu error=\"%s\" action=resend", n,
+			 strerror(-rc));
+		return -1;
+	}
+	results = json_object_get(*answer, "results");
+	for (size_t i = 0; i < n && i < json_array_size(results); i++)
+		json_object_set_new(json_array_get(results, i), "uuid", json_string(batch[i].uuid));
+	return status;
+}
+
+/* Sends one batch (POST /internal/v1/status {"updates":[...]} or its 'S' frame); drops
+ * from the outbox exactly what the master acknowledged, in order, and defers the rest (with
+ * their tasks' later updates). Returns false if the master could not be reached. */
 static bool flush_outbox(struct link *l)
 {
 	struct agent *a = l->a;
@@ -257,7 +286,7 @@ static bool flush_outbox(struct link *l)
 	pthread_mutex_unlock(&a->lock);
 	if (!text)
 		return true;
-	status = post_text(l, "/internal/v1/status", text, &answer);
+	status = send_batch(l, text, batch, n, &answer);
 	free(text);
 	results = json_object_get(answer, "results");
 	pthread_mutex_lock(&a->lock);
@@ -275,7 +304,7 @@ static bool flush_outbox(struct link *l)
 			if (status == 200)
 				log_warn("event=status_not_acknowledged task_id=%s uuid=%s error=\"%s\"",
 					 batch[i].task_id, batch[i].uuid, why);
-			else
+			else if (status > 0)
 				log_warn("event=status_not_acknowledged task_id=%s uuid=%s status=%ld",
 					 batch[i].task_id, batch[i].uuid, status);
 			defer_task(a, batch[i].task_id, now_mono() + RETRY_SECONDS);

@@ -318,6 +318,7 @@ class Agent:
         self.proc = None
         self.agent_id = None
         self.api = Api("http://%s:%d" % (self.ip, self.port))
+        self.extra_args = list(cluster.agent_args.get(index, []))
 
     def start(self):
         b = self.cluster.build
@@ -330,7 +331,7 @@ class Agent:
                "--attributes", "rack:%s" % self.rack,
                "--ip", self.ip, "--port", str(self.port),
                "--hostname", self.hostname,
-               "--executor", os.path.join(b, "pacer-executor")]
+               "--executor", os.path.join(b, "pacer-executor")] + self.extra_args
         log = open(self.log_path, "ab")
         log.write(("\n=== start %s: %s\n" % (time.strftime("%T"), " ".join(cmd))).encode())
         log.flush()
@@ -395,13 +396,14 @@ class Agent:
 
 class Cluster:
     def __init__(self, build, agents=3, agent_timeout=10.0, offer_timeout=5.0,
-                 allocation_interval=0.5, agent_resources=DEFAULT_RESOURCES):
+                 allocation_interval=0.5, agent_resources=DEFAULT_RESOURCES, agent_args=None):
         self.build = build
         self.n_agents = agents
         self.agent_timeout = agent_timeout
         self.offer_timeout = offer_timeout
         self.allocation_interval = allocation_interval
         self.agent_resources = agent_resources
+        self.agent_args = agent_args or {}   # agent index -> extra pacer-agent flags
         self.tag = "%04x" % random.randint(0, 0xFFFF)
         self.bridge = "pt" + self.tag
         self.subnet = _pick_subnet()
