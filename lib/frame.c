@@ -33,6 +33,8 @@ static int reserve(struct frame_buf *b, size_t more)
 
 int frame_buf_put(struct frame_buf *b, const void *data, size_t len)
 {
+	if (!len)
+		return 0;               /* nothing to copy (and b->p may still be NULL) */
 	if (reserve(b, len))
 		return -ENOMEM;
 	memcpy(b->p + b->len, data, len);
