@@ -59,24 +59,31 @@ static void queue_free(struct master *m, struct link_queue *q)
 	free(q);
 }
 
-/* Queues body (JSON text, taken) for t's agent. */
-static void enqueue(struct master *m, enum link_job_kind kind, const struct task *t,
-		    char *body, size_t body_len)
+/* Queues body (JSON text, taken) for t's agent a (NULL: look it up). */
+static void enqueue(struct master *m, enum link_job_kind kind, struct agent *a,
+		    const struct task *t, char *body, size_t body_len)
 {
-	struct agent *a = agents_find(m, t->rec.agent_id);
 	struct link_queue *q;
 	struct link_job *j;
 
 	if (!body)
 		return;
-	if (!a || !a->address[0] || !(j = calloc(1, sizeof(*j)))) {
+	if (!a)
+		a = agents_find(m, t->rec.agent_id);
+	if (!a || !a->address[0] || !(j = malloc(sizeof(*j)))) {
 		free(body);
 		return;
 	}
 	j->kind = kind;
 	j->body = body;
 	j->body_len = body_len;
-	snprintf(j->task_id, sizeof(j->task_id), "%s", t->rec.task_id);
+	j->next = NULL;
+	{
+		size_t n = strnlen(t->rec.task_id, sizeof(j->task_id) - 1);
+
+		memcpy(j->task_id, t->rec.task_id, n);
+		j->task_id[n] = '\0';
+	}
 	j->store_seq = master_store_seq(m);
 	pthread_mutex_lock(&m->link_mutex);
 	q = queue_get(m, a->id);
@@ -104,9 +111,9 @@ static void enqueue(struct master *m, enum link_job_kind kind, const struct task
 	pthread_mutex_unlock(&m->link_mutex);
 }
 
-void agent_link_launch(struct master *m, const struct task *t, char *body)
+void agent_link_launch(struct master *m, struct agent *a, const struct task *t, char *body)
 {
-	enqueue(m, LINK_LAUNCH, t, body, body ? strlen(body) : 0);
+	enqueue(m, LINK_LAUNCH, a, t, body, body ? strlen(body) : 0);
 }
 
 void agent_link_kill(struct master *m, const struct task *t, double grace)
@@ -122,7 +129,7 @@ void agent_link_kill(struct master *m, const struct task *t, double grace)
 	jt_num(&b, grace);
 	jt_raw(&b, "}");
 	body = jt_take(&b);
-	enqueue(m, LINK_KILL, t, body, body ? strlen(body) : 0);
+	enqueue(m, LINK_KILL, NULL, t, body, body ? strlen(body) : 0);
 }
 
 static void job_free(struct link_job *j)

@@ -397,7 +397,7 @@ int agent_link_start(struct master *m);
 void agent_link_stop(struct master *m);
 /* Queue a launch/kill (lock held or not; takes link_mutex only). body is stolen. */
 /* Queues the launch of t; body is its POST /v1/launch element as JSON text (taken). */
-void agent_link_launch(struct master *m, const struct task *t, char *body);
+void agent_link_launch(struct master *m, struct agent *a, const struct task *t, char *body);
 void agent_link_kill(struct master *m, const struct task *t, double grace);
 /* Is the task's launch still queued for its agent or being sent (the link running)? Its
  * agent cannot list it yet: reconciliation must not take it for lost. */

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 #include "lib/util.h"
 
@@ -33,6 +35,35 @@ static void test_v4_form(void **state)
 	uuid_v4(b);
 	assert_uuid_form(a, '4');
 	assert_string_not_equal(a, b);
+}
+
+/* uuids come from a per-thread pool of random bytes: a forked child must not hand out the
+ * bytes its parent will (the pool is emptied in the child). */
+static void test_v4_differs_across_fork(void **state)
+{
+	char mine[37], theirs[37] = "";
+	int fds[2], status = 0;
+	pid_t pid;
+
+	(void)state;
+	uuid_v4(mine);                  /* the pool is filled now */
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char u[37];
+
+		uuid_v4(u);
+		_exit(write(fds[1], u, sizeof(u)) == (ssize_t)sizeof(u) ? 0 : 1);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], theirs, sizeof(theirs)), (ssize_t)sizeof(theirs));
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	uuid_v4(mine);
+	assert_uuid_form(theirs, '4');
+	assert_string_not_equal(mine, theirs);
 }
 
 /* The first 48 bits are the wall clock in milliseconds. */
@@ -117,6 +148,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_v4_form),
+		cmocka_unit_test(test_v4_differs_across_fork),
 		cmocka_unit_test(test_v7_carries_the_time),
 		cmocka_unit_test(test_v7_sorted_in_order_made),
 		cmocka_unit_test(test_v7_unique_across_threads),
