@@ -14,6 +14,7 @@
 #include "bench/placement_stream.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -527,7 +528,12 @@ static int upgraded(struct agent_streams *s, long i)
 		close_stream(s, i, true);
 		return -1;
 	}
-	if (sscanf(p, "HTTP/1.%*d %d", &status) != 1 || status != 101) {
+	/* "HTTP/1.x NNN": the buffer is not NUL-terminated, so no sscanf on it. */
+	if (end - p >= 12 && memcmp(p, "HTTP/1.", 7) == 0 && p[8] == ' ' &&
+	    isdigit((unsigned char)p[9]) && isdigit((unsigned char)p[10]) &&
+	    isdigit((unsigned char)p[11]))
+		status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+	if (status != 101) {
 		atomic_store(&s->last_refusal, status);
 		atomic_fetch_add(&s->refused, 1);
 		close_stream(s, i, true);
