@@ -7,29 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lib/usage_frame.h"    /* le16_load, le32_load, le64_load */
+#include "lib/byte_order.h"
 #include "lib/util.h"
-
-static unsigned char *put16(unsigned char *p, uint16_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-	return p + 2;
-}
-
-static unsigned char *put32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-	return p + 4;
-}
-
-static unsigned char *put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-	return p + 8;
-}
 
 static unsigned char *put_bytes(unsigned char *p, const void *s, size_t n)
 {
@@ -81,7 +60,7 @@ int af_hello_encode(struct frame_buf *b, const char *agent_id)
 	if (!(p = frame_start(b, 1 + 2 + n, &rc)))
 		return rc;
 	*p++ = AF_HELLO;
-	p = put16(p, (uint16_t)n);
+	p = le16_store(p, (uint16_t)n);
 	put_bytes(p, agent_id, n);
 	return 0;
 }
@@ -94,7 +73,7 @@ int af_status_encode(struct frame_buf *b, uint64_t batch_id, const char *json, s
 	if (!(p = frame_start(b, 1 + 8 + len, &rc)))
 		return rc;
 	*p++ = AF_STATUS;
-	p = put64(p, batch_id);
+	p = le64_store(p, batch_id);
 	put_bytes(p, json, len);
 	return 0;
 }
@@ -110,8 +89,8 @@ int af_error_encode(struct frame_buf *b, unsigned status, const char *message)
 	if (!(p = frame_start(b, 1 + 2 + 2 + n, &rc)))
 		return rc;
 	*p++ = AF_ERROR;
-	p = put16(p, (uint16_t)status);
-	p = put16(p, (uint16_t)n);
+	p = le16_store(p, (uint16_t)status);
+	p = le16_store(p, (uint16_t)n);
 	put_bytes(p, message, n);
 	return 0;
 }
@@ -149,8 +128,8 @@ int af_call_begin(struct af_builder *w, struct frame_buf *b, enum agent_frame_ty
 	if (!(p = builder_begin(w, b, 1 + 8 + 4)))
 		return -ENOMEM;
 	*p++ = (unsigned char)kind;
-	p = put64(p, call_id);
-	put32(p, 0);
+	p = le64_store(p, call_id);
+	le32_store(p, 0);
 	return 0;
 }
 
@@ -181,7 +160,7 @@ int af_call_add(struct af_builder *w, const char *task_id, const char *json, siz
 		return rc;
 	*p++ = (unsigned char)tl;
 	p = put_bytes(p, task_id, tl);
-	p = put32(p, (uint32_t)json_len);
+	p = le32_store(p, (uint32_t)json_len);
 	put_bytes(p, json, json_len);
 	w->n++;
 	return 0;
@@ -198,11 +177,11 @@ int af_answer_begin(struct af_builder *w, struct frame_buf *b, enum agent_frame_
 	if (!(p = builder_begin(w, b, 1 + 8 + 2 + 2 + ml + 4)))
 		return -ENOMEM;
 	*p++ = (unsigned char)kind;
-	p = put64(p, id);
-	p = put16(p, (uint16_t)status);
-	p = put16(p, (uint16_t)ml);
+	p = le64_store(p, id);
+	p = le16_store(p, (uint16_t)status);
+	p = le16_store(p, (uint16_t)ml);
 	p = put_bytes(p, message, ml);
-	put32(p, 0);
+	le32_store(p, 0);
 	return 0;
 }
 
@@ -235,7 +214,7 @@ int af_answer_add(struct af_builder *w, bool ok, const char *error)
 	if (!(p = builder_extend(w, 1 + 2 + el, &rc)))
 		return rc;
 	*p++ = ok ? 1 : 0;
-	p = put16(p, (uint16_t)el);
+	p = le16_store(p, (uint16_t)el);
 	put_bytes(p, error, el);
 	text_clean(p, el);
 	w->n++;
@@ -247,7 +226,7 @@ void af_end(struct af_builder *w)
 	size_t payload = w->b->len - w->b->off - w->start - FRAME_HEADER;
 
 	frame_header_put(at_rel(w, w->start), (uint32_t)payload);
-	put32(at_rel(w, w->count_at), w->n);
+	le32_store(at_rel(w, w->count_at), w->n);
 }
 
 /* ---- readers ---- */

@@ -73,6 +73,10 @@ struct http_upgrade_target {
 /* Ends an upgraded connection (any thread, once): the server closes the socket. Every
  * upgraded connection must be ended before http_server_stop. */
 void http_upgraded_close(struct http_upgraded *up);
+/* Readies an upgraded socket for a long-lived stream of frames: non-blocking, TCP_NODELAY,
+ * keep-alive probes (60 s idle, then every 10 s, 6 of them: a peer whose host vanished
+ * without closing is found); peer gets "ip:port" ("?:0" when unknown). */
+void http_upgraded_stream_setup(int fd, char *peer, size_t peerlen);
 
 #define HTTP_MAX_HEADERS 8
 struct http_response {

@@ -11,27 +11,6 @@ const char *const usage_frame_fields[USAGE_FRAME_NFIELDS] = {
 	"vfs_write_bytes", "oom_kills", "mem_bytes", "mem_peak_bytes",
 };
 
-static unsigned char *put16(unsigned char *p, uint16_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-	return p + 2;
-}
-
-static unsigned char *put32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-	return p + 4;
-}
-
-static unsigned char *put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-	return p + 8;
-}
-
 static unsigned char *put_bytes(unsigned char *p, const char *s, size_t n)
 {
 	if (n)
@@ -60,11 +39,11 @@ int usage_frame_encode(struct frame_buf *b, const char *agent_id, uint64_t seq,
 		return -ENOMEM;
 	frame_header_put(start, (uint32_t)need);
 	p = start + FRAME_HEADER;
-	p = put32(p, USAGE_FRAME_MAGIC);
-	p = put64(p, seq);
-	p = put16(p, USAGE_FRAME_NFIELDS);
-	p = put16(p, (uint16_t)alen);
-	p = put32(p, (uint32_t)n);
+	p = le32_store(p, USAGE_FRAME_MAGIC);
+	p = le64_store(p, seq);
+	p = le16_store(p, USAGE_FRAME_NFIELDS);
+	p = le16_store(p, (uint16_t)alen);
+	p = le32_store(p, (uint32_t)n);
 	p = put_bytes(p, agent_id, alen);
 	for (size_t i = 0; i < n; i++) {
 		size_t tl = strlen(r[i].task_id), al = r[i].app_id ? strlen(r[i].app_id) : 0;
@@ -74,12 +53,12 @@ int usage_frame_encode(struct frame_buf *b, const char *agent_id, uint64_t seq,
 				       (r[i].app_id ? USAGE_FRAME_APP : 0) |
 				       (r[i].has_at ? USAGE_FRAME_AT : 0));
 		*p++ = (unsigned char)tl;
-		p = put16(p, (uint16_t)al);
+		p = le16_store(p, (uint16_t)al);
 		if (r[i].has_at)
 			memcpy(&at_bits, &r[i].at, 8);
-		p = put64(p, at_bits);
+		p = le64_store(p, at_bits);
 		for (size_t f = 0; f < USAGE_FRAME_NFIELDS; f++)
-			p = put64(p, r[i].counters[f]);
+			p = le64_store(p, r[i].counters[f]);
 		p = put_bytes(p, r[i].task_id, tl);
 		p = put_bytes(p, r[i].app_id, al);
 	}

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/byte_order.h"
 #include "lib/frame.h"
 
 #define USAGE_FRAME_MAGIC 0x32425550u       /* "PUB2" read little-endian */
@@ -47,21 +48,5 @@ struct usage_frame_reading {
  * -EMSGSIZE, -ENOMEM. On error b is as it was. */
 int usage_frame_encode(struct frame_buf *b, const char *agent_id, uint64_t seq,
 		       const struct usage_frame_reading *r, size_t n);
-
-/* Little-endian loads and stores (the frame's byte order on any host). */
-static inline uint16_t le16_load(const unsigned char *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static inline uint32_t le32_load(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static inline uint64_t le64_load(const unsigned char *p)
-{
-	return (uint64_t)le32_load(p) | (uint64_t)le32_load(p + 4) << 32;
-}
 
 #endif

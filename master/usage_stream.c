@@ -14,11 +14,7 @@
  * agent sends the batch again). s->mu guards the lists, acks, refs and gone. */
 #include "master/usage_stream.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -452,10 +448,6 @@ static void upgraded(struct usage_stream *s, bool binary, int fd, const char *ex
 		     size_t extra_len, struct http_upgraded *up)
 {
 	struct sconn *c = calloc(1, sizeof(*c));
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char host[INET6_ADDRSTRLEN] = "?";
-	int one = 1, port = 0, keep_idle = 60, keep_intvl = 10, keep_cnt = 6;
 	bool wake = false, refused;
 
 	if (!c || (extra_len && frame_buf_put(&c->in, extra, extra_len) < 0)) {
@@ -469,24 +461,7 @@ static void upgraded(struct usage_stream *s, bool binary, int fd, const char *ex
 	c->up = up;
 	c->binary = binary;
 	c->refs = 1;
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
-		if (ss.ss_family == AF_INET) {
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
-			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		} else if (ss.ss_family == AF_INET6) {
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
-			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-		}
-	}
-	snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	/* A stream may stay idle for long (nothing to report); keep-alive probes find the
-	 * agents whose host vanished without closing it, so their sockets do not pile up. */
-	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &keep_idle, sizeof(keep_idle));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &keep_intvl, sizeof(keep_intvl));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &keep_cnt, sizeof(keep_cnt));
+	http_upgraded_stream_setup(fd, c->peer, sizeof(c->peer));
 	pthread_mutex_lock(&s->mu);
 	refused = s->stopping;
 	if (!refused) {
