@@ -334,13 +334,7 @@ static void wait_until(struct agent *a, double mono_deadline)
 
 	if (left <= 0)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += (time_t)left;
-	ts.tv_nsec += (long)((left - (double)(time_t)left) * 1e9);
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	ts = timespec_after(CLOCK_MONOTONIC, left);
 	pthread_cond_timedwait(&a->link_cond, &a->lock, &ts);
 }
 

@@ -118,12 +118,7 @@ void *agent_monitor_main(void *arg)
 		}
 		free(w);
 
-		clock_gettime(CLOCK_MONOTONIC, &deadline);
-		deadline.tv_nsec += POLL_INTERVAL_MS * 1000000L;
-		if (deadline.tv_nsec >= 1000000000L) {
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000L;
-		}
+		deadline = timespec_after(CLOCK_MONOTONIC, POLL_INTERVAL_MS / 1000.0);
 		pthread_mutex_lock(&a->lock);
 		if (!a->stopping)
 			pthread_cond_timedwait(&a->monitor_cond, &a->lock, &deadline);

@@ -77,13 +77,7 @@ static void timed_wait(struct stream_link *s, double deadline)
 		return;
 	if (left > 3600)
 		left = 3600;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += (time_t)left;
-	ts.tv_nsec += (long)((left - (double)(time_t)left) * 1e9);
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	ts = timespec_after(CLOCK_MONOTONIC, left);
 	pthread_cond_timedwait(&s->cond, &s->mu, &ts);
 }
 

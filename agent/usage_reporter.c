@@ -168,13 +168,7 @@ static bool send_batch(struct agent *a, struct usage_link *link, bool *down_logg
 
 static void deadline_after(struct timespec *ts, double seconds)
 {
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += (time_t)seconds;
-	ts->tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
+	*ts = timespec_after(CLOCK_REALTIME, seconds);
 }
 
 void *agent_usage_main(void *arg)

@@ -12,6 +12,9 @@
 /* Monotonic seconds (for timeouts) and wall-clock seconds since the epoch in whole
  * microseconds (for records). */
 double now_mono(void);
+/* The time seconds (>= 0) from now on clock (CLOCK_MONOTONIC, CLOCK_REALTIME), as the
+ * deadline pthread_cond_timedwait takes on a condition variable of that clock. */
+struct timespec timespec_after(clockid_t clock, double seconds);
 double now_wall(void);
 /* ISO-8601 UTC with milliseconds, as Marathon prints: 2026-11-25T15:30:00.123Z */
 void format_iso8601(double wall_seconds, char out[32]);

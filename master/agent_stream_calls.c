@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "lib/log.h"
+#include "lib/util.h"
 #include "master/agent_stream_internal.h"
 #include "master/master_internal.h"
 
@@ -44,13 +45,7 @@ int agent_stream_call(struct master *m, const char *agent_id, enum agent_frame_t
 
 	if (!s)
 		return -ENOTCONN;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	until = timespec_after(CLOCK_MONOTONIC, (double)timeout_ms / 1000);
 	pthread_mutex_lock(&s->mu);
 	node = s->stopping ? NULL : hashmap_get(&s->by_agent, agent_id);
 	if (!node) {
