@@ -1134,6 +1134,7 @@ static void on_offers(struct framework *fw, struct offer **offers, size_t count)
 	struct offer_round r = { 0 };
 	struct pending_app *pend = NULL;
 	size_t npend = 0, napps = 0;
+	bool progress = false;
 	double started;
 
 	/* What each app waits for, up to date (bounded: this is inside the allocation cycle;
@@ -1185,6 +1186,7 @@ static void on_offers(struct framework *fw, struct offer **offers, size_t count)
 
 		if (launched <= 0)
 			continue;
+		progress = true;
 		ma->to_launch = pend[i].waiting;
 		ma->missing = ma->missing > launched ? ma->missing - launched : 0;
 		update_queue(mt, ma);
@@ -1192,6 +1194,13 @@ static void on_offers(struct framework *fw, struct offer **offers, size_t count)
 		if (!still_simple(mt, ma))
 			app_changed(mt, ma, true);
 	}
+	/* Instances still wait after a round that launched some: the agents' next offers
+	 * (what these launches left, the shares a constraint held back) may take them, so ask
+	 * for the next cycle now instead of at the next tick (the allocator runs it after
+	 * ALLOC_ECHO_GAP). A round that launched nothing waits for the tick: no spinning on
+	 * offers that cannot fit. */
+	if (progress && r.waiting > 0)
+		master_wake_allocator(mt->m);
 	free(r.active);
 	free(pend);
 }

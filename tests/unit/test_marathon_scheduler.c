@@ -456,6 +456,27 @@ static void test_constraint_unique_and_queue_reason(void **state)
 	assert_true(ma->queued_since == 0);
 }
 
+/* A round that launched some instances while others still wait asks for the next cycle at
+ * once (the agents' next offers may take them) instead of waiting for the tick; a round
+ * that launched nothing does not (no spinning on offers that cannot fit). */
+static void test_round_with_progress_asks_for_next_cycle(void **state)
+{
+	struct sfx *s = *state;
+	char ids[4][160];
+
+	json_decref(fx_register_agent(s->f, "a2", 4, 4096, "127.0.0.1:2", NULL));
+	create_app(s, "{\"id\":\"/next\",\"cmd\":\"x\",\"cpus\":0.5,\"mem\":64,"
+		      "\"instances\":3,\"constraints\":[[\"hostname\",\"UNIQUE\"]]}");
+	s->f->m->allocate_now = false;
+	offer_round(s);
+	assert_int_equal(app_tasks(s, "/next", ids, 4), 2);
+	assert_true(s->f->m->allocate_now);
+	s->f->m->allocate_now = false;
+	offer_round(s);                 /* nothing fits: two hosts, both taken */
+	assert_int_equal(app_tasks(s, "/next", ids, 4), 2);
+	assert_false(s->f->m->allocate_now);
+}
+
 /* The constraint counts follow the tasks, not only the launches: when the task on one
  * host fails, its replacement may go back to that host (UNIQUE), and only there. */
 static void test_constraint_counts_forget_a_failed_task(void **state)
@@ -765,6 +786,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_scale_down_kills_staging_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreachable_strategy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_constraint_unique_and_queue_reason, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_round_with_progress_asks_for_next_cycle, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_constraint_counts_forget_a_failed_task, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_big_simple_app_not_walked_until_something_changes,
