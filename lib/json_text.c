@@ -198,10 +198,16 @@ void jt_num(struct jtext *b, double v)
 
 void jt_int(struct jtext *b, long long v)
 {
-	char num[24];
-	int n = snprintf(num, sizeof(num), "%lld", v);
+	char num[24], *p = num + sizeof(num);
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
 
-	put(b, num, (size_t)n);
+	do {                            /* "%lld" without printf (ports: several per task) */
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	put(b, p, (size_t)(num + sizeof(num) - p));
 }
 
 void jt_bool(struct jtext *b, bool v)

@@ -40,6 +40,15 @@ struct timespec timespec_after(clockid_t clock, double seconds)
 	return ts;
 }
 
+size_t strcpy_cut(char *dst, size_t n, const char *src)
+{
+	size_t len = strnlen(src, n - 1);
+
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+	return len;
+}
+
 double now_wall(void)
 {
 	struct timespec ts;

@@ -15,6 +15,9 @@ double now_mono(void);
 /* The time seconds (>= 0) from now on clock (CLOCK_MONOTONIC, CLOCK_REALTIME), as the
  * deadline pthread_cond_timedwait takes on a condition variable of that clock. */
 struct timespec timespec_after(clockid_t clock, double seconds);
+/* src into dst[n] (n > 0), cut to n - 1 bytes as snprintf "%s" would, without its format
+ * parsing (for copies made per task); returns the length copied. */
+size_t strcpy_cut(char *dst, size_t n, const char *src);
 double now_wall(void);
 /* ISO-8601 UTC with milliseconds, as Marathon prints: 2026-11-25T15:30:00.123Z */
 void format_iso8601(double wall_seconds, char out[32]);

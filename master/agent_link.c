@@ -21,6 +21,7 @@
 #include "lib/http_client.h"
 #include "lib/json_text.h"
 #include "lib/log.h"
+#include "lib/util.h"
 #include "master/agent_stream.h"
 #include "master/master_internal.h"
 
@@ -78,12 +79,7 @@ static void enqueue(struct master *m, enum link_job_kind kind, struct agent *a,
 	j->body = body;
 	j->body_len = body_len;
 	j->next = NULL;
-	{
-		size_t n = strnlen(t->rec.task_id, sizeof(j->task_id) - 1);
-
-		memcpy(j->task_id, t->rec.task_id, n);
-		j->task_id[n] = '\0';
-	}
+	strcpy_cut(j->task_id, sizeof(j->task_id), t->rec.task_id);
 	j->store_seq = master_store_seq(m);
 	pthread_mutex_lock(&m->link_mutex);
 	q = queue_get(m, a->id);

@@ -54,6 +54,10 @@ struct task_launch {
 	 * or NULL: the master writes them from those fields. A framework launching many
 	 * tasks of one definition gives the same text to each (printed once). Borrowed. */
 	const char *shared_info;
+	/* The framework made task_id just now unique by construction (a time-ordered uuid in
+	 * it): the master does not look it up before the launch (a cache miss per task at 1M
+	 * tasks); creating the task still refuses an id in use. */
+	bool fresh_id;
 };
 
 /* A status update as the framework sees it (after the master applied it). */

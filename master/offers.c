@@ -143,11 +143,11 @@ static int check_launch(struct master *m, const struct task_launch *l,
 {
 	int rc;
 
-	if (l->task_id[0] == '\0' || tasks_find(m, l->task_id)) {
+	if (l->task_id[0] == '\0' || (!l->fresh_id && tasks_find(m, l->task_id))) {
 		snprintf(err, errlen, "task id '%s' is empty or already in use", l->task_id);
 		return -EINVAL;
 	}
-	for (size_t j = 0; j < nearlier; j++) {
+	for (size_t j = 0; !l->fresh_id && j < nearlier; j++) {
 		if (strcmp(earlier[j].task_id, l->task_id) == 0) {
 			snprintf(err, errlen, "task id '%s' launched twice", l->task_id);
 			return -EINVAL;

@@ -33,7 +33,7 @@ static void uuid_remember(struct task *t, const char *uuid)
 		t->uuids = g;
 		t->uuid_cap = cap;
 	}
-	snprintf(t->uuids[t->uuid_next], sizeof(t->uuids[0]), "%s", uuid);
+	strcpy_cut(t->uuids[t->uuid_next], sizeof(t->uuids[0]), uuid);
 	t->uuid_next = (t->uuid_next + 1) % TASK_UUID_MEMORY;
 }
 

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "lib/log.h"
+#include "lib/util.h"
 #include "master/master_internal.h"
 
 /* A put of value, or of text (JSON text of an object) when value is NULL; a delete when
@@ -84,7 +85,7 @@ static void queue(struct master *m, const char *kind, const char *key, json_t *v
 		free(j);
 		goto now;               /* out of memory: at least write it */
 	}
-	snprintf(j->kind, sizeof(j->kind), "%s", kind);
+	strcpy_cut(j->kind, sizeof(j->kind), kind);
 	j->value = value ? json_incref(value) : NULL;
 	j->text = text;
 	j->obj = obj;

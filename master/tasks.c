@@ -149,17 +149,6 @@ struct task_init {
 
 /* One allocation for the record, its port ranges, ports and id; the hostname and extra
  * shared through m->strings; linked into every index. -EEXIST (id taken), -ENOMEM. */
-/* src into dst[n], cut to n - 1 bytes as snprintf would (without its format parsing: five
- * of these per task); returns the length copied. */
-static size_t copy_cut(char *dst, size_t n, const char *src)
-{
-	size_t len = strnlen(src, n - 1);
-
-	memcpy(dst, src, len);
-	dst[len] = '\0';
-	return len;
-}
-
 static int task_new(struct master *m, const struct task_init *in, struct task **out)
 {
 	char id[TASK_ID_LEN], fw[FRAMEWORK_ID_LEN], agent[AGENT_ID_LEN], host[HOSTNAME_LEN];
@@ -171,11 +160,11 @@ static int task_new(struct master *m, const struct task_init *in, struct task **
 	int rc;
 
 	*out = NULL;
-	idlen = copy_cut(id, sizeof(id), in->task_id);
-	copy_cut(fw, sizeof(fw), in->framework_id);
-	copy_cut(agent, sizeof(agent), in->agent_id);
-	copy_cut(host, sizeof(host), in->hostname);
-	copy_cut(app, sizeof(app), in->app_id);
+	idlen = strcpy_cut(id, sizeof(id), in->task_id);
+	strcpy_cut(fw, sizeof(fw), in->framework_id);
+	strcpy_cut(agent, sizeof(agent), in->agent_id);
+	strcpy_cut(host, sizeof(host), in->hostname);
+	strcpy_cut(app, sizeof(app), in->app_id);
 	t = calloc(1, sizeof(*t) + nr * sizeof(struct port_range) +
 		   in->port_count * sizeof(uint32_t) + idlen + 1);
 	if (!t)
@@ -256,7 +245,12 @@ static void jt_resources(struct jtext *b, const struct resources *r)
 
 static void task_key(const struct task *t, char key[TASK_KEY_LEN])
 {
-	snprintf(key, TASK_KEY_LEN, "%016" PRIx64, t->store_seq);
+	static const char hex[] = "0123456789abcdef";
+	uint64_t v = t->store_seq;
+
+	for (int i = 15; i >= 0; i--, v >>= 4)       /* "%016" PRIx64, without printf */
+		key[i] = hex[v & 0xf];
+	key[16] = '\0';
 }
 
 /* The key's sequence number, or 0 for a key of the format before (the task id). */

@@ -921,6 +921,7 @@ static void fill_launch(struct mt_app *ma, struct task_launch *l)
 	scopy(l->task_id, sizeof(l->task_id) - sizeof(uuid), prefix);
 	strcat(l->task_id, ".");
 	strcat(l->task_id, uuid);
+	l->fresh_id = true;
 	scopy(l->name, sizeof(l->name), prefix);
 	scopy(l->app_id, sizeof(l->app_id), a->id);
 	l->command = json_incref(ma->launch_command);

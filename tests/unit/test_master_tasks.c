@@ -45,10 +45,14 @@ static int stored_task(struct fx *f, const char *task_id, json_t **out)
 }
 
 
+/* Launches say their ids are fresh (task_launch.fresh_id) while this is set. */
+static bool g_fresh_ids;
+
 static int launch(struct fx *f, struct rec_fw *r, const char *offer_id, const char *task_id,
 		  double cpus, double mem, uint32_t port, char *err, size_t errlen)
 {
-	struct task_launch l = { .resources.cpus = cpus, .resources.mem = mem };
+	struct task_launch l = { .resources.cpus = cpus, .resources.mem = mem,
+				 .fresh_id = g_fresh_ids };
 	const char *ids[1] = { offer_id };
 	int rc;
 
@@ -191,6 +195,18 @@ static void test_accept_rejects_what_does_not_fit(void **state)
 	fx_alloc(f, 2);
 	assert_int_equal(r->offer_count, 2);
 	assert_int_equal(launch(f, r, r->offers[1], "t1", 1, 10, 0, err, sizeof(err)), -EINVAL);
+	/* Not even when the framework vouches for a fresh id (the master then skips the
+	 * look-up): creating the task refuses it, and the task in place stays as it was. */
+	g_fresh_ids = true;
+	assert_int_equal(launch(f, r, r->offers[1], "t1", 1, 10, 0, err, sizeof(err)), -EEXIST);
+	g_fresh_ids = false;
+	assert_non_null(strstr(err, "could not be recorded"));
+	master_lock(f->m);
+	assert_int_equal(f->m->task_count, 1);
+	assert_int_equal(f->m->link_len, 1);
+	a = agents_find(f->m, "a1");
+	assert_true(a->used.cpus == 1 && a->used.mem == 512);
+	master_unlock(f->m);
 	/* The rest of the agent is offered again, without the used port. */
 	json_t *stored = NULL;
 	assert_int_equal(stored_task(f, "t1", &stored), 0);
