@@ -51,6 +51,11 @@ void jt_raw(struct jtext *b, const char *s)
 	put(b, s, strlen(s));
 }
 
+void jt_raw_n(struct jtext *b, const char *s, size_t n)
+{
+	put(b, s, n);
+}
+
 void jt_sep(struct jtext *b)
 {
 	if (b->len && b->s[b->len - 1] != '{' && b->s[b->len - 1] != '[')

@@ -24,6 +24,11 @@ void jt_init(struct jtext *b);
 void jt_reserve(struct jtext *b, size_t n);
 /* Appends s as it is (structure, or JSON text made elsewhere). */
 void jt_raw(struct jtext *b, const char *s);
+/* n bytes of text as they are (JSON the caller wrote). */
+void jt_raw_n(struct jtext *b, const char *s, size_t n);
+/* A literal's bytes, its length known at compile time: JT_LIT(b, ",\"state\":") writes
+ * a separator and a key with one copy (records written per task). */
+#define JT_LIT(b, lit) jt_raw_n((b), "" lit, sizeof(lit) - 1)     /* "" lit: literals only */
 /* Appends ',' unless at the start of an object or array, then "key": (key is escaped). */
 void jt_key(struct jtext *b, const char *key);
 /* Appends ',' unless at the start of an object or array (between array elements). */

@@ -218,24 +218,24 @@ fail:
 /* Resources as a JSON object (resources_to_json's shape). */
 static void jt_resources(struct jtext *b, const struct resources *r)
 {
-	jt_raw(b, "{");
-	jt_key(b, "cpus");
+	JT_LIT(b, "{\"cpus\":");
 	jt_num(b, r->cpus);
-	jt_key(b, "mem");
+	JT_LIT(b, ",\"mem\":");
 	jt_num(b, r->mem);
-	jt_key(b, "disk");
+	JT_LIT(b, ",\"disk\":");
 	jt_num(b, r->disk);
-	jt_key(b, "ports");
-	jt_raw(b, "[");
+	JT_LIT(b, ",\"ports\":[");
 	for (size_t i = 0; i < r->ports.count; i++) {
-		jt_sep(b);
-		jt_raw(b, "[");
+		if (i)
+			JT_LIT(b, ",[");
+		else
+			JT_LIT(b, "[");
 		jt_int(b, r->ports.ranges[i].begin);
-		jt_sep(b);
+		JT_LIT(b, ",");
 		jt_int(b, r->ports.ranges[i].end);
-		jt_raw(b, "]");
+		JT_LIT(b, "]");
 	}
-	jt_raw(b, "]}");
+	JT_LIT(b, "]}");
 }
 
 /* A record's store key: its creation sequence number in 16 hex digits, not its id, so
@@ -279,43 +279,42 @@ static char *task_text(const struct task *t, const char *health_text)
 
 	jt_init(&b);
 	jt_reserve(&b, 1000);           /* a record is ~700 bytes: one 1 KiB buffer */
-	jt_raw(&b, "{");
-	jt_key(&b, "task_id");
+	JT_LIT(&b, "{\"task_id\":");
 	jt_str(&b, r->task_id);
-	jt_key(&b, "framework_id");
+	JT_LIT(&b, ",\"framework_id\":");
 	jt_str(&b, r->framework_id);
-	jt_key(&b, "agent_id");
+	JT_LIT(&b, ",\"agent_id\":");
 	jt_str(&b, r->agent_id);
-	jt_key(&b, "hostname");
+	JT_LIT(&b, ",\"hostname\":");
 	jt_str(&b, r->hostname);
-	jt_key(&b, "app_id");
+	JT_LIT(&b, ",\"app_id\":");
 	jt_str(&b, r->app_id);
-	jt_key(&b, "state");
+	JT_LIT(&b, ",\"state\":");
 	jt_str(&b, task_state_name(r->state));
-	jt_key(&b, "resources");
+	JT_LIT(&b, ",\"resources\":");
 	jt_resources(&b, &r->resources);
-	jt_key(&b, "ports");
+	JT_LIT(&b, ",\"ports\":");
 	jt_raw(&b, "[");
 	for (size_t i = 0; i < r->port_count; i++) {
 		jt_sep(&b);
 		jt_int(&b, r->ports[i]);
 	}
 	jt_raw(&b, "]");
-	jt_key(&b, "staged_at");
+	JT_LIT(&b, ",\"staged_at\":");
 	jt_num(&b, r->staged_at);
-	jt_key(&b, "started_at");
+	JT_LIT(&b, ",\"started_at\":");
 	jt_num(&b, r->started_at);
-	jt_key(&b, "updated_at");
+	JT_LIT(&b, ",\"updated_at\":");
 	jt_num(&b, r->updated_at);
-	jt_key(&b, "extra");
+	JT_LIT(&b, ",\"extra\":");
 	jt_raw(&b, t->extra_text ? t->extra_text : "null");
-	jt_key(&b, "health_checked");
+	JT_LIT(&b, ",\"health_checked\":");
 	jt_bool(&b, r->health_checked);
-	jt_key(&b, "kill_requested");
+	JT_LIT(&b, ",\"kill_requested\":");
 	jt_bool(&b, t->kill_requested);
-	jt_key(&b, "kill_grace");
+	JT_LIT(&b, ",\"kill_grace\":");
 	jt_num(&b, t->kill_grace);
-	jt_key(&b, "uuids");
+	JT_LIT(&b, ",\"uuids\":");
 	jt_raw(&b, "[");
 	for (unsigned i = 0; i < t->uuid_cap; i++) {
 		if (!t->uuids[i][0])
@@ -324,10 +323,10 @@ static char *task_text(const struct task *t, const char *health_text)
 		jt_str(&b, t->uuids[i]);
 	}
 	jt_raw(&b, "]");
-	jt_key(&b, "uuid_next");
+	JT_LIT(&b, ",\"uuid_next\":");
 	jt_int(&b, t->uuid_next);
 	if (health_text) {
-		jt_key(&b, "health");
+		JT_LIT(&b, ",\"health\":");
 		jt_raw(&b, health_text);
 	}
 	jt_raw(&b, "}");
@@ -754,20 +753,17 @@ static char *launch_text(const struct framework *fw, const struct task_launch *l
 
 	jt_init(&b);
 	jt_reserve(&b, 1000);
-	jt_raw(&b, "{");
-	jt_key(&b, "framework_id");
+	JT_LIT(&b, "{\"framework_id\":");
 	jt_str(&b, fw->id);
-	jt_key(&b, "task");
-	jt_raw(&b, "{");
-	jt_key(&b, "task_id");
+	JT_LIT(&b, ",\"task\":{\"task_id\":");
 	jt_str(&b, l->task_id);
-	jt_key(&b, "name");
+	JT_LIT(&b, ",\"name\":");
 	jt_str(&b, l->name[0] ? l->name : l->task_id);
-	jt_key(&b, "app_id");
+	JT_LIT(&b, ",\"app_id\":");
 	jt_str(&b, l->app_id);
-	jt_key(&b, "resources");
+	JT_LIT(&b, ",\"resources\":");
 	jt_resources(&b, res);
-	jt_key(&b, "ports");
+	JT_LIT(&b, ",\"ports\":");
 	jt_raw(&b, "[");
 	for (size_t i = 0; i < l->port_count; i++) {
 		jt_sep(&b);
@@ -781,7 +777,7 @@ static char *launch_text(const struct framework *fw, const struct task_launch *l
 		shared_info(&b, l);
 	}
 	if (json_array_size(l->health_checks) > 0) {
-		jt_key(&b, "health_checks");
+		JT_LIT(&b, ",\"health_checks\":");
 		jt_json(&b, l->health_checks);
 	}
 	jt_raw(&b, "}}");
