@@ -410,20 +410,31 @@ static void find_expunged(struct marathon *mt, const struct mt_app *ma,
 	}
 }
 
+struct ready_count {
+	const struct mt_app *ma;
+	int ready;
+};
+
+static void count_ready(const struct task_record *t, void *arg)
+{
+	struct ready_count *rc = arg;
+
+	/* Ready is Marathon's: running and, for a task launched with health checks, healthy. */
+	if (!task_state_is_terminal(t->state) && is_new(rc->ma, t) && health_task_ready(t) &&
+	    !t->kill_asked)
+		rc->ready++;
+}
+
+/* Counted in one walk of the app's tasks, without a list or a sort: deployments ask this
+ * of every app they wait for on every tick. */
 bool marathon_app_ready(struct marathon *mt, const struct mt_app *ma)
 {
-	const struct task_record **v;
-	int n = scheduler_tasks(mt, ma->app.id, &v), running = 0;
+	struct ready_count rc = { .ma = ma };
 
-	if (n < 0)
-		return false;
-	/* Ready is Marathon's: running and, for a task launched with health checks, healthy. */
-	for (int i = 0; i < n; i++)
-		if (is_new(ma, v[i]) && health_task_ready(v[i]) &&
-		    !v[i]->kill_asked)
-			running++;
-	free(v);
-	return running >= ma->app.instances;
+	if (master_app_running_tasks(mt->m, mt->fw.id, ma->app.id) < (size_t)ma->app.instances)
+		return false;   /* a ready task is a running one: not enough of those yet */
+	master_for_each_app_task(mt->m, mt->fw.id, ma->app.id, count_ready, &rc);
+	return rc.ready >= ma->app.instances;
 }
 
 /* The app's action in a deployment waits for earlier steps: nothing is launched or
