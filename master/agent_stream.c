@@ -35,6 +35,7 @@
 #include "lib/frame.h"
 #include "lib/hashmap.h"
 #include "lib/log.h"
+#include "lib/util.h"
 #include "master/agent_stream_internal.h"
 #include "master/master_internal.h"
 
@@ -339,6 +340,7 @@ static void add_conn(struct aconn *c)
 	struct agent_stream *s = c->s;
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
 
+	c->opened_at = now_mono();
 	c->next = s->conns;
 	if (c->next)
 		c->next->prev = c;
@@ -404,15 +406,34 @@ static void bury(struct agent_stream *s)
 	}
 }
 
+/* Once a second: streams still without a hello past HELLO_DEADLINE_S get a 408 and close. */
+static void sweep_silent(struct agent_stream *s, double now)
+{
+	for (struct aconn *c = s->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->named || c->closing || c->gone || now - c->opened_at < HELLO_DEADLINE_S)
+			continue;
+		agent_stream_fail(c, 408, "no hello frame within 10 seconds of the upgrade");
+		flush(c);
+	}
+}
+
 static void *io_main(void *arg)
 {
 	struct agent_stream *s = arg;
 	struct epoll_event evs[MAX_EVENTS];
+	double swept = now_mono();
 	bool stop = false;
 
 	pthread_setname_np(pthread_self(), "agent-stream");
 	while (!stop) {
-		int n = epoll_wait(s->ep, evs, MAX_EVENTS, -1);
+		int n = epoll_wait(s->ep, evs, MAX_EVENTS, 1000);
+		double now = now_mono();
+
+		if (now - swept >= 1.0) {
+			sweep_silent(s, now);
+			swept = now;
+		}
 
 		if (n < 0 && errno != EINTR) {
 			log_error("event=agent_stream_epoll_failed error=\"%s\"", strerror(errno));

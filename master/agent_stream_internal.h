@@ -20,6 +20,9 @@
 #define MAX_EVENTS 256
 #define KEEP_IN_BYTES (16 * 1024)       /* a larger idle input buffer is given back */
 #define KEEP_OUT_BYTES (16 * 1024)      /* and a larger output buffer once sent */
+/* A stream that has not said hello by then is closed (error frame 408): an idle
+ * connection must not hold a socket for good. */
+#define HELLO_DEADLINE_S 10.0
 
 /* A link worker's call waiting for its results. */
 struct call {
@@ -48,6 +51,7 @@ struct aconn {
 	struct call *calls;             /* mu: calls sent, oldest first */
 	uint64_t next_call;             /* mu */
 	uint64_t frames;                /* thread */
+	double opened_at;               /* thread: mono, when the thread took it */
 	char peer[64];
 	struct aconn *next_in, *next_dirty, *next_dead;
 	struct aconn *prev, *next;      /* thread: s->conns */

@@ -308,3 +308,10 @@ def test_upgrade_needs_its_headers(master):
     r = master.api.get("/internal/v1/agent/stream")
     assert r.status == 426, r
     assert PROTO in r.json["message"]
+
+
+def test_stream_without_hello_is_closed(master):
+    s = Stream(master)
+    started = time.monotonic()
+    expect_error(s, 408, "no hello frame within 10 seconds")
+    assert 9 <= time.monotonic() - started < 15
