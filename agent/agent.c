@@ -40,7 +40,16 @@ static int lock_work_dir(struct agent *a, char *err, size_t errlen)
 	return 0;
 }
 
-static int init_sync(struct agent *a)
+void agent_destroy_sync(struct agent *a)
+{
+	pthread_cond_destroy(&a->launch_cond);
+	pthread_cond_destroy(&a->link_cond);
+	pthread_cond_destroy(&a->monitor_cond);
+	stream_link_destroy(&a->stream);
+	pthread_mutex_destroy(&a->lock);
+}
+
+int agent_init_sync(struct agent *a)
 {
 	pthread_condattr_t attr;
 
@@ -113,7 +122,7 @@ int agent_start(struct agent *a, const struct agent_config *cfg, struct resource
 	resources_init(res);
 	a->attributes = attributes;
 	a->lock_fd = -1;
-	init_sync(a);
+	agent_init_sync(a);
 
 	rc = lock_work_dir(a, err, errlen);
 	if (!rc)
@@ -201,9 +210,5 @@ void agent_stop(struct agent *a)
 	if (a->lock_fd >= 0)
 		close(a->lock_fd);
 	a->lock_fd = -1;
-	pthread_cond_destroy(&a->launch_cond);
-	pthread_cond_destroy(&a->link_cond);
-	pthread_cond_destroy(&a->monitor_cond);
-	stream_link_destroy(&a->stream);
-	pthread_mutex_destroy(&a->lock);
+	agent_destroy_sync(a);
 }

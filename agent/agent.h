@@ -313,6 +313,11 @@ struct agent {
 /* agent.c: the agent's life. agent_start takes the work dir lock, loads the agent id and
  * the outbox, creates the containerizer, recovers the tasks, starts the API and threads.
  * agent_stop leaves every task running (a restarted agent recovers them). */
+/* The agent's mutex and condition variables (monotonic clock) and its stream link's
+ * state: what agent_start sets up first (tests that drive parts of an agent use it too). */
+int agent_init_sync(struct agent *a);
+/* Undoes agent_init_sync (no thread may use them any more). */
+void agent_destroy_sync(struct agent *a);
 int agent_start(struct agent *a, const struct agent_config *cfg, struct resources *res,
 		json_t *attributes, char *err, size_t errlen);
 void agent_stop(struct agent *a);

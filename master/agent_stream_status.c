@@ -81,32 +81,83 @@ static void ack_one(void *arg, const struct status_update *u, const char *err)
 static void apply_batch(struct master *m, struct sbatch *sb, struct frame_buf *ack)
 {
 	struct ack_build ab = { .rc = 0 };
-	struct agent *a;
 
 	if (!sb->ok) {
 		af_answer_begin(&ab.w, ack, AF_ACKS, sb->id, sb->status, sb->message);
 		af_end(&ab.w);
 		return;
 	}
-	a = agents_find(m, sb->c->agent_id);
-	if (a && a->state == AGENT_ACTIVE)
-		a->last_seen = m->clock_mono();
+	agents_seen(m, sb->c->agent_id);
 	if (af_answer_begin(&ab.w, ack, AF_ACKS, sb->id, 200, NULL) < 0)
 		return;                 /* no ack: the agent sends the batch again */
 	tasks_apply_status_each(m, sb->b.agent_id, sb->b.updates, sb->b.nupdates, ack_one, &ab);
 	af_end(&ab.w);
 }
 
+/* Batches applied under one lock hold at most (their acks are built side by side). */
+#define STATUS_GROUP 64
+
+static void sbatch_free(struct sbatch *sb)
+{
+	if (sb->ok)
+		status_wire_free(&sb->b);
+	agent_stream_conn_put(sb->c);
+	free(sb);
+}
+
+/* Appends a batch's acks frame to its stream (sent at once when nothing waits before it). */
+static void send_ack(struct agent_stream *s, struct aconn *c, const struct frame_buf *ack)
+{
+	bool wake = false;
+
+	pthread_mutex_lock(&s->mu);
+	if (!c->gone && ack->len > ack->off) {
+		bool waited = c->out.off < c->out.len;
+
+		if (frame_buf_put(&c->out, ack->p + ack->off, ack->len - ack->off) == 0)
+			wake = agent_stream_push_locked(c, waited);
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (wake)
+		agent_stream_poke(s);
+}
+
+/* Applies up to STATUS_GROUP batches from list under one lock hold, waits once until they
+ * are durable, sends their acks and frees them; returns the batches left. */
+static struct sbatch *apply_group(struct agent_stream *s, struct sbatch *list)
+{
+	struct frame_buf acks[STATUS_GROUP] = { { 0 } };
+	struct master *m = s->m;
+	struct sbatch *sb = list;
+	unsigned long seq;
+	size_t n = 0;
+
+	master_lock(m);
+	for (; sb && n < STATUS_GROUP; sb = sb->next, n++) {
+		apply_batch(m, sb, &acks[n]);
+		master_status_leave(m);
+	}
+	seq = master_store_seq(m);
+	master_unlock(m);
+	master_store_wait(m, seq);      /* durable before the agent hears */
+	for (size_t i = 0; i < n; i++) {
+		struct sbatch *next = list->next;
+
+		send_ack(s, list->c, &acks[i]);
+		frame_buf_free(&acks[i]);
+		sbatch_free(list);
+		list = next;
+	}
+	return sb;
+}
+
 void *agent_stream_status_main(void *arg)
 {
 	struct agent_stream *s = arg;
-	struct master *m = s->m;
 
 	pthread_setname_np(pthread_self(), "agent-status");
 	for (;;) {
 		struct sbatch *list;
-		unsigned long seq;
-		size_t n = 0;
 
 		pthread_mutex_lock(&s->mu);
 		while (!s->stopping && !s->sq_head)
@@ -116,50 +167,8 @@ void *agent_stream_status_main(void *arg)
 		pthread_mutex_unlock(&s->mu);
 		if (!list)
 			break;          /* stopping, nothing left */
-		/* One lock hold for all of them; each batch's ack is built in place. */
-		{
-			struct frame_buf acks[64];
-			struct sbatch *sb = list;
-
-			while (sb) {
-				struct sbatch *first = sb;
-
-				n = 0;
-				memset(acks, 0, sizeof(acks));
-				master_lock(m);
-				for (; sb && n < 64; sb = sb->next, n++) {
-					apply_batch(m, sb, &acks[n]);
-					master_status_leave(m);
-				}
-				seq = master_store_seq(m);
-				master_unlock(m);
-				master_store_wait(m, seq);      /* durable before the agent hears */
-				n = 0;
-				for (struct sbatch *q = first; q != sb; n++) {
-					struct sbatch *next = q->next;
-					struct aconn *c = q->c;
-					bool wake = false;
-
-					pthread_mutex_lock(&s->mu);
-					if (!c->gone && acks[n].len > acks[n].off) {
-						bool waited = c->out.off < c->out.len;
-
-						if (frame_buf_put(&c->out, acks[n].p + acks[n].off,
-								  acks[n].len - acks[n].off) == 0)
-							wake = agent_stream_push_locked(c, waited);
-					}
-					pthread_mutex_unlock(&s->mu);
-					if (wake)
-						agent_stream_poke(s);
-					frame_buf_free(&acks[n]);
-					if (q->ok)
-						status_wire_free(&q->b);
-					agent_stream_conn_put(c);
-					free(q);
-					q = next;
-				}
-			}
-		}
+		while (list)
+			list = apply_group(s, list);
 	}
 	return NULL;
 }
@@ -170,9 +179,6 @@ void agent_stream_drop_status(struct agent_stream *s)
 		struct sbatch *sb = s->sq_head;
 
 		s->sq_head = sb->next;
-		if (sb->ok)
-			status_wire_free(&sb->b);
-		agent_stream_conn_put(sb->c);
-		free(sb);
+		sbatch_free(sb);
 	}
 }

@@ -18,6 +18,14 @@ struct agent *agents_find(struct master *m, const char *id)
 	return n ? hm_entry(n, struct agent, by_id) : NULL;
 }
 
+void agents_seen(struct master *m, const char *id)
+{
+	struct agent *a = agents_find(m, id);
+
+	if (a && a->state == AGENT_ACTIVE)
+		a->last_seen = m->clock_mono();
+}
+
 const char *master_agent_hostname(struct master *m, const char *agent_id)
 {
 	struct agent *a = agents_find(m, agent_id);

@@ -90,14 +90,6 @@ static void h_heartbeat(struct http_request *req, struct http_response *resp, vo
 		http_respond_json(resp, 200, reply);
 }
 
-static void seen(struct master *m, const char *agent_id)
-{
-	struct agent *a = agents_find(m, agent_id);
-
-	if (a && a->state == AGENT_ACTIVE)
-		a->last_seen = m->clock_mono();
-}
-
 /* {"agent_id","updates":[STATUS...]}: all applied under one lock hold, one store wait,
  * then 200 {"results":[...]} (one per update, in order; tasks_apply_status_batch). */
 static void status_batch(struct master *m, struct http_response *resp,
@@ -108,7 +100,7 @@ static void status_batch(struct master *m, struct http_response *resp,
 
 	master_status_enter(m);
 	master_lock(m);
-	seen(m, b->agent_id);
+	agents_seen(m, b->agent_id);
 	results = tasks_apply_status_batch(m, b->agent_id, b->updates, b->nupdates);
 	seq = master_store_seq(m);
 	master_status_leave(m);
@@ -133,7 +125,7 @@ static void status_single(struct master *m, struct http_response *resp,
 
 	master_status_enter(m);
 	master_lock(m);
-	seen(m, b->agent_id);
+	agents_seen(m, b->agent_id);
 	rc = tasks_apply_status(m, b->agent_id, u, &dup, err, sizeof(err));
 	seq = master_store_seq(m);
 	master_status_leave(m);

@@ -320,6 +320,8 @@ struct task_group *tasks_on_agent(struct master *m, const char *agent_id);
 
 /* --- agents (agents.c) --- */
 struct agent *agents_find(struct master *m, const char *id);
+/* The agent was heard from (a status batch): an ACTIVE agent's last_seen is now. */
+void agents_seen(struct master *m, const char *id);
 /* Register / re-register from the protocol body. On success *reply is the 200 body. */
 int agents_register(struct master *m, json_t *body, json_t **reply, char *err, size_t errlen);
 /* -ENOENT: unknown (or not active) agent, caller answers 404. */

@@ -279,21 +279,13 @@ struct fx {
 static void agent_open(struct fx *f)
 {
 	struct agent *a = &f->a;
-	pthread_condattr_t attr;
 	char err[256];
 
 	memset(a, 0, sizeof(*a));
 	snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%u", f->fm.port);
 	a->cfg = (struct agent_config){ .master_url = f->url, .work_dir = f->dir, .ip = "127.0.0.1",
 					.port = 0, .hostname = "test-host", .agent_stream = true };
-	pthread_mutex_init(&a->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&a->launch_cond, &attr);
-	pthread_cond_init(&a->link_cond, &attr);
-	pthread_cond_init(&a->monitor_cond, &attr);
-	pthread_condattr_destroy(&attr);
-	stream_link_init(&a->stream);
+	agent_init_sync(a);
 	assert_int_equal(checkpoint_agent_id(f->dir, a->agent_id, err, sizeof(err)), 0);
 	snprintf(a->address, sizeof(a->address), "127.0.0.1:5051");
 	assert_int_equal(resources_parse("cpus:2;mem:1024;disk:100;ports:[31000-31010]", &a->resources,
@@ -333,11 +325,7 @@ static void agent_close(struct fx *f)
 	outbox_close(&a->outbox);
 	resources_free(&a->resources);
 	json_decref(a->attributes);
-	pthread_cond_destroy(&a->launch_cond);
-	pthread_cond_destroy(&a->link_cond);
-	pthread_cond_destroy(&a->monitor_cond);
-	stream_link_destroy(&a->stream);
-	pthread_mutex_destroy(&a->lock);
+	agent_destroy_sync(a);
 }
 
 static int setup(void **state)
