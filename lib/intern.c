@@ -46,8 +46,10 @@ const char *intern_get(struct intern *t, const char *s)
 		return NULL;
 	memcpy(e->s, s, len + 1);
 	e->refs = 1;
-	/* -ENOMEM here only means the table did not grow; the entry is linked. */
-	hashmap_put(&t->map, &e->node, e->s);
+	if (hashmap_put(&t->map, &e->node, e->s) < 0) {
+		free(e);
+		return NULL;
+	}
 	return e->s;
 }
 

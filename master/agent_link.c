@@ -341,6 +341,7 @@ static void *link_main(void *arg)
 	struct link_worker *wa = arg;
 	struct master *m = wa->m;
 
+	pthread_setname_np(pthread_self(), "agent-link");
 	pthread_mutex_lock(&m->link_mutex);
 	for (;;) {
 		struct link_queue *q;

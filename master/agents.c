@@ -64,7 +64,7 @@ static struct agent *agent_new(struct master *m, const char *id)
 	resources_init(&a->used);
 	resources_init(&a->offered);
 	dl_init(&a->offers);
-	if (hashmap_put(&m->agent_index, &a->by_id, a->id) == -EEXIST) {
+	if (hashmap_put(&m->agent_index, &a->by_id, a->id) < 0) {
 		free(a);
 		return NULL;
 	}

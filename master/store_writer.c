@@ -217,6 +217,7 @@ static void *writer_main(void *arg)
 {
 	struct master *m = arg;
 
+	pthread_setname_np(pthread_self(), "store-writer");
 	pthread_mutex_lock(&m->sw_mutex);
 	for (;;) {
 		struct store_job *batch, *j;

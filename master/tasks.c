@@ -37,7 +37,7 @@ struct task_group *task_group_get(struct master *m, struct hashmap *map, const c
 		return NULL;
 	memcpy(g->key, key, len + 1);
 	dl_init(&g->tasks);
-	if (hashmap_put(map, &g->node, g->key) == -EEXIST) {
+	if (hashmap_put(map, &g->node, g->key) < 0) {
 		free(g);
 		return NULL;
 	}
@@ -96,6 +96,7 @@ static int task_link(struct master *m, struct task *t, const char *framework_id,
 	bool live = !task_state_is_terminal(t->rec.state), running = t->rec.state == TASK_RUNNING;
 	char key[FRAMEWORK_ID_LEN + APP_ID_LEN + 2];
 	struct task_group *ga, *gf, *gp;
+	int rc;
 
 	app_key(key, sizeof(key), framework_id, app_id);
 	ga = task_group_get(m, &m->tasks_by_agent, agent_id);
@@ -103,8 +104,9 @@ static int task_link(struct master *m, struct task *t, const char *framework_id,
 	gp = task_group_get(m, &m->tasks_by_app, key);
 	if (!ga || !gf || !gp)
 		return -ENOMEM;
-	if (hashmap_put(&m->task_index, &t->by_id, t->rec.task_id) == -EEXIST)
-		return -EEXIST;
+	rc = hashmap_put(&m->task_index, &t->by_id, t->rec.task_id);
+	if (rc < 0)
+		return rc;
 	dl_add_tail(&m->tasks, &t->all);
 	m->task_count++;
 	t->rec.agent_id = ga->key;

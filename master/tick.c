@@ -82,6 +82,8 @@ static void *tick_main(void *arg)
 	double next = now_mono() + interval;
 	double not_before = 0;          /* an echoed request waits until then */
 
+	pthread_setname_np(pthread_self(), "master-tick");
+
 	master_lock(m);
 	while (!m->tick_stop) {
 		double now = now_mono();

@@ -1199,6 +1199,7 @@ fail:
 static void free_all(struct usage *u)
 {
 	struct usage_group *g, *gn;
+	struct hm_node *n;
 
 	for (g = u->apps_head; g; g = gn) {
 		struct usage_task *t, *tn;
@@ -1214,16 +1215,11 @@ static void free_all(struct usage *u)
 		gn = g->next;
 		free(g);
 	}
-	for (size_t i = 0; u->agents.buckets && i <= u->agents.mask; i++) {
-		struct hm_node *n = u->agents.buckets[i], *next;
+	for (size_t pos = 0; (n = hashmap_next(&u->agents, &pos));) {
+		struct usage_agent *a = hm_entry(n, struct usage_agent, node);
 
-		for (; n; n = next) {
-			struct usage_agent *a = hm_entry(n, struct usage_agent, node);
-
-			next = n->next;
-			free(a->recent);
-			free(a);
-		}
+		free(a->recent);
+		free(a);
 	}
 }
 

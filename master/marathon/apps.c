@@ -14,7 +14,7 @@
 /* Apps are found through a hash index by id (the list stays sorted for the API). */
 struct mt_app *apps_find(struct marathon *mt, const char *id)
 {
-	struct hm_node *n = mt->apps_by_id.buckets ? hashmap_get(&mt->apps_by_id, id) : NULL;
+	struct hm_node *n = hashmap_get(&mt->apps_by_id, id);
 
 	return n ? hm_entry(n, struct mt_app, by_id) : NULL;
 }
@@ -24,7 +24,7 @@ struct mt_app *apps_insert(struct marathon *mt, struct app *a)
 	struct mt_app *ma = calloc(1, sizeof(*ma));
 	struct mt_app **pp = &mt->apps;
 
-	if (!ma || (!mt->apps_by_id.buckets && hashmap_init(&mt->apps_by_id))) {
+	if (!ma || (!mt->apps_by_id.slots && hashmap_init(&mt->apps_by_id))) {
 		free(ma);
 		return NULL;
 	}
