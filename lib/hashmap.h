@@ -49,6 +49,8 @@ struct hm_node *hashmap_get(const struct hashmap *h, const char *key);
 struct hm_node *hashmap_remove(struct hashmap *h, const char *key);
 /* Unlinks this node (it must be linked in h). */
 void hashmap_remove_node(struct hashmap *h, struct hm_node *node);
+/* Unlinks every entry, keeping the slot array (for a table refilled over and over). */
+void hashmap_clear(struct hashmap *h);
 /* Iteration: start with *pos = 0; returns the next node, or NULL at the end. The table must
  * not change during a walk (freeing the entries themselves is fine). */
 struct hm_node *hashmap_next(const struct hashmap *h, size_t *pos);

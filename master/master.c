@@ -92,6 +92,11 @@ int master_load(struct master *m, char *err, size_t errlen)
 {
 	int rc;
 
+	if (m->cfg.work_dir && !m->task_log) {
+		rc = task_log_open(m->cfg.work_dir, &m->task_log, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
 	master_lock(m);
 	rc = agents_load(m);
 	if (rc < 0) {
@@ -119,6 +124,7 @@ void master_destroy(struct master *m)
 	tick_stop(m);
 	agent_link_stop(m);
 	store_writer_stop(m);           /* after the last writer of records */
+	task_log_close(m->task_log);
 	master_lock(m);
 	allocator_free(m);
 	tasks_free(m);

@@ -20,6 +20,7 @@
 #include "master/master.h"
 #include "master/status_wire.h"
 #include "master/store.h"
+#include "master/task_log.h"
 
 /* Tasks the master thinks were launched longer ago than this, but that the agent does not
  * list, are TASK_LOST on reconciliation (docs/architecture.md). */
@@ -139,7 +140,7 @@ struct alloc_stats {
 /* One queued store write (store_writer.c). */
 struct store_job {
 	char kind[16];
-	char *key;                      /* owned */
+	char *key;                      /* points into full_key */
 	json_t *value;                  /* owned; NULL (and no text): delete */
 	char *text;                     /* owned: the value as JSON text, instead of value */
 	void *obj;                      /* owned (free()): the value, printed by render in the
@@ -147,8 +148,8 @@ struct store_job {
 	char *(*render)(const void *obj);
 	unsigned long seq;
 	bool superseded;                /* a later job of the same batch writes this key */
-	struct hm_node by_key;          /* batch-local index on "<kind>\x1f<key>" */
-	char *full_key;
+	struct hm_node by_key;          /* batch-local index on full_key */
+	char *full_key;                 /* owned: "<kind>\x1f<key>" */
 	struct store_job *next;
 };
 
@@ -210,6 +211,12 @@ struct master {
 	struct master_config cfg;
 	char *work_dir, *bind, *hostname;   /* owned copies behind cfg */
 	struct store *store;                /* borrowed; closed by the caller */
+	/* task_log.c: the task records (kind "tasks"), opened by master_load from the work
+	 * dir; NULL (no work dir): they go to the store like the other kinds. Written by
+	 * the store writer only (or by the loader, before it starts). */
+	struct task_log *task_log;
+	bool task_log_batch;            /* loading: a write without the writer thread is not
+					 * synced at once (the loader syncs once at the end) */
 	double started_at;                  /* wall */
 	/* Clocks, replaceable by unit tests. */
 	double (*clock_mono)(void);
@@ -270,7 +277,9 @@ struct master {
 	pthread_cond_t sw_cond, sw_done;
 	struct store_job *sw_head, *sw_tail;
 	unsigned long sw_seq, sw_durable, sw_batches, sw_writes, sw_coalesced;
+	unsigned long sw_log_writes;    /* of sw_writes, appended to the task log */
 	bool sw_throttled;              /* the allocator skipped a cycle for the backlog */
+	struct hashmap sw_seen;         /* the writer's: the batch's keys (coalesce), kept */
 	pthread_t sw_thread;
 	bool sw_running, sw_stop;
 };
@@ -278,7 +287,8 @@ struct master {
 /* --- lifecycle (master.c) --- */
 /* Copies cfg; the store stays the caller's (close it after master_destroy). */
 int master_create(const struct master_config *cfg, struct store *st, struct master **out);
-/* Loads frameworks, agents (as recovering) and tasks from the store. Lock not needed. */
+/* Opens the task log (in the work dir), loads frameworks, agents (as recovering) and tasks
+ * (from the log, moving any the store still holds into it). Lock not needed. */
 int master_load(struct master *m, char *err, size_t errlen);
 /* Stops the threads (if started) and frees everything. */
 void master_destroy(struct master *m);

@@ -1,9 +1,11 @@
 /* store_writer.c - group commit for the master's own records (kinds "tasks", "task_infos"
- * and "agents"). Writers queue (kind, key, value) with master->lock held, the value as a
+ * and "agents"; task records go to the task log, master/task_log.h, when the master has
+ * one, the others to the store). Writers queue (kind, key, value) with master->lock held, the value as a
  * jansson tree, as JSON text, or as an object the writer prints (task records: a copy of
  * the record's fields taken under the lock, printed here without it), and get a sequence
  * number; one thread writes everything queued in one transaction (one fsync for the whole
- * batch) and publishes the highest durable sequence number. Whoever must not answer before
+ * batch: one fdatasync of the task log, one SQLite commit if the batch has other kinds)
+ * and publishes the highest durable sequence number. Whoever must not answer before
  * its write is durable (a status ack, a launch sent to an agent, a registration reply)
  * waits for its number with master->lock released, so the lock is never held across an
  * fsync and a batch grows with the load: at a million tasks, thousands of writes share
@@ -20,6 +22,47 @@
 #include "lib/util.h"
 #include "master/master_internal.h"
 
+/* Whether records of kind go to the task log. */
+static bool to_log(const struct master *m, const char *kind)
+{
+	return m->task_log && strcmp(kind, "tasks") == 0;
+}
+
+/* A task record's store key (16 lower-case hex digits, tasks.c) as the log's key; 0 for
+ * anything else. */
+static uint64_t log_key(const char *key)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; key[i]; i++) {
+		char c = key[i];
+
+		if (i == 16 || !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return 0;
+		v = v << 4 | (uint64_t)(c <= '9' ? c - '0' : c - 'a' + 10);
+	}
+	return i == 16 ? v : 0;
+}
+
+/* A put (or delete) buffered in the task log; durable at the next task_log_sync. */
+static int log_one(struct master *m, const char *key, json_t *value, const char *text)
+{
+	uint64_t k = log_key(key);
+	char *printed = NULL;
+	int rc;
+
+	if (!k)
+		return -EINVAL;
+	if (!text && !value)
+		return task_log_del(m->task_log, k);
+	if (!text && !(text = printed = json_dumps(value, JSON_COMPACT)))
+		return -ENOMEM;
+	rc = task_log_put(m->task_log, k, text, strlen(text));
+	free(printed);
+	return rc;
+}
+
 /* A put of value, or of text (JSON text of an object) when value is NULL; a delete when
  * both are NULL. */
 static void write_one(struct master *m, const char *kind, const char *key, json_t *value,
@@ -29,7 +72,9 @@ static void write_one(struct master *m, const char *kind, const char *key, json_
 	json_t *parsed;
 	int rc;
 
-	if (text && store_is_sqlite(m->store)) {
+	if (to_log(m, kind)) {
+		rc = log_one(m, key, value, text);
+	} else if (text && store_is_sqlite(m->store)) {
 		rc = store_sqlite_put_text(m->store, kind, key, text);
 	} else if (text) {
 		parsed = json_loads(text, 0, &jerr);
@@ -47,7 +92,6 @@ static void write_one(struct master *m, const char *kind, const char *key, json_
 static void job_free(struct store_job *j)
 {
 	json_decref(j->value);
-	free(j->key);
 	free(j->full_key);
 	free(j->text);
 	free(j->obj);
@@ -80,12 +124,13 @@ static void queue(struct master *m, const char *kind, const char *key, json_t *v
 		goto now;
 	}
 	j = calloc(1, sizeof(*j));
-	if (!j || !(j->key = strdup(key))) {
+	if (!j || asprintf(&j->full_key, "%s\x1f%s", kind, key) < 0) {
 		pthread_mutex_unlock(&m->sw_mutex);
 		free(j);
 		goto now;               /* out of memory: at least write it */
 	}
 	strcpy_cut(j->kind, sizeof(j->kind), kind);
+	j->key = j->full_key + strlen(kind) + 1;
 	j->value = value ? json_incref(value) : NULL;
 	j->text = text;
 	j->obj = obj;
@@ -104,6 +149,8 @@ now:
 		write_obj(m, kind, key, obj, render);
 	else
 		write_one(m, kind, key, value, text);
+	if (to_log(m, kind) && !m->task_log_batch)
+		task_log_sync(m->task_log);     /* (logs its own failure) */
 	free(text);
 	free(obj);
 }
@@ -156,51 +203,51 @@ void master_store_wait(struct master *m, unsigned long seq)
 
 /* Only the last write of a key in a batch matters (a task queued STAGING then RUNNING is
  * written once): earlier ones are marked superseded. Returns how many were. */
-static size_t coalesce(struct store_job *batch)
+static size_t coalesce(struct master *m, struct store_job *batch)
 {
-	struct hashmap seen;
+	struct hashmap *seen = &m->sw_seen;
 	size_t n = 0;
 
-	if (hashmap_init(&seen) < 0)
-		return 0;
 	for (struct store_job *j = batch; j; j = j->next) {
-		struct hm_node *old;
+		struct hm_node *old = hashmap_remove(seen, j->full_key);
 
-		if (asprintf(&j->full_key, "%s\x1f%s", j->kind, j->key) < 0) {
-			j->full_key = NULL;
-			continue;
-		}
-		old = hashmap_remove(&seen, j->full_key);
 		if (old) {
 			hm_entry(old, struct store_job, by_key)->superseded = true;
 			n++;
 		}
-		hashmap_put(&seen, &j->by_key, j->full_key);
+		hashmap_put(seen, &j->by_key, j->full_key);
 	}
-	hashmap_destroy(&seen);
+	hashmap_clear(seen);            /* the slots stay, for the next batch */
 	return n;
 }
 
 static void write_batch(struct master *m, struct store_job *batch)
 {
-	size_t skipped = coalesce(batch), n = 0;
-	bool tx = store_begin(m->store) == 0;
+	size_t skipped = coalesce(m, batch), n = 0, logged = 0;
+	bool tx = false;
 	bool wake;
 
 	for (struct store_job *j = batch; j; j = j->next) {
 		if (j->superseded)
 			continue;
+		if (to_log(m, j->kind))
+			logged++;
+		else if (!tx)
+			tx = store_begin(m->store) == 0;
 		if (j->obj)
 			write_obj(m, j->kind, j->key, j->obj, j->render);
 		else
 			write_one(m, j->kind, j->key, j->value, j->text);
 		n++;
 	}
+	if (logged && task_log_sync(m->task_log) < 0)
+		log_error("event=store_batch_failed target=task_log writes=%zu", logged);
 	if (tx && store_commit(m->store) < 0)
-		log_error("event=store_batch_failed writes=%zu", n);
+		log_error("event=store_batch_failed writes=%zu", n - logged);
 	pthread_mutex_lock(&m->sw_mutex);
 	m->sw_batches++;
 	m->sw_writes += n;
+	m->sw_log_writes += logged;
 	m->sw_coalesced += skipped;
 	wake = m->sw_throttled;
 	m->sw_throttled = false;
@@ -242,6 +289,7 @@ static void *writer_main(void *arg)
 		pthread_cond_broadcast(&m->sw_done);
 	}
 	pthread_mutex_unlock(&m->sw_mutex);
+	hashmap_destroy(&m->sw_seen);
 	return NULL;
 }
 

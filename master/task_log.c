@@ -59,12 +59,16 @@ static size_t home(const struct index *x, uint64_t key)
 	return (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 20) & x->mask;
 }
 
+/* malloc + memset rather than calloc: see alloc_slots in lib/hashmap.c (zero-page faults). */
 static int index_init(struct index *x, size_t n)
 {
-	x->slots = calloc(n, sizeof(*x->slots));
+	x->slots = malloc(n * sizeof(*x->slots));
 	x->mask = n - 1;
 	x->count = 0;
-	return x->slots ? 0 : -ENOMEM;
+	if (!x->slots)
+		return -ENOMEM;
+	memset(x->slots, 0, n * sizeof(*x->slots));
+	return 0;
 }
 
 static size_t index_find(const struct index *x, uint64_t key)
@@ -142,7 +146,8 @@ static uint32_t rec_crc(const unsigned char *hdr, const char *payload, uint32_t 
 {
 	uLong crc = crc32(0, hdr + 12, REC_HEADER - 12);         /* type, spare, key */
 
-	return (uint32_t)crc32(crc, (const Bytef *)payload, len);
+	/* (crc32 with a NULL buffer returns its initial value, not crc: skip it) */
+	return (uint32_t)(len ? crc32(crc, (const Bytef *)payload, len) : crc);
 }
 
 static void rec_header(unsigned char *h, char type, uint64_t key, const char *payload,

@@ -245,14 +245,18 @@ static void jt_resources(struct jtext *b, const struct resources *r)
  * other (a commit then writes few pages; ids would scatter them over the whole table). */
 #define TASK_KEY_LEN 17
 
-static void task_key(const struct task *t, char key[TASK_KEY_LEN])
+static void seq_key(uint64_t v, char key[TASK_KEY_LEN])
 {
 	static const char hex[] = "0123456789abcdef";
-	uint64_t v = t->store_seq;
 
 	for (int i = 15; i >= 0; i--, v >>= 4)       /* "%016" PRIx64, without printf */
 		key[i] = hex[v & 0xf];
 	key[16] = '\0';
+}
+
+static void task_key(const struct task *t, char key[TASK_KEY_LEN])
+{
+	seq_key(t->store_seq, key);
 }
 
 /* The key's sequence number, or 0 for a key of the format before (the task id). */
@@ -669,11 +673,99 @@ static int collect_key(const char *key, json_t *value, void *arg)
 	return 0;
 }
 
+/* A record of the task log. */
+static int load_logged(uint64_t seq, const char *text, size_t len, void *arg)
+{
+	char key[TASK_KEY_LEN];
+	json_error_t jerr;
+	json_t *v = json_loadb(text, len, 0, &jerr);
+	int rc;
+
+	seq_key(seq, key);
+	if (!v) {
+		log_error("event=task_log_corrupt key=%s error=\"%s\"", key, jerr.text);
+		return 0;       /* one bad record must not hide the others */
+	}
+	rc = load_one(key, v, arg);
+	json_decref(v);
+	return rc;
+}
+
+/* Rows of kind "tasks" still in the store while the master has a task log (written before
+ * it had one): each is loaded (unless the log has its task already: a move that stopped
+ * after the log's sync) and both its key and its task id are remembered for the move. */
+struct move_ctx {
+	struct load_ctx load, keys, ids;
+};
+
+static int load_from_store(const char *key, json_t *value, void *arg)
+{
+	struct move_ctx *mc = arg;
+	const char *id = str(value, "task_id");
+	int rc;
+
+	remember(&mc->keys, key);       /* (no memory: moved at a later start) */
+	if (*id && tasks_find(mc->load.m, id))
+		return 0;
+	rc = load_one(key, value, &mc->load);
+	if (rc == 0 && *id && tasks_find(mc->load.m, id))
+		remember(&mc->ids, id);
+	return rc;
+}
+
+static void free_list(struct load_ctx *c)
+{
+	for (size_t i = 0; i < c->n_old; i++)
+		free(c->old[i]);
+	free(c->old);
+}
+
+/* Writes the tasks loaded from the store into the log (one sync), then deletes their rows
+ * from the store (one transaction): a crash between the two finds them in both, and the
+ * log's copy wins. */
+static void move_to_log(struct master *m, struct move_ctx *mc)
+{
+	bool tx;
+
+	if (!mc->keys.n_old)
+		return;
+	for (size_t i = 0; i < mc->ids.n_old; i++) {
+		struct task *t = tasks_find(m, mc->ids.old[i]);
+
+		if (t)
+			tasks_persist(m, t);    /* a key of its own if it was keyed by its id */
+	}
+	if (task_log_sync(m->task_log) < 0)
+		return;                         /* logged; the rows stay for the next start */
+	tx = store_begin(m->store) == 0;
+	for (size_t i = 0; i < mc->keys.n_old; i++)
+		store_del(m->store, "tasks", mc->keys.old[i]);
+	if (tx && store_commit(m->store) < 0)
+		log_error("event=task_move_failed count=%zu", mc->keys.n_old);
+	else
+		log_info("event=tasks_moved_to_log records=%zu", mc->keys.n_old);
+}
+
 int tasks_load(struct master *m)
 {
 	struct load_ctx c = { .m = m }, infos = { .m = m };
-	int rc = store_scan(m->store, "tasks", load_one, &c);
+	struct move_ctx mc = { .load = { .m = m } };
+	int rc = 0;
 
+	if (m->task_log) {
+		rc = task_log_scan(m->task_log, load_logged, &c);
+		m->task_log_batch = true;       /* one sync for the moves, not one each */
+		if (rc == 0)
+			rc = store_scan(m->store, "tasks", load_from_store, &mc);
+		if (rc == 0)
+			move_to_log(m, &mc);
+		m->task_log_batch = false;
+		free_list(&mc.keys);
+		free_list(&mc.ids);
+		free_list(&mc.load);    /* older shapes among them: move_to_log rewrote them */
+	} else {
+		rc = store_scan(m->store, "tasks", load_one, &c);
+	}
 	store_scan(m->store, "task_infos", collect_key, &infos);
 	migrate(m, c.old, c.n_old, infos.old, infos.n_old);
 	free(c.old);

@@ -17,29 +17,41 @@
 
 static json_t *g_cmd;
 
-/* The stored record of a task (records are keyed by creation order, not by id): 0 and
- * *out, or -ENOENT. */
+/* The stored record of a task, read from the task log file in the work dir (records are
+ * keyed by creation order, not by id): 0 and *out, or -ENOENT. */
 struct find_stored {
 	const char *task_id;
 	json_t *found;
 };
 
-static int match_stored(const char *key, json_t *value, void *arg)
+static int match_stored(uint64_t key, const char *text, size_t len, void *arg)
 {
 	struct find_stored *fs = arg;
+	json_t *value = json_loadb(text, len, 0, NULL);
 
 	(void)key;
+	assert_non_null(value);
 	if (!fs->found && strcmp(json_string_value(json_object_get(value, "task_id")) ?: "",
 				 fs->task_id) == 0)
 		fs->found = json_incref(value);
+	json_decref(value);
 	return 0;
 }
 
 static int stored_task(struct fx *f, const char *task_id, json_t **out)
 {
 	struct find_stored fs = { .task_id = task_id };
+	char path[128];
+	size_t len;
+	char *data;
+	int rc;
 
-	store_scan(f->st, "tasks", match_stored, &fs);
+	snprintf(path, sizeof(path), "%s/tasks.log", f->dir);
+	data = read_file(path, &len);
+	assert_non_null(data);
+	task_log_replay_buf(data, len, match_stored, &fs, &rc);
+	assert_int_equal(rc, 0);
+	free(data);
 	*out = fs.found;
 	return fs.found ? 0 : -ENOENT;
 }
