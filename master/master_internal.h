@@ -145,7 +145,8 @@ struct store_job {
 	char *text;                     /* owned: the value as JSON text, instead of value */
 	void *obj;                      /* owned (free()): the value, printed by render in the
 					 * writer thread (without master->lock) */
-	char *(*render)(const void *obj);
+	char *(*render)(const void *obj, bool update);
+	bool update;                    /* render only what changed (a task log update) */
 	unsigned long seq;
 	bool superseded;                /* a later job of the same batch writes this key */
 	struct hm_node by_key;          /* batch-local index on full_key */
@@ -312,7 +313,12 @@ void master_store_put_text(struct master *m, const char *kind, const char *key, 
  * printing happens outside master->lock, and not at all for a write a later one of the
  * same key supersedes in its batch. Without the writer thread: printed and written now. */
 void master_store_put_deferred(struct master *m, const char *kind, const char *key, void *obj,
-			       char *(*render)(const void *obj));
+			       char *(*render)(const void *obj, bool update));
+/* The same for a record already written in full: with a task log (kind "tasks"), only
+ * what may change (render's update = true) is appended as an update; a put of the same
+ * key earlier in the writer's batch makes it a full put. Elsewhere a full put. */
+void master_store_update_deferred(struct master *m, const char *kind, const char *key,
+				  void *obj, char *(*render)(const void *obj, bool update));
 /* Writes queued and not yet durable. */
 unsigned long master_store_pending(struct master *m);
 /* The sequence number of the newest queued write (0: none yet). */

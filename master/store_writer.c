@@ -98,23 +98,34 @@ static void job_free(struct store_job *j)
 	free(j);
 }
 
-/* A deferred value printed now (the writer's thread, or a caller without one). */
+/* A deferred value printed now (the writer's thread, or a caller without one): an update
+ * record if asked for and the kind goes to the task log, else a put. */
 static void write_obj(struct master *m, const char *kind, const char *key, void *obj,
-		      char *(*render)(const void *obj))
+		      char *(*render)(const void *obj, bool update), bool update)
 {
-	char *text = render(obj);
+	bool as_update = update && to_log(m, kind);
+	char *text = render(obj, as_update);
+	uint64_t k = log_key(key);
+	int rc;
 
-	if (text)
-		write_one(m, kind, key, NULL, text);
-	else
+	if (!text) {
 		log_error("event=store_write_failed kind=%s key=%s op=put error=\"out of memory\"",
 			  kind, key);
+	} else if (as_update) {
+		rc = k ? task_log_update(m->task_log, k, text, strlen(text)) : -EINVAL;
+		if (rc < 0)
+			log_error("event=store_write_failed kind=%s key=%s op=update error=\"%s\"",
+				  kind, key, strerror(-rc));
+	} else {
+		write_one(m, kind, key, NULL, text);
+	}
 	free(text);
 }
 
 /* Queues a job owning text or obj (either may be NULL); value is borrowed. */
 static void queue(struct master *m, const char *kind, const char *key, json_t *value,
-		  char *text, void *obj, char *(*render)(const void *obj))
+		  char *text, void *obj, char *(*render)(const void *obj, bool update),
+		  bool update)
 {
 	struct store_job *j;
 
@@ -135,6 +146,7 @@ static void queue(struct master *m, const char *kind, const char *key, json_t *v
 	j->text = text;
 	j->obj = obj;
 	j->render = render;
+	j->update = update;
 	j->seq = ++m->sw_seq;
 	if (m->sw_tail)
 		m->sw_tail->next = j;
@@ -146,7 +158,7 @@ static void queue(struct master *m, const char *kind, const char *key, json_t *v
 	return;
 now:
 	if (obj)
-		write_obj(m, kind, key, obj, render);
+		write_obj(m, kind, key, obj, render, update);
 	else
 		write_one(m, kind, key, value, text);
 	if (to_log(m, kind) && !m->task_log_batch)
@@ -157,20 +169,27 @@ now:
 
 void master_store_put(struct master *m, const char *kind, const char *key, json_t *value)
 {
-	queue(m, kind, key, value, NULL, NULL, NULL);
+	queue(m, kind, key, value, NULL, NULL, NULL, false);
 }
 
 void master_store_put_text(struct master *m, const char *kind, const char *key, char *text)
 {
 	if (text)
-		queue(m, kind, key, NULL, text, NULL, NULL);
+		queue(m, kind, key, NULL, text, NULL, NULL, false);
 }
 
 void master_store_put_deferred(struct master *m, const char *kind, const char *key, void *obj,
-			       char *(*render)(const void *obj))
+			       char *(*render)(const void *obj, bool update))
 {
 	if (obj)
-		queue(m, kind, key, NULL, NULL, obj, render);
+		queue(m, kind, key, NULL, NULL, obj, render, false);
+}
+
+void master_store_update_deferred(struct master *m, const char *kind, const char *key,
+				  void *obj, char *(*render)(const void *obj, bool update))
+{
+	if (obj)
+		queue(m, kind, key, NULL, NULL, obj, render, true);
 }
 
 unsigned long master_store_pending(struct master *m)
@@ -202,7 +221,9 @@ void master_store_wait(struct master *m, unsigned long seq)
 }
 
 /* Only the last write of a key in a batch matters (a task queued STAGING then RUNNING is
- * written once): earlier ones are marked superseded. Returns how many were. */
+ * written once): earlier ones are marked superseded. An update that supersedes a put (or
+ * an update that did) becomes a put itself: the log would have no put to lay it on.
+ * Returns how many were superseded. */
 static size_t coalesce(struct master *m, struct store_job *batch)
 {
 	struct hashmap *seen = &m->sw_seen;
@@ -212,7 +233,11 @@ static size_t coalesce(struct master *m, struct store_job *batch)
 		struct hm_node *old = hashmap_remove(seen, j->full_key);
 
 		if (old) {
-			hm_entry(old, struct store_job, by_key)->superseded = true;
+			struct store_job *prev = hm_entry(old, struct store_job, by_key);
+
+			prev->superseded = true;
+			if (!prev->update)
+				j->update = false;
 			n++;
 		}
 		hashmap_put(seen, &j->by_key, j->full_key);
@@ -235,7 +260,7 @@ static void write_batch(struct master *m, struct store_job *batch)
 		else if (!tx)
 			tx = store_begin(m->store) == 0;
 		if (j->obj)
-			write_obj(m, j->kind, j->key, j->obj, j->render);
+			write_obj(m, j->kind, j->key, j->obj, j->render, j->update);
 		else
 			write_one(m, j->kind, j->key, j->value, j->text);
 		n++;

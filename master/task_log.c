@@ -26,11 +26,11 @@
 #define REC_MAX (16u << 20)             /* a task record is ~1 KiB; refuse absurd lengths */
 #define COMPACT_MIN_DEAD (64ull << 20)
 
-/* Where a key's live record is. */
+/* Where a key's live records are: its put and its last update (upd_size 0: none). */
 struct slot {
 	uint64_t key;                   /* 0: empty */
-	uint64_t off;                   /* of the record header */
-	uint32_t size;                  /* header + payload */
+	uint64_t off, upd_off;          /* of the record headers */
+	uint32_t size, upd_size;        /* header + payload */
 };
 
 struct index {
@@ -47,7 +47,7 @@ struct task_log {
 	unsigned char *buf;             /* encoded, not yet written */
 	size_t buf_len, buf_cap;
 	/* Index changes of the buffered records, applied once they are durable. */
-	struct pending { uint64_t key; uint32_t size; bool del; } *pend;
+	struct pending { uint64_t key; uint32_t size; char type; } *pend;
 	size_t pend_len, pend_cap;
 	struct task_log_stats stats;
 };
@@ -95,35 +95,11 @@ static int index_grow(struct index *x)
 	return 0;
 }
 
-/* Sets key's record; returns the size of the one it replaces (0: none). */
-static int index_set(struct index *x, uint64_t key, uint64_t off, uint32_t size,
-		     uint32_t *old_size)
+/* Empties slot i, pulling later entries of its probe run back (no tombstones). */
+static void index_del_at(struct index *x, size_t i)
 {
-	size_t i = index_find(x, key);
+	size_t j = i;
 
-	*old_size = 0;
-	if (x->slots[i].key) {
-		*old_size = x->slots[i].size;
-	} else {
-		if ((x->count + 1) * 2 > x->mask + 1) {
-			if (index_grow(x) < 0)
-				return -ENOMEM;
-			i = index_find(x, key);
-		}
-		x->count++;
-	}
-	x->slots[i] = (struct slot){ key, off, size };
-	return 0;
-}
-
-/* Removes key; returns its record's size (0: it had none). Backward-shift deletion. */
-static uint32_t index_del(struct index *x, uint64_t key)
-{
-	size_t i = index_find(x, key), j = i;
-	uint32_t size = x->slots[i].size;
-
-	if (!x->slots[i].key)
-		return 0;
 	for (;;) {
 		j = (j + 1) & x->mask;
 		if (!x->slots[j].key)
@@ -137,7 +113,42 @@ static uint32_t index_del(struct index *x, uint64_t key)
 	}
 	x->slots[i] = (struct slot){ 0 };
 	x->count--;
-	return size;
+}
+
+/* Applies one durable record (type, key, size at off) to x; *live counts the bytes of
+ * live records. -ENOMEM (the table could not grow; nothing changed). */
+static int index_apply(struct index *x, char type, uint64_t key, uint64_t off, uint32_t size,
+		       uint64_t *live)
+{
+	size_t i = index_find(x, key);
+	struct slot *s = &x->slots[i];
+
+	if (type == 'D' || (type == 'P' && s->key)) {
+		if (!s->key)
+			return 0;
+		*live -= s->size + s->upd_size;
+		if (type == 'D') {
+			index_del_at(x, i);
+			return 0;
+		}
+	} else if (type == 'U') {
+		if (!s->key)
+			return 0;               /* an update without a put: nothing to lay it on */
+		*live += size - s->upd_size;
+		s->upd_off = off;
+		s->upd_size = size;
+		return 0;
+	} else {                        /* a put of a new key */
+		if ((x->count + 1) * 2 > x->mask + 1) {
+			if (index_grow(x) < 0)
+				return -ENOMEM;
+			s = &x->slots[index_find(x, key)];
+		}
+		x->count++;
+	}
+	*s = (struct slot){ .key = key, .off = off, .size = size };
+	*live += size;
+	return 0;
 }
 
 /* ---- record encoding ---- */
@@ -177,7 +188,7 @@ static bool rec_read(const char *data, size_t len, size_t off, char *type, uint6
 	*payload = data + off + REC_HEADER;
 	if (le32_load(h + 8) != rec_crc(h, *payload, *plen))
 		return false;
-	if (!*key || (*type == 'D' ? *plen != 0 : *type != 'P'))
+	if (!*key || (*type == 'D' ? *plen != 0 : *type != 'P' && *type != 'U'))
 		return false;
 	return true;
 }
@@ -198,20 +209,15 @@ static size_t replay_index(const char *data, size_t len, struct index *x, uint64
 		return 0;
 	while (off < len) {
 		const char *payload;
-		uint32_t plen, old;
+		uint32_t plen;
 		uint64_t key;
 		char type;
 
 		if (!rec_read(data, len, off, &type, &key, &payload, &plen))
 			break;
-		if (type == 'D') {
-			*live -= index_del(x, key);
-		} else {
-			if (index_set(x, key, off, REC_HEADER + plen, &old) < 0) {
-				*rc = -ENOMEM;
-				break;
-			}
-			*live += REC_HEADER + plen - old;
+		if (index_apply(x, type, key, off, REC_HEADER + plen, live) < 0) {
+			*rc = -ENOMEM;
+			break;
 		}
 		off += REC_HEADER + plen;
 		(*records)++;
@@ -234,8 +240,7 @@ static int cmp_slot_off(const void *a, const void *b)
 }
 
 /* Calls fn for x's live records of data in key order. */
-static int scan_index(const struct index *x, const char *data,
-		      int (*fn)(uint64_t, const char *, size_t, void *), void *arg)
+static int scan_index(const struct index *x, const char *data, task_log_fn fn, void *arg)
 {
 	struct slot *live = malloc((x->count ? x->count : 1) * sizeof(*live));
 	size_t n = 0;
@@ -247,16 +252,18 @@ static int scan_index(const struct index *x, const char *data,
 		if (x->slots[i].key)
 			live[n++] = x->slots[i];
 	qsort(live, n, sizeof(*live), cmp_slot_key);
-	for (size_t i = 0; i < n && !rc; i++)
-		rc = fn(live[i].key, data + live[i].off + REC_HEADER, live[i].size - REC_HEADER,
-			arg);
+	for (size_t i = 0; i < n && !rc; i++) {
+		const struct slot *s = &live[i];
+
+		rc = fn(s->key, data + s->off + REC_HEADER, s->size - REC_HEADER,
+			s->upd_size ? data + s->upd_off + REC_HEADER : NULL,
+			s->upd_size ? s->upd_size - REC_HEADER : 0, arg);
+	}
 	free(live);
 	return rc;
 }
 
-size_t task_log_replay_buf(const char *data, size_t len,
-			   int (*fn)(uint64_t key, const char *text, size_t len, void *arg),
-			   void *arg, int *rc)
+size_t task_log_replay_buf(const char *data, size_t len, task_log_fn fn, void *arg, int *rc)
 {
 	struct index x;
 	uint64_t live;
@@ -422,8 +429,7 @@ void task_log_close(struct task_log *l)
 	free(l);
 }
 
-int task_log_scan(struct task_log *l,
-		  int (*fn)(uint64_t key, const char *text, size_t len, void *arg), void *arg)
+int task_log_scan(struct task_log *l, task_log_fn fn, void *arg)
 {
 	char *data;
 	int rc = map_file(l->fd, (size_t)l->size, &data);
@@ -473,13 +479,18 @@ static int append(struct task_log *l, char type, uint64_t key, const char *text,
 	if (len)
 		memcpy(l->buf + l->buf_len + REC_HEADER, text, len);
 	l->buf_len += REC_HEADER + len;
-	l->pend[l->pend_len++] = (struct pending){ key, (uint32_t)(REC_HEADER + len), type == 'D' };
+	l->pend[l->pend_len++] = (struct pending){ key, (uint32_t)(REC_HEADER + len), type };
 	return 0;
 }
 
 int task_log_put(struct task_log *l, uint64_t key, const char *text, size_t len)
 {
 	return append(l, 'P', key, text, len);
+}
+
+int task_log_update(struct task_log *l, uint64_t key, const char *text, size_t len)
+{
+	return append(l, 'U', key, text, len);
 }
 
 int task_log_del(struct task_log *l, uint64_t key)
@@ -515,16 +526,10 @@ int task_log_sync(struct task_log *l)
 	}
 	for (size_t i = 0; i < l->pend_len; i++) {
 		const struct pending *p = &l->pend[i];
-		uint32_t old;
 
-		if (p->del) {
-			l->live_bytes -= index_del(&l->idx, p->key);
-		} else if (index_set(&l->idx, p->key, off, p->size, &old) == 0) {
-			l->live_bytes += p->size - old;
-		} else {
-			/* Durable, but the index could not grow: compaction would drop it. */
+		/* (-ENOMEM: durable, but the index could not grow; compaction would drop it) */
+		if (index_apply(&l->idx, p->type, p->key, off, p->size, &l->live_bytes) < 0)
 			log_error("event=task_log_index_full key=%" PRIu64, p->key);
-		}
 		off += p->size;
 		l->stats.records++;
 	}
@@ -566,9 +571,12 @@ int task_log_compact(struct task_log *l)
 	if ((rc = write_all(fd, FILE_MAGIC, FILE_HEADER, 0)) < 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
-		if ((rc = write_all(fd, data + live[i].off, live[i].size, new_size)) < 0)
+		if ((rc = write_all(fd, data + live[i].off, live[i].size, new_size)) < 0 ||
+		    (live[i].upd_size && (rc = write_all(fd, data + live[i].upd_off,
+							  live[i].upd_size,
+							  new_size + live[i].size)) < 0))
 			goto fail;
-		new_size += live[i].size;
+		new_size += live[i].size + live[i].upd_size;
 	}
 	if (fdatasync(fd) < 0 || rename(l->new_path, l->path) < 0) {
 		rc = -errno;
@@ -586,7 +594,8 @@ int task_log_compact(struct task_log *l)
 		struct slot *s = &l->idx.slots[index_find(&l->idx, live[i].key)];
 
 		s->off = new_size;
-		new_size += s->size;
+		s->upd_off = s->upd_size ? new_size + s->size : 0;
+		new_size += s->size + s->upd_size;
 	}
 	log_info("event=task_log_compacted file=%s bytes_before=%" PRIu64 " bytes_after=%" PRIu64
 		 " live=%zu", l->path, old_size, new_size, n);

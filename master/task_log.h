@@ -6,8 +6,12 @@
  *
  * File: an 8-byte file header "PACERTL1", then records, each a 24-byte header (magic
  * "PTLR", payload length, CRC-32 of type+key+payload, type, key) and its payload, fields
- * little-endian. Types: 'P' puts the record's JSON text under a key, 'D' deletes the key.
- * Keys are the master's task sequence numbers (never 0). The last record of a key wins.
+ * little-endian. Types: 'P' puts the record's JSON text under a key, 'U' updates it (a
+ * JSON object of the fields that changed since the put: a task's state, times, status
+ * uuids, health; the reader lays it over the put's fields), 'D' deletes the key. Keys are
+ * the master's task sequence numbers (never 0). A put replaces a key's record and drops
+ * its update; an update replaces the key's previous update (so it must carry every field
+ * that may have changed since the put); an update of a key without a put is ignored.
  *
  * Durability: puts and deletes are buffered until task_log_sync, which writes them and
  * fdatasyncs (one sync per store-writer batch). Replay stops at the first record that is
@@ -15,7 +19,7 @@
  * returned, so nothing was acknowledged); the file is cut back there when opened.
  *
  * Compaction: when dead records (superseded or deleted) pass COMPACT_MIN_DEAD bytes and
- * twice the live ones, the live records are copied to tasks.log.new, which is synced and
+ * twice the live ones, the live records (each key's put and last update) are copied to tasks.log.new, which is synced and
  * renamed over tasks.log (a crash at any step leaves one whole, valid log).
  *
  * One thread at a time (the store writer, or the loader before it starts). */
@@ -40,14 +44,19 @@ int task_log_open(const char *dir, struct task_log **out, char *err, size_t errl
 /* Closes (pending buffered records are dropped: sync first). NULL is fine. */
 void task_log_close(struct task_log *l);
 
-/* Calls fn for every live record in key order; text is the record's JSON (not
- * NUL-terminated; valid during the call). fn's non-zero return stops the scan and is
+/* What a scan calls for each live key: its put's JSON text and its last update's (NULL,
+ * 0 if none), neither NUL-terminated, valid during the call. */
+typedef int (*task_log_fn)(uint64_t key, const char *text, size_t len, const char *update,
+			   size_t update_len, void *arg);
+
+/* Calls fn for every live key in key order. fn's non-zero return stops the scan and is
  * returned. -ENOMEM, -EIO. */
-int task_log_scan(struct task_log *l,
-		  int (*fn)(uint64_t key, const char *text, size_t len, void *arg), void *arg);
+int task_log_scan(struct task_log *l, task_log_fn fn, void *arg);
 
 /* Buffers a put of text under key (key > 0). -EINVAL (key 0, text too long), -ENOMEM. */
 int task_log_put(struct task_log *l, uint64_t key, const char *text, size_t len);
+/* Buffers an update of key's record (see above). -EINVAL (key 0, text too long), -ENOMEM. */
+int task_log_update(struct task_log *l, uint64_t key, const char *text, size_t len);
 /* Buffers a delete of key (a key not in the log is fine). -EINVAL, -ENOMEM. */
 int task_log_del(struct task_log *l, uint64_t key);
 /* Writes what is buffered and fdatasyncs; compacts when due. On a write error the file is
@@ -63,8 +72,6 @@ void task_log_stats(const struct task_log *l, struct task_log_stats *out);
  * live record in key order (text valid during the call). Returns the bytes of whole valid
  * records (less than len: a torn tail, or a missing or wrong file header, which gives 0);
  * *rc gets fn's non-zero return or -ENOMEM, else 0. For tests, the fuzzer and tools. */
-size_t task_log_replay_buf(const char *data, size_t len,
-			   int (*fn)(uint64_t key, const char *text, size_t len, void *arg),
-			   void *arg, int *rc);
+size_t task_log_replay_buf(const char *data, size_t len, task_log_fn fn, void *arg, int *rc);
 
 #endif

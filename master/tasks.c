@@ -274,10 +274,54 @@ static uint64_t key_seq(const char *key)
 	return v;
 }
 
+/* The fields of a record that may change once it is stored (all of them: what a task log
+ * update carries, task_log.h), health_text being its health as JSON text or NULL. */
+static void jt_task_changes(struct jtext *b, const struct task *t, const char *health_text)
+{
+	const struct task_record *r = &t->rec;
+
+	JT_LIT(b, "\"state\":");
+	jt_str(b, task_state_name(r->state));
+	JT_LIT(b, ",\"started_at\":");
+	jt_num(b, r->started_at);
+	JT_LIT(b, ",\"updated_at\":");
+	jt_num(b, r->updated_at);
+	JT_LIT(b, ",\"health_checked\":");
+	jt_bool(b, r->health_checked);
+	JT_LIT(b, ",\"kill_requested\":");
+	jt_bool(b, t->kill_requested);
+	JT_LIT(b, ",\"kill_grace\":");
+	jt_num(b, t->kill_grace);
+	JT_LIT(b, ",\"uuids\":");
+	jt_raw(b, "[");
+	for (unsigned i = 0; i < t->uuid_cap; i++) {
+		if (!t->uuids[i][0])
+			continue;
+		jt_sep(b);
+		jt_str(b, t->uuids[i]);
+	}
+	jt_raw(b, "]");
+	JT_LIT(b, ",\"uuid_next\":");
+	jt_int(b, t->uuid_next);
+	JT_LIT(b, ",\"health\":");
+	jt_raw(b, health_text ? health_text : "null");
+}
+
+/* What changed, as the JSON object of a task log update. */
+static char *task_changes_text(const struct task *t, const char *health_text)
+{
+	struct jtext b;
+
+	jt_init(&b);
+	jt_reserve(&b, 256);
+	jt_raw(&b, "{");
+	jt_task_changes(&b, t, health_text);
+	jt_raw(&b, "}");
+	return jt_take(&b);
+}
+
 /* The stored record as JSON text (the TASKINFO sent to the agent is not stored: see
- * tasks_create). Written straight as text: this runs on every status change, under the
- * lock. */
-/* health_text: the record's health as JSON text, or NULL (none). */
+ * tasks_create). Written straight as text, by the store writer (task_snap_text). */
 static char *task_text(const struct task *t, const char *health_text)
 {
 	const struct task_record *r = &t->rec;
@@ -295,8 +339,6 @@ static char *task_text(const struct task *t, const char *health_text)
 	jt_str(&b, r->hostname);
 	JT_LIT(&b, ",\"app_id\":");
 	jt_str(&b, r->app_id);
-	JT_LIT(&b, ",\"state\":");
-	jt_str(&b, task_state_name(r->state));
 	JT_LIT(&b, ",\"resources\":");
 	jt_resources(&b, &r->resources);
 	JT_LIT(&b, ",\"ports\":");
@@ -308,33 +350,10 @@ static char *task_text(const struct task *t, const char *health_text)
 	jt_raw(&b, "]");
 	JT_LIT(&b, ",\"staged_at\":");
 	jt_num(&b, r->staged_at);
-	JT_LIT(&b, ",\"started_at\":");
-	jt_num(&b, r->started_at);
-	JT_LIT(&b, ",\"updated_at\":");
-	jt_num(&b, r->updated_at);
 	JT_LIT(&b, ",\"extra\":");
 	jt_raw(&b, t->extra_text ? t->extra_text : "null");
-	JT_LIT(&b, ",\"health_checked\":");
-	jt_bool(&b, r->health_checked);
-	JT_LIT(&b, ",\"kill_requested\":");
-	jt_bool(&b, t->kill_requested);
-	JT_LIT(&b, ",\"kill_grace\":");
-	jt_num(&b, t->kill_grace);
-	JT_LIT(&b, ",\"uuids\":");
-	jt_raw(&b, "[");
-	for (unsigned i = 0; i < t->uuid_cap; i++) {
-		if (!t->uuids[i][0])
-			continue;
-		jt_sep(&b);
-		jt_str(&b, t->uuids[i]);
-	}
-	jt_raw(&b, "]");
-	JT_LIT(&b, ",\"uuid_next\":");
-	jt_int(&b, t->uuid_next);
-	if (health_text) {
-		JT_LIT(&b, ",\"health\":");
-		jt_raw(&b, health_text);
-	}
+	jt_raw(&b, ",");
+	jt_task_changes(&b, t, health_text);
 	jt_raw(&b, "}");
 	return jt_take(&b);
 }
@@ -404,14 +423,15 @@ static struct task_snap *task_snap(const struct task *t)
 	return s;
 }
 
-static char *task_snap_text(const void *p)
+static char *task_snap_text(const void *p, bool update)
 {
 	const struct task_snap *s = p;
 
-	return task_text(&s->t, s->health_text);
+	return update ? task_changes_text(&s->t, s->health_text) : task_text(&s->t, s->health_text);
 }
 
-int tasks_persist(struct master *m, struct task *t)
+/* full: the whole record even if it was stored before (a move into the task log). */
+static int persist(struct master *m, struct task *t, bool full)
 {
 	struct task_snap *snap = task_snap(t);
 	char key[TASK_KEY_LEN];
@@ -421,11 +441,21 @@ int tasks_persist(struct master *m, struct task *t)
 			  t->rec.task_id);
 		return -ENOMEM;
 	}
-	if (!t->store_seq)
+	if (!t->store_seq) {
 		t->store_seq = ++m->task_store_seq;
+		full = true;
+	}
 	task_key(t, key);
-	master_store_put_deferred(m, "tasks", key, snap, task_snap_text);
+	if (full)
+		master_store_put_deferred(m, "tasks", key, snap, task_snap_text);
+	else
+		master_store_update_deferred(m, "tasks", key, snap, task_snap_text);
 	return 0;
+}
+
+int tasks_persist(struct master *m, struct task *t)
+{
+	return persist(m, t, false);
 }
 
 void tasks_set_stats(struct task *t, const struct task_net_stats *stats)
@@ -673,15 +703,22 @@ static int collect_key(const char *key, json_t *value, void *arg)
 	return 0;
 }
 
-/* A record of the task log. */
-static int load_logged(uint64_t seq, const char *text, size_t len, void *arg)
+/* A record of the task log: its put with its last update laid over it. */
+static int load_logged(uint64_t seq, const char *text, size_t len, const char *update,
+		       size_t update_len, void *arg)
 {
 	char key[TASK_KEY_LEN];
 	json_error_t jerr;
-	json_t *v = json_loadb(text, len, 0, &jerr);
+	json_t *v = json_loadb(text, len, 0, &jerr), *u = NULL;
 	int rc;
 
 	seq_key(seq, key);
+	if (v && update && (!(u = json_loadb(update, update_len, 0, &jerr)) ||
+			    json_object_update(v, u) < 0)) {
+		json_decref(v);
+		v = NULL;
+	}
+	json_decref(u);
 	if (!v) {
 		log_error("event=task_log_corrupt key=%s error=\"%s\"", key, jerr.text);
 		return 0;       /* one bad record must not hide the others */
@@ -733,7 +770,7 @@ static void move_to_log(struct master *m, struct move_ctx *mc)
 		struct task *t = tasks_find(m, mc->ids.old[i]);
 
 		if (t)
-			tasks_persist(m, t);    /* a key of its own if it was keyed by its id */
+			persist(m, t, true);    /* a key of its own if it was keyed by its id */
 	}
 	if (task_log_sync(m->task_log) < 0)
 		return;                         /* logged; the rows stay for the next start */

@@ -24,13 +24,18 @@ struct find_stored {
 	json_t *found;
 };
 
-static int match_stored(uint64_t key, const char *text, size_t len, void *arg)
+static int match_stored(uint64_t key, const char *text, size_t len, const char *update,
+			size_t update_len, void *arg)
 {
 	struct find_stored *fs = arg;
 	json_t *value = json_loadb(text, len, 0, NULL);
+	json_t *changes = update ? json_loadb(update, update_len, 0, NULL) : json_object();
 
 	(void)key;
 	assert_non_null(value);
+	assert_non_null(changes);
+	assert_int_equal(json_object_update(value, changes), 0);
+	json_decref(changes);
 	if (!fs->found && strcmp(json_string_value(json_object_get(value, "task_id")) ?: "",
 				 fs->task_id) == 0)
 		fs->found = json_incref(value);
