@@ -134,7 +134,8 @@ static int index_apply(struct index *x, char type, uint64_t key, uint64_t off, u
 	} else if (type == 'U') {
 		if (!s->key)
 			return 0;               /* an update without a put: nothing to lay it on */
-		*live += size - s->upd_size;
+		*live += size;           /* (64-bit: a shorter update must not wrap) */
+		*live -= s->upd_size;
 		s->upd_off = off;
 		s->upd_size = size;
 		return 0;
@@ -340,7 +341,10 @@ static int load(struct task_log *l, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot map %s: %s", l->path, strerror(-rc));
 		return rc;
 	}
-	if ((size_t)st.st_size >= FILE_HEADER && memcmp(data, FILE_MAGIC, FILE_HEADER) != 0) {
+	/* Shorter than a header: a new log's header cut by a crash starts like one; anything
+	 * else is someone else's file, not to be overwritten. */
+	if (st.st_size && memcmp(data, FILE_MAGIC, st.st_size < FILE_HEADER ?
+				 (size_t)st.st_size : FILE_HEADER) != 0) {
 		snprintf(err, errlen, "%s is not a task log (bad file header)", l->path);
 		munmap(data, (size_t)st.st_size);
 		return -EINVAL;
