@@ -53,6 +53,12 @@ const char *intern_get(struct intern *t, const char *s)
 	return e->s;
 }
 
+const char *intern_ref(const char *s)
+{
+	entry_of(s)->refs++;
+	return s;
+}
+
 void intern_put(struct intern *t, const char *s)
 {
 	struct intern_entry *e;

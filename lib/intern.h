@@ -21,6 +21,8 @@ int intern_init(struct intern *t);
 void intern_destroy(struct intern *t);
 /* The shared copy of s with one more reference, or NULL when out of memory. */
 const char *intern_get(struct intern *t, const char *s);
+/* One more reference to s, a string intern_get returned (no hashing, no lookup). */
+const char *intern_ref(const char *s);
 /* Drops a reference taken with intern_get (NULL: nothing); the last one frees the copy. */
 void intern_put(struct intern *t, const char *s);
 /* Number of distinct strings held. */

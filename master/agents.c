@@ -369,8 +369,19 @@ static bool reachable_task(struct task *t, void *arg)
 	return t->rec.state != TASK_UNREACHABLE;
 }
 
+/* A silent agent is noticed within a second (a quarter of the timeout if that is shorter),
+ * not at every tick: at 10,000 agents and a 0.1 s allocation interval the walk of every
+ * agent at each tick was ~3% of the tick thread. */
+#define TIMEOUT_CHECK_EVERY 1.0
+
 void agents_check_timeouts(struct master *m, double now)
 {
+	double every = m->cfg.agent_timeout / 4 < TIMEOUT_CHECK_EVERY ?
+		       m->cfg.agent_timeout / 4 : TIMEOUT_CHECK_EVERY;
+
+	if (now < m->next_timeout_check && m->next_timeout_check - now <= every)
+		return;         /* (a clock that went back: check now) */
+	m->next_timeout_check = now + every;
 	for (struct agent *a = m->agents; a; a = a->next) {
 		json_t *ids, *id;
 		size_t i;

@@ -230,8 +230,18 @@ struct master {
 	struct dlink tasks;             /* every task record */
 	struct hashmap task_index;      /* task id -> task */
 	struct hashmap tasks_by_agent, tasks_by_fw, tasks_by_app;   /* key -> task_group */
+	double next_timeout_check;      /* agents.c: when agents_check_timeouts walks again */
 	struct task_group *groups;      /* every group (freed at destroy) */
 	struct intern strings;          /* tasks' shared hostnames and framework data */
+	/* tasks.c: the groups and shared strings of the last task made. A placement wave
+	 * makes the tasks of one app on one agent back to back, and each of them then skips
+	 * a hash and a lookup for its agent, framework and app groups, its hostname and its
+	 * framework data. Groups live as long as the master; the strings are held by a
+	 * reference of the cache's own. */
+	struct {
+		struct task_group *agent, *fw, *app;
+		const char *hostname, *extra;
+	} last_made;
 	size_t task_count;
 	/* Bumped whenever an agent's state or total resources change (agents.c); the
 	 * allocator's cluster totals are counted again only then. */

@@ -88,6 +88,16 @@ static void group_del(struct task_group *g, struct dlink *link)
 	g->count--;
 }
 
+/* Whether g is the app group of (framework_id, app_id): its key is app_key's. */
+static bool is_app_group(const struct task_group *g, const char *framework_id,
+			 const char *app_id)
+{
+	size_t n = strlen(framework_id);
+
+	return strncmp(g->key, framework_id, n) == 0 && g->key[n] == '\x1f' &&
+	       strcmp(g->key + n + 1, app_id) == 0;
+}
+
 /* Links a new record into every index; its framework, agent and app ids become the keys
  * of its groups. -EEXIST if its id is taken, -ENOMEM. */
 static int task_link(struct master *m, struct task *t, const char *framework_id,
@@ -95,15 +105,22 @@ static int task_link(struct master *m, struct task *t, const char *framework_id,
 {
 	bool live = !task_state_is_terminal(t->rec.state), running = t->rec.state == TASK_RUNNING;
 	char key[FRAMEWORK_ID_LEN + APP_ID_LEN + 2];
-	struct task_group *ga, *gf, *gp;
+	struct task_group *ga = m->last_made.agent, *gf = m->last_made.fw, *gp = m->last_made.app;
 	int rc;
 
-	app_key(key, sizeof(key), framework_id, app_id);
-	ga = task_group_get(m, &m->tasks_by_agent, agent_id);
-	gf = task_group_get(m, &m->tasks_by_fw, framework_id);
-	gp = task_group_get(m, &m->tasks_by_app, key);
+	if (!ga || strcmp(ga->key, agent_id) != 0)
+		ga = task_group_get(m, &m->tasks_by_agent, agent_id);
+	if (!gf || strcmp(gf->key, framework_id) != 0)
+		gf = task_group_get(m, &m->tasks_by_fw, framework_id);
+	if (!gp || !is_app_group(gp, framework_id, app_id)) {
+		app_key(key, sizeof(key), framework_id, app_id);
+		gp = task_group_get(m, &m->tasks_by_app, key);
+	}
 	if (!ga || !gf || !gp)
 		return -ENOMEM;
+	m->last_made.agent = ga;
+	m->last_made.fw = gf;
+	m->last_made.app = gp;
 	rc = hashmap_put(&m->task_index, &t->by_id, t->rec.task_id);
 	if (rc < 0)
 		return rc;
@@ -149,6 +166,22 @@ struct task_init {
 	const char *extra_text;         /* extra printed (compact, sorted keys), or NULL */
 };
 
+/* The shared copy of s with one more reference: the cached *last if it is s, else from
+ * the table (and then cached in place of the one before). NULL without memory. */
+static const char *shared(struct master *m, const char **last, const char *s)
+{
+	const char *got;
+
+	if (*last && strcmp(*last, s) == 0)
+		return intern_ref(*last);
+	got = intern_get(&m->strings, s);
+	if (got) {
+		intern_put(&m->strings, *last);
+		*last = intern_ref(got);
+	}
+	return got;
+}
+
 /* One allocation for the record, its port ranges, ports and id; the hostname and extra
  * shared through m->strings; linked into every index. -EEXIST (id taken), -ENOMEM. */
 static int task_new(struct master *m, const struct task_init *in, struct task **out)
@@ -193,14 +226,15 @@ static int task_new(struct master *m, const struct task_init *in, struct task **
 	r->state = in->state;
 	r->version = "";
 	rc = -ENOMEM;
-	r->hostname = intern_get(&m->strings, host);
+	r->hostname = shared(m, &m->last_made.hostname, host);
 	if (!r->hostname)
 		goto fail;
 	if (in->extra) {
 		text = in->extra_text ? NULL :
 			json_dumps(in->extra, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 		t->extra_text = in->extra_text || text ?
-			intern_get(&m->strings, in->extra_text ? in->extra_text : text) : NULL;
+			shared(m, &m->last_made.extra, in->extra_text ? in->extra_text : text) :
+			NULL;
 		free(text);
 		r->extra = intern_json(t->extra_text);
 		if (!r->extra)
@@ -1095,5 +1129,8 @@ void tasks_free(struct master *m)
 	hashmap_destroy(&m->tasks_by_agent);
 	hashmap_destroy(&m->tasks_by_fw);
 	hashmap_destroy(&m->tasks_by_app);
+	intern_put(&m->strings, m->last_made.hostname);
+	intern_put(&m->strings, m->last_made.extra);
+	memset(&m->last_made, 0, sizeof(m->last_made));
 	intern_destroy(&m->strings);
 }
