@@ -122,9 +122,23 @@ static size_t find(const struct hashmap *h, const char *key, uint64_t hash)
 	}
 }
 
-int hashmap_put(struct hashmap *h, struct hm_node *node, const char *key)
+uint64_t hashmap_prefetch(const struct hashmap *h, const char *key)
 {
 	uint64_t hash = hm_hash(key);
+
+	if (h->slots)
+		__builtin_prefetch(&h->slots[hash & h->mask], 1);
+	return hash;
+}
+
+int hashmap_put(struct hashmap *h, struct hm_node *node, const char *key)
+{
+	return hashmap_put_hashed(h, node, key, hm_hash(key));
+}
+
+int hashmap_put_hashed(struct hashmap *h, struct hm_node *node, const char *key,
+		       uint64_t hash)
+{
 	size_t i;
 
 	if (!h->slots && hashmap_init(h) < 0)

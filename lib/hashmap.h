@@ -45,6 +45,12 @@ void hashmap_destroy(struct hashmap *h);
  * table is full and could not grow (nothing changes). */
 int hashmap_put(struct hashmap *h, struct hm_node *node, const char *key);
 struct hm_node *hashmap_get(const struct hashmap *h, const char *key);
+/* Starts loading the slot where key's probe begins and returns key's hash: called well
+ * before hashmap_put_hashed, the cache miss of a big table overlaps the work between. */
+uint64_t hashmap_prefetch(const struct hashmap *h, const char *key);
+/* hashmap_put with key's hash already computed (hm_hash, or hashmap_prefetch). */
+int hashmap_put_hashed(struct hashmap *h, struct hm_node *node, const char *key,
+		       uint64_t hash);
 /* Unlinks and returns the node of key, or NULL. */
 struct hm_node *hashmap_remove(struct hashmap *h, const char *key);
 /* Unlinks this node (it must be linked in h). */

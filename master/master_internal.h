@@ -240,7 +240,10 @@ struct master {
 	 * reference of the cache's own. */
 	struct {
 		struct task_group *agent, *fw, *app;
-		const char *hostname, *extra;
+		const char *hostname;
+		/* Framework data by the caller's pointer to it (a framework keeps one text per
+		 * app version, and a wave interleaves apps): checked with strcmp. */
+		struct { const char *from, *shared; } extra[16];
 	} last_made;
 	size_t task_count;
 	/* Bumped whenever an agent's state or total resources change (agents.c); the

@@ -101,7 +101,7 @@ static bool is_app_group(const struct task_group *g, const char *framework_id,
 /* Links a new record into every index; its framework, agent and app ids become the keys
  * of its groups. -EEXIST if its id is taken, -ENOMEM. */
 static int task_link(struct master *m, struct task *t, const char *framework_id,
-		     const char *agent_id, const char *app_id)
+		     const char *agent_id, const char *app_id, uint64_t id_hash)
 {
 	bool live = !task_state_is_terminal(t->rec.state), running = t->rec.state == TASK_RUNNING;
 	char key[FRAMEWORK_ID_LEN + APP_ID_LEN + 2];
@@ -121,7 +121,7 @@ static int task_link(struct master *m, struct task *t, const char *framework_id,
 	m->last_made.agent = ga;
 	m->last_made.fw = gf;
 	m->last_made.app = gp;
-	rc = hashmap_put(&m->task_index, &t->by_id, t->rec.task_id);
+	rc = hashmap_put_hashed(&m->task_index, &t->by_id, t->rec.task_id, id_hash);
 	if (rc < 0)
 		return rc;
 	dl_add_tail(&m->tasks, &t->all);
@@ -164,6 +164,8 @@ struct task_init {
 	size_t port_count;
 	json_t *extra;                  /* NULL: none */
 	const char *extra_text;         /* extra printed (compact, sorted keys), or NULL */
+	bool has_id_hash;               /* id_hash is hm_hash(task_id), taken early */
+	uint64_t id_hash;
 };
 
 /* The shared copy of s with one more reference: the cached *last if it is s, else from
@@ -179,6 +181,21 @@ static const char *shared(struct master *m, const char **last, const char *s)
 		intern_put(&m->strings, *last);
 		*last = intern_ref(got);
 	}
+	return got;
+}
+
+/* shared() for framework data, cached by the caller's pointer to its text. */
+static const char *shared_extra(struct master *m, const char *s)
+{
+	size_t n = sizeof(m->last_made.extra) / sizeof(m->last_made.extra[0]);
+	__typeof__(m->last_made.extra[0]) *e = &m->last_made.extra[((uintptr_t)s >> 4) % n];
+	const char *got;
+
+	if (e->from == s && strcmp(e->shared, s) == 0)
+		return intern_ref(e->shared);
+	got = shared(m, &e->shared, s);
+	if (got)
+		e->from = s;
 	return got;
 }
 
@@ -232,16 +249,17 @@ static int task_new(struct master *m, const struct task_init *in, struct task **
 	if (in->extra) {
 		text = in->extra_text ? NULL :
 			json_dumps(in->extra, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-		t->extra_text = in->extra_text || text ?
-			shared(m, &m->last_made.extra, in->extra_text ? in->extra_text : text) :
-			NULL;
+		t->extra_text = in->extra_text ? shared_extra(m, in->extra_text) :
+				text ? intern_get(&m->strings, text) : NULL;
 		free(text);
 		r->extra = intern_json(t->extra_text);
 		if (!r->extra)
 			goto fail;
 		r->version = json_string_value(json_object_get(r->extra, "version")) ?: "";
 	}
-	rc = task_link(m, t, fw, agent, app);
+	/* (an id cut to TASK_ID_LEN is not the one hashed) */
+	rc = task_link(m, t, fw, agent, app, in->has_id_hash && !in->task_id[idlen] ? in->id_hash :
+					     hm_hash(t->rec.task_id));
 	if (rc < 0)
 		goto fail;
 	*out = t;
@@ -958,10 +976,15 @@ int tasks_create(struct master *m, struct framework *fw, struct agent *a,
 		.ports = l->ports, .port_count = l->port_count, .extra = l->extra,
 		.extra_text = l->extra ? l->extra_text : NULL,
 	};
-	char *body = launch_text(fw, l, res);
 	struct task *t;
+	char *body;
 	int rc;
 
+	/* The id's slot in the task index (a cache miss at a million tasks) loads while the
+	 * launch text is printed. */
+	in.id_hash = hashmap_prefetch(&m->task_index, l->task_id);
+	in.has_id_hash = true;
+	body = launch_text(fw, l, res);
 	if (!body)
 		return -ENOMEM;
 	rc = task_new(m, &in, &t);
@@ -1130,7 +1153,8 @@ void tasks_free(struct master *m)
 	hashmap_destroy(&m->tasks_by_fw);
 	hashmap_destroy(&m->tasks_by_app);
 	intern_put(&m->strings, m->last_made.hostname);
-	intern_put(&m->strings, m->last_made.extra);
+	for (size_t i = 0; i < sizeof(m->last_made.extra) / sizeof(m->last_made.extra[0]); i++)
+		intern_put(&m->strings, m->last_made.extra[i].shared);
 	memset(&m->last_made, 0, sizeof(m->last_made));
 	intern_destroy(&m->strings);
 }
