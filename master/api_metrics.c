@@ -32,7 +32,8 @@ static void h_metrics(struct http_request *req, struct http_response *resp, void
 	struct master *m = ctx;
 	struct alloc_stats alloc;
 	size_t agents, tasks, offers, link_len;
-	unsigned long batches, writes, queued, durable, coalesced;
+	unsigned long batches, writes, queued, durable, coalesced, log_writes;
+	struct task_log_stats log;
 
 	(void)req;
 	master_lock(m);
@@ -50,14 +51,19 @@ static void h_metrics(struct http_request *req, struct http_response *resp, void
 	coalesced = m->sw_coalesced;
 	queued = m->sw_seq;
 	durable = m->sw_durable;
+	log_writes = m->sw_log_writes;
+	log = m->sw_log_stats;
 	pthread_mutex_unlock(&m->sw_mutex);
 	http_respond_json(resp, 200, json_pack(
-		"{s:o,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I},s:{s:I,s:I}}",
+		"{s:o,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I,s:{s:b,s:I,s:I,s:I,s:I}},s:{s:I,s:I}}",
 		"allocation_cycles", alloc_json(&alloc), "agents", (json_int_t)agents,
 		"tasks", (json_int_t)tasks, "offers", (json_int_t)offers,
 		"store", "batches", (json_int_t)batches, "writes", (json_int_t)writes,
 		"coalesced", (json_int_t)coalesced,
 		"pending", (json_int_t)(queued - durable),
+		"task_log", "open", m->task_log != NULL, "writes", (json_int_t)log_writes,
+		"file_bytes", (json_int_t)log.file_bytes, "live_bytes", (json_int_t)log.live_bytes,
+		"compactions", (json_int_t)log.compactions,
 		"agent_link", "queued", (json_int_t)link_len,
 		"streams", (json_int_t)agent_stream_count(m)));
 }

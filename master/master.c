@@ -96,6 +96,7 @@ int master_load(struct master *m, char *err, size_t errlen)
 		rc = task_log_open(m->cfg.work_dir, &m->task_log, err, errlen);
 		if (rc < 0)
 			return rc;
+		task_log_stats(m->task_log, &m->sw_log_stats);  /* (no writer thread yet) */
 	}
 	master_lock(m);
 	rc = agents_load(m);

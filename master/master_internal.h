@@ -292,6 +292,7 @@ struct master {
 	struct store_job *sw_head, *sw_tail;
 	unsigned long sw_seq, sw_durable, sw_batches, sw_writes, sw_coalesced;
 	unsigned long sw_log_writes;    /* of sw_writes, appended to the task log */
+	struct task_log_stats sw_log_stats;     /* the task log's, after the last batch */
 	bool sw_throttled;              /* the allocator skipped a cycle for the backlog */
 	struct hashmap sw_seen;         /* the writer's: the batch's keys (coalesce), kept */
 	pthread_t sw_thread;

@@ -273,6 +273,8 @@ static void write_batch(struct master *m, struct store_job *batch)
 	m->sw_batches++;
 	m->sw_writes += n;
 	m->sw_log_writes += logged;
+	if (m->task_log)
+		task_log_stats(m->task_log, &m->sw_log_stats);
 	m->sw_coalesced += skipped;
 	wake = m->sw_throttled;
 	m->sw_throttled = false;
