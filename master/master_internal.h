@@ -294,6 +294,7 @@ struct master {
 	unsigned long sw_log_writes;    /* of sw_writes, appended to the task log */
 	struct task_log_stats sw_log_stats;     /* the task log's, after the last batch */
 	bool sw_throttled;              /* the allocator skipped a cycle for the backlog */
+	bool sw_gathering;              /* the writer waits for a bigger batch */
 	struct hashmap sw_seen;         /* the writer's: the batch's keys (coalesce), kept */
 	pthread_t sw_thread;
 	bool sw_running, sw_stop;
