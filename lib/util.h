@@ -3,6 +3,7 @@
 #define PACER_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdbool.h>
 #include <sys/types.h>
 #include <jansson.h>
@@ -42,6 +43,10 @@ int write_file_replace(const char *path, const void *data, size_t len);
 int json_replace_file(const char *path, json_t *value);
 /* mkdir -p; returns 0 or -errno. */
 int mkdir_p(const char *path, mode_t mode);
+/* pwrite of all len bytes at off (retrying short writes and EINTR). 0 or -errno. */
+int pwrite_all(int fd, const void *data, size_t len, uint64_t off);
+/* fsync of a directory (after a rename or create in it). 0 or -errno. */
+int fsync_dir(const char *dir);
 /* rm -rf that stays on one file system; returns 0 or -errno. */
 int remove_tree(const char *path);
 /* Writes a short string to a file (cgroup/proc knobs). Returns 0 or -errno. */

@@ -345,6 +345,9 @@ int store_writer_start(struct master *m);
 void store_writer_stop(struct master *m);
 
 /* --- task groups (tasks.c) --- */
+/* A task record's store key (its creation sequence number in 16 lower-case hex digits) as
+ * that number; 0 for any other key (the task id keys of an older format). */
+uint64_t tasks_key_seq(const char *key);
 struct task_group *task_group_get(struct master *m, struct hashmap *map, const char *key);
 /* The group of this agent's tasks (NULL when the agent never had one). */
 struct task_group *tasks_on_agent(struct master *m, const char *agent_id);

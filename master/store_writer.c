@@ -28,27 +28,10 @@ static bool to_log(const struct master *m, const char *kind)
 	return m->task_log && strcmp(kind, "tasks") == 0;
 }
 
-/* A task record's store key (16 lower-case hex digits, tasks.c) as the log's key; 0 for
- * anything else. */
-static uint64_t log_key(const char *key)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; key[i]; i++) {
-		char c = key[i];
-
-		if (i == 16 || !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return 0;
-		v = v << 4 | (uint64_t)(c <= '9' ? c - '0' : c - 'a' + 10);
-	}
-	return i == 16 ? v : 0;
-}
-
 /* A put (or delete) buffered in the task log; durable at the next task_log_sync. */
 static int log_one(struct master *m, const char *key, json_t *value, const char *text)
 {
-	uint64_t k = log_key(key);
+	uint64_t k = tasks_key_seq(key);
 	char *printed = NULL;
 	int rc;
 
@@ -105,7 +88,7 @@ static void write_obj(struct master *m, const char *kind, const char *key, void 
 {
 	bool as_update = update && to_log(m, kind);
 	char *text = render(obj, as_update);
-	uint64_t k = log_key(key);
+	uint64_t k = tasks_key_seq(key);
 	int rc;
 
 	if (!text) {

@@ -283,34 +283,6 @@ size_t task_log_replay_buf(const char *data, size_t len, task_log_fn fn, void *a
 
 /* ---- the file ---- */
 
-static int write_all(int fd, const void *data, size_t len, uint64_t off)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)data + done, len - done, (off_t)(off + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
 /* Maps the file's first len bytes read-only (NULL for an empty file). */
 static int map_file(int fd, size_t len, char **out)
 {
@@ -358,7 +330,7 @@ static int load(struct task_log *l, char *err, size_t errlen)
 		return rc;
 	}
 	if (whole < FILE_HEADER) {              /* new (or never got its header synced) */
-		if ((rc = write_all(l->fd, FILE_MAGIC, FILE_HEADER, 0)) < 0 ||
+		if ((rc = pwrite_all(l->fd, FILE_MAGIC, FILE_HEADER, 0)) < 0 ||
 		    ftruncate(l->fd, FILE_HEADER) < 0 || fdatasync(l->fd) < 0) {
 			rc = rc < 0 ? rc : -errno;
 			snprintf(err, errlen, "cannot write %s: %s", l->path, strerror(-rc));
@@ -516,7 +488,7 @@ int task_log_sync(struct task_log *l)
 
 	if (!l->buf_len)
 		return 0;
-	rc = write_all(l->fd, l->buf, l->buf_len, l->size);
+	rc = pwrite_all(l->fd, l->buf, l->buf_len, l->size);
 	if (!rc && fdatasync(l->fd) < 0)
 		rc = -errno;
 	if (rc < 0) {
@@ -572,11 +544,11 @@ int task_log_compact(struct task_log *l)
 		if (l->idx.slots[i].key)
 			live[n++] = l->idx.slots[i];
 	qsort(live, n, sizeof(*live), cmp_slot_off);
-	if ((rc = write_all(fd, FILE_MAGIC, FILE_HEADER, 0)) < 0)
+	if ((rc = pwrite_all(fd, FILE_MAGIC, FILE_HEADER, 0)) < 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
-		if ((rc = write_all(fd, data + live[i].off, live[i].size, new_size)) < 0 ||
-		    (live[i].upd_size && (rc = write_all(fd, data + live[i].upd_off,
+		if ((rc = pwrite_all(fd, data + live[i].off, live[i].size, new_size)) < 0 ||
+		    (live[i].upd_size && (rc = pwrite_all(fd, data + live[i].upd_off,
 							  live[i].upd_size,
 							  new_size + live[i].size)) < 0))
 			goto fail;

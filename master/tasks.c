@@ -311,8 +311,7 @@ static void task_key(const struct task *t, char key[TASK_KEY_LEN])
 	seq_key(t->store_seq, key);
 }
 
-/* The key's sequence number, or 0 for a key of the format before (the task id). */
-static uint64_t key_seq(const char *key)
+uint64_t tasks_key_seq(const char *key)
 {
 	uint64_t v = 0;
 
@@ -582,7 +581,7 @@ static int task_from_json(struct master *m, const char *key, json_t *j, struct t
 	resources_free(&res);
 	if (rc < 0)
 		return rc;
-	t->store_seq = key_seq(key);
+	t->store_seq = tasks_key_seq(key);
 	if (t->store_seq > m->task_store_seq)
 		m->task_store_seq = t->store_seq;
 	t->rec.staged_at = num(j, "staged_at");

@@ -140,20 +140,10 @@ size_t usage_journal_size(const struct usage_journal *j)
 
 int usage_journal_append(struct usage_journal *j, const void *data, size_t len)
 {
-	size_t done = 0;
-	int rc = 0;
+	int rc = pwrite_all(j->fd, data, len, j->size);
 
-	while (done < len) {
-		ssize_t n = pwrite(j->fd, (const char *)data + done, len - done, (off_t)(j->size + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = n < 0 ? -errno : -EIO;
-			goto fail;
-		}
-		done += (size_t)n;
-	}
+	if (rc < 0)
+		goto fail;
 	if (fdatasync(j->fd) < 0) {
 		rc = -errno;
 		goto fail;
@@ -164,18 +154,6 @@ fail:
 	/* Nothing after a torn record would ever be replayed: cut it off, the caller retries. */
 	if (ftruncate(j->fd, (off_t)j->size) < 0)
 		log_error("event=usage_journal_truncate_failed error=\"%s\"", strerror(errno));
-	return rc;
-}
-
-static int sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
 	return rc;
 }
 
@@ -198,7 +176,7 @@ int usage_journal_rotate(struct usage_journal *j)
 	close(j->fd);
 	j->fd = fd;
 	j->size = 0;
-	return sync_dir(j->dir);
+	return fsync_dir(j->dir);
 }
 
 int usage_journal_drop_old(struct usage_journal *j)
