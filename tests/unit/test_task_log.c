@@ -357,7 +357,7 @@ static void test_updates_survive_compaction(void **state)
 	put(c, 2, "two");
 	sync_log(c);
 	for (int i = 0; i <= 9; i++) {
-		char u[16];
+		char u[32];
 
 		snprintf(u, sizeof(u), "{\"s\":%d}", i);
 		update(c, 1, u);
