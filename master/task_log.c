@@ -330,8 +330,11 @@ static int load(struct task_log *l, char *err, size_t errlen)
 		return rc;
 	}
 	if (whole < FILE_HEADER) {              /* new (or never got its header synced) */
+		/* The directory too: records acknowledged later must not vanish with a file
+		 * name that a power loss took back. */
 		if ((rc = pwrite_all(l->fd, FILE_MAGIC, FILE_HEADER, 0)) < 0 ||
-		    ftruncate(l->fd, FILE_HEADER) < 0 || fdatasync(l->fd) < 0) {
+		    ftruncate(l->fd, FILE_HEADER) < 0 || fdatasync(l->fd) < 0 ||
+		    (rc = fsync_dir(l->dir)) < 0) {
 			rc = rc < 0 ? rc : -errno;
 			snprintf(err, errlen, "cannot write %s: %s", l->path, strerror(-rc));
 			return rc;

@@ -105,6 +105,7 @@ int usage_journal_open(const char *dir, struct usage_journal **out)
 {
 	struct usage_journal *j = calloc(1, sizeof(*j));
 	struct stat sb;
+	int rc;
 
 	if (!j)
 		return -ENOMEM;
@@ -121,6 +122,11 @@ int usage_journal_open(const char *dir, struct usage_journal **out)
 		return e;
 	}
 	j->size = (size_t)sb.st_size;
+	/* A new (empty) journal's name must be durable before batches appended to it are
+	 * acknowledged. */
+	if (!j->size && (rc = fsync_dir(dir)) < 0)
+		log_warn("event=usage_journal_dir_sync_failed dir=%s error=\"%s\"", dir,
+			 strerror(-rc));
 	*out = j;
 	return 0;
 }
