@@ -679,6 +679,7 @@ struct load_ctx {
 	struct master *m;
 	char **old;
 	size_t n_old, cap_old;
+	struct task *last;      /* the task load_one linked last (NULL: none) */
 };
 
 /* Adds a copy of s to c->old; false without memory. */
@@ -711,6 +712,7 @@ static int load_one(const char *key, json_t *value, void *arg)
 	}
 	if (rc < 0)
 		return rc;
+	c->last = t;
 	if (counts_for_agent(t->rec.state))
 		account_agent(c->m, t, +1);
 	if (t->store_seq && !json_object_get(value, "info") &&
@@ -795,9 +797,10 @@ static int load_from_store(const char *key, json_t *value, void *arg)
 	remember(&mc->keys, key);       /* (no memory: moved at a later start) */
 	if (*id && tasks_find(mc->load.m, id))
 		return 0;
+	mc->load.last = NULL;
 	rc = load_one(key, value, &mc->load);
-	if (rc == 0 && *id && tasks_find(mc->load.m, id))
-		remember(&mc->ids, id);
+	if (rc == 0 && mc->load.last)   /* (its id may be the key: an older shape) */
+		remember(&mc->ids, mc->load.last->rec.task_id);
 	return rc;
 }
 

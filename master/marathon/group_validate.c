@@ -36,11 +36,15 @@ struct gv {
 void group_parent(const char *id, char *out, size_t outlen)
 {
 	const char *slash = strrchr(id, '/');
-	size_t n = slash && slash != id ? (size_t)(slash - id) : 1;
+	size_t n = slash && slash != id ? (size_t)(slash - id) : 0;
 
 	/* out may be id itself (walking up in place): move, do not print. */
-	if (outlen == 0)
+	if (outlen < 2)
 		return;
+	if (!n) {               /* "/x", or an id without a slash (a hand-edited store): "/" */
+		memcpy(out, "/", 2);
+		return;
+	}
 	if (n >= outlen)
 		n = outlen - 1;
 	memmove(out, id, n);

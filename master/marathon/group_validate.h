@@ -28,7 +28,8 @@
 int group_validate(json_t *def, const char *group_id, const char *base_id, bool allow_scale,
 		   json_t **out, json_t **details);
 
-/* "/a/b" -> "/a", "/a" -> "/" (out may be id: walks up in place). */
+/* "/a/b" -> "/a", "/a" -> "/", "a" -> "/" (out may be id: walks up in place; every walk
+ * reaches "/"). */
 void group_parent(const char *id, char *out, size_t outlen);
 
 #endif

@@ -55,7 +55,8 @@ static void cleanup(void)
 
 static void wipe_store(void)
 {
-	static const char *const files[] = { "master.db", "master.db-wal", "master.db-shm" };
+	static const char *const files[] = { "master.db", "master.db-wal", "master.db-shm",
+					     "tasks.log" };
 	char path[128];
 
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {

@@ -40,7 +40,8 @@ static void cleanup(void)
 
 static void wipe_store(void)
 {
-	static const char *const files[] = { "master.db", "master.db-wal", "master.db-shm" };
+	static const char *const files[] = { "master.db", "master.db-wal", "master.db-shm",
+					     "tasks.log" };
 	char path[128];
 
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
@@ -122,10 +123,11 @@ static void allocate(struct master *m)
 	allocator_run(m, clock_now);
 }
 
-/* Every task the master loaded has a record it can read back under its own key (the
- * creation sequence number; the master rewrote records of older shapes: keyed by task id,
- * or with the TASKINFO inside), naming the task, without the TASKINFO; no "task_infos"
- * record is left. */
+/* Every task the master loaded has a record it can read back from the task log under its
+ * own key (the creation sequence number; the master moved the rows of kind "tasks" into
+ * the log and rewrote records of older shapes: keyed by task id, or with the TASKINFO
+ * inside), naming the task, without the TASKINFO; no "tasks" or "task_infos" row is left
+ * in the store. */
 static int count_doc(const char *key, json_t *v, void *arg)
 {
 	(void)key;
@@ -134,23 +136,56 @@ static int count_doc(const char *key, json_t *v, void *arg)
 	return 0;
 }
 
+struct logged {
+	json_t *by_key;         /* "<key>" -> the record (with its update laid over it) */
+};
+
+static int collect_logged(uint64_t key, const char *text, size_t len, const char *update,
+			  size_t update_len, void *arg)
+{
+	struct logged *lg = arg;
+	json_t *v = json_loadb(text, len, 0, NULL), *u;
+	char k[32];
+
+	CHECK(json_is_object(v));
+	if (update) {
+		u = json_loadb(update, update_len, 0, NULL);
+		CHECK(json_is_object(u) && json_object_update(v, u) == 0);
+		json_decref(u);
+	}
+	snprintf(k, sizeof(k), "%016" PRIx64, key);
+	json_object_set_new(lg->by_key, k, v);
+	return 0;
+}
+
 static void check_tasks_rewritten(struct master *m)
 {
-	int infos = 0;
+	struct logged lg = { .by_key = json_object() };
+	int infos = 0, rows = 0, rc = -1;
+	char path[128];
+	size_t len = 0;
+	char *image;
 
+	snprintf(path, sizeof(path), "%s/tasks.log", dir);
+	image = read_file(path, &len);
+	CHECK(image);
+	CHECK(task_log_replay_buf(image, len, collect_logged, &lg, &rc) == len && rc == 0);
+	free(image);
 	for (struct dlink *l = m->tasks.next; l != &m->tasks; l = l->next) {
 		struct task *t = dl_entry(l, struct task, all);
 		char key[32];
-		json_t *v = NULL;
+		json_t *v;
 
 		CHECK(t->store_seq != 0);
 		snprintf(key, sizeof(key), "%016" PRIx64, t->store_seq);
-		CHECK(store_get(m->store, "tasks", key, &v) == 0);
+		v = json_object_get(lg.by_key, key);
 		CHECK(json_is_object(v) && !json_object_get(v, "info"));
 		CHECK(strcmp(json_string_value(json_object_get(v, "task_id")) ?: "",
 			     t->rec.task_id) == 0);
-		json_decref(v);
 	}
+	json_decref(lg.by_key);
+	store_scan(m->store, "tasks", count_doc, &rows);
+	CHECK(rows == 0);
 	store_scan(m->store, "task_infos", count_doc, &infos);
 	CHECK(infos == 0);
 }
