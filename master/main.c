@@ -23,7 +23,7 @@ static const char usage[] =
 	"Usage: pacer-master [options]\n"
 	"\n"
 	"The Pacer master: agent registry, DRF allocator and offers, task records, the\n"
-	"Marathon v2 API, state in SQLite under --work-dir.\n"
+	"Marathon v2 API, state under --work-dir (master.db, tasks.log).\n"
 	"\n"
 	"Options:\n"
 	"  --port N                  HTTP port (default 5050)\n"

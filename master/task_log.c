@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -378,13 +379,20 @@ int task_log_open(const char *dir, struct task_log **out, char *err, size_t errl
 		rc = -ENOMEM;
 		goto fail;
 	}
-	unlink(l->new_path);            /* a compaction that did not finish: the old log stands */
 	l->fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (l->fd < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "cannot open %s: %s", l->path, strerror(errno));
 		goto fail;
 	}
+	/* One writer: a second master on this work dir would interleave its records. */
+	if (flock(l->fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		snprintf(err, errlen, "%s is in use by another process (one master per work dir)",
+			 l->path);
+		goto fail;
+	}
+	unlink(l->new_path);            /* a compaction that did not finish: the old log stands */
 	rc = load(l, err, errlen);
 	if (rc < 0)
 		goto fail;
@@ -534,6 +542,11 @@ int task_log_compact(struct task_log *l)
 	fd = open(l->new_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {     /* it becomes the log: held like it */
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
 	rc = map_file(l->fd, (size_t)old_size, &data);
 	if (rc < 0)
 		goto fail;

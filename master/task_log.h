@@ -38,8 +38,9 @@ struct task_log_stats {
 	size_t compactions;
 };
 
-/* Opens (creating) <dir>/tasks.log, replays it into its index and cuts a torn tail off.
- * err gets a message naming the file on failure (-errno). */
+/* Opens (creating) <dir>/tasks.log, locks it (flock: -EBUSY while another process has it
+ * open here), replays it into its index and cuts a torn tail off. err gets a message naming
+ * the file on failure (-errno). */
 int task_log_open(const char *dir, struct task_log **out, char *err, size_t errlen);
 /* Closes (pending buffered records are dropped: sync first). NULL is fine. */
 void task_log_close(struct task_log *l);

@@ -1,13 +1,15 @@
 """test_task_log.py - the master's task records live in tasks.log (an append-only log in its
 work dir), not in master.db: running tasks come back after the master is killed; a torn
 tail (a batch whose sync never returned) is cut off at start without losing the records
-before it; and task rows an older master left in master.db are moved into the log."""
+before it; task rows an older master left in master.db are moved into the log; and a
+second master started on the same work dir exits with an error naming the log."""
 
 import json
 import os
 import signal
 import sqlite3
 import struct
+import subprocess
 import zlib
 
 from cluster import app_def, live_tasks, procs_with_env, wait_running, wait_until
@@ -142,3 +144,23 @@ def test_task_rows_in_master_db_move_into_the_log(make_cluster, apps):
     assert sorted(r["task_id"] for r in _read_log(_log_path(c)).values()) == ids
     wait_until(lambda: _running_ids(c, app_id) == ids, 30,
                what="both tasks RUNNING after the move")
+
+
+def test_second_master_on_the_same_work_dir_exits(make_cluster, apps):
+    c = make_cluster(agents=1, agent_timeout=30)
+    app_id = apps.new_id("alone")
+    apps.create(app_def(app_id, instances=1), cluster=c)
+    task_id = wait_running(c, app_id, 1)[0]["id"]
+    size = os.path.getsize(_log_path(c))
+
+    p = subprocess.run([os.path.join(c.build, "pacer-master"), "--port", "0", "--bind",
+                        "127.0.0.1", "--work-dir", c.master_work],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0, p
+    assert "tasks.log is in use by another process" in p.stderr, p.stderr
+    # The first master and its log carry on.
+    assert os.path.getsize(_log_path(c)) >= size
+    assert _running_ids(c, app_id) == [task_id]
+    more = apps.new_id("more")
+    apps.create(app_def(more, instances=1), cluster=c)
+    wait_running(c, more, 1)

@@ -633,6 +633,33 @@ static void test_leftover_compaction_file_ignored(void **state)
 	assert_log(c, "1=one\n2=two\n");
 }
 
+/* A second opener of the same work dir (a second master) is refused while the first has
+ * the log, with a message naming the file, and nothing of the first's is touched; once the
+ * first closes, the log opens. */
+static void test_second_opener_refused(void **state)
+{
+	struct ctx *c = *state;
+	struct task_log *other = NULL;
+	char err[256] = "";
+
+	put(c, 1, "one");
+	sync_log(c);
+	write_whole(c->new_path, "a compaction of the first opener", 32);
+	assert_int_equal(task_log_open(c->dir, &other, err, sizeof(err)), -EBUSY);
+	assert_null(other);
+	assert_non_null(strstr(err, c->path));
+	assert_non_null(strstr(err, "in use"));
+	assert_true(exists(c->new_path));       /* the second opener removed nothing */
+	put(c, 2, "two");
+	sync_log(c);
+	assert_log(c, "1=one\n2=two\n");
+
+	close_log(c);
+	assert_int_equal(task_log_open(c->dir, &other, err, sizeof(err)), 0);
+	c->l = other;
+	assert_log(c, "1=one\n2=two\n");
+}
+
 /* Builds the text of key k's version v: ~100 bytes, different per version. */
 static void text_of(char *out, size_t len, uint64_t k, int v)
 {
@@ -952,6 +979,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_short_foreign_file_is_not_a_task_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_header_is_a_new_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leftover_compaction_file_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_second_opener_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_keys, setup, teardown),
