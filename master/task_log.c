@@ -531,9 +531,45 @@ int task_log_sync(struct task_log *l)
 
 /* ---- compaction ---- */
 
+/* The new file's bytes, gathered into writes of up to COPY_CHUNK (not one per record). */
+#define COPY_CHUNK (1u << 20)
+
+struct copy_out {
+	int fd;
+	uint64_t off;           /* written so far */
+	char *buf;
+	size_t len;
+};
+
+static int copy_flush(struct copy_out *c)
+{
+	int rc = c->len ? pwrite_all(c->fd, c->buf, c->len, c->off) : 0;
+
+	c->off += c->len;
+	c->len = 0;
+	return rc;
+}
+
+static int copy_add(struct copy_out *c, const void *data, size_t len)
+{
+	int rc;
+
+	if (c->len + len > COPY_CHUNK && (rc = copy_flush(c)) < 0)
+		return rc;
+	if (len > COPY_CHUNK) {         /* (a record bigger than a chunk: straight out) */
+		rc = pwrite_all(c->fd, data, len, c->off);
+		c->off += len;
+		return rc;
+	}
+	memcpy(c->buf + c->len, data, len);
+	c->len += len;
+	return 0;
+}
+
 int task_log_compact(struct task_log *l)
 {
-	uint64_t new_size = FILE_HEADER, old_size = l->size;
+	uint64_t new_size, old_size = l->size;
+	struct copy_out out = { .fd = -1 };
 	char *data = NULL;
 	struct slot *live = NULL;
 	size_t n = 0;
@@ -551,7 +587,8 @@ int task_log_compact(struct task_log *l)
 	if (rc < 0)
 		goto fail;
 	live = malloc((l->idx.count ? l->idx.count : 1) * sizeof(*live));
-	if (!live) {
+	out = (struct copy_out){ .fd = fd, .buf = malloc(COPY_CHUNK) };
+	if (!live || !out.buf) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -560,16 +597,15 @@ int task_log_compact(struct task_log *l)
 		if (l->idx.slots[i].key)
 			live[n++] = l->idx.slots[i];
 	qsort(live, n, sizeof(*live), cmp_slot_off);
-	if ((rc = pwrite_all(fd, FILE_MAGIC, FILE_HEADER, 0)) < 0)
+	if ((rc = copy_add(&out, FILE_MAGIC, FILE_HEADER)) < 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
-		if ((rc = pwrite_all(fd, data + live[i].off, live[i].size, new_size)) < 0 ||
-		    (live[i].upd_size && (rc = pwrite_all(fd, data + live[i].upd_off,
-							  live[i].upd_size,
-							  new_size + live[i].size)) < 0))
+		if ((rc = copy_add(&out, data + live[i].off, live[i].size)) < 0 ||
+		    (rc = copy_add(&out, data + live[i].upd_off, live[i].upd_size)) < 0)
 			goto fail;
-		new_size += live[i].size + live[i].upd_size;
 	}
+	if ((rc = copy_flush(&out)) < 0)
+		goto fail;
 	if (fdatasync(fd) < 0 || rename(l->new_path, l->path) < 0) {
 		rc = -errno;
 		goto fail;
@@ -602,6 +638,7 @@ fail:
 	}
 	if (data)
 		munmap(data, (size_t)old_size);
+	free(out.buf);
 	free(live);
 	return rc;
 }

@@ -633,6 +633,41 @@ static void test_leftover_compaction_file_ignored(void **state)
 	assert_log(c, "1=one\n2=two\n");
 }
 
+/* Compaction copies through a 1 MiB buffer: records bigger than it, and records that
+ * straddle its end, come out whole and in order. */
+static void test_compaction_with_big_records(void **state)
+{
+	struct ctx *c = *state;
+	size_t big = (3u << 20) / 2;    /* 1.5 MiB */
+	char *text = malloc(big + 1), *before, *after;
+
+	assert_non_null(text);
+	for (uint64_t k = 1; k <= 6; k++) {
+		memset(text, 'a' + (int)k, big);
+		text[big] = '\0';
+		put(c, k, k % 2 ? text : "small");     /* 1, 3, 5 big; 2, 4, 6 small */
+		update(c, k, "{\"s\":1}");
+	}
+	put(c, 2, "small, superseded");
+	sync_log(c);
+	put(c, 2, "small again");                    /* the first two puts of 2 are dead */
+	del(c, 4);
+	sync_log(c);
+	before = scan_all(c->l);
+	assert_int_equal(task_log_compact(c->l), 0);
+	after = scan_all(c->l);
+	assert_string_equal(after, before);
+	free(after);
+	assert_int_equal(stats_of(c).file_bytes, file_size(c->path));
+	reopen(c);
+	after = scan_all(c->l);
+	assert_string_equal(after, before);
+	assert_int_equal(stats_of(c).torn_bytes, 0);
+	free(after);
+	free(before);
+	free(text);
+}
+
 /* A second opener of the same work dir (a second master) is refused while the first has
  * the log, with a message naming the file, and nothing of the first's is touched; once the
  * first closes, the log opens. */
@@ -980,6 +1015,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_partial_header_is_a_new_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leftover_compaction_file_ignored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_second_opener_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_compaction_with_big_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_keys, setup, teardown),
