@@ -9,6 +9,7 @@
 #include <sys/random.h>
 #include <time.h>
 #include "lib/hashmap.h"
+#include "lib/util.h"
 
 #define HM_MIN_SLOTS 16
 
@@ -53,17 +54,13 @@ uint64_t hm_hash(const char *key)
 	return mix(h ^ w ^ 0xff51afd7ed558ccdULL, 0x94d049bb133111ebULL);
 }
 
-/* malloc + memset, not calloc: a fresh large block is untouched zero pages, and the first
- * probe's read would map the shared zero page, so every later write would fault again and
- * flush the TLB of every CPU running the master (IPIs: ~10% of the store writer's time
- * at a million tasks). Writing first takes one plain fault per page. */
+/* Sets h's slots to n empty ones (h is unchanged on failure). */
 static int alloc_slots(struct hashmap *h, size_t n)
 {
-	struct hm_slot *s = malloc(n * sizeof(*s));
+	struct hm_slot *s = calloc_written(n, sizeof(*s));  /* probed before written */
 
 	if (!s)
 		return -ENOMEM;
-	memset(s, 0, n * sizeof(*s));
 	h->slots = s;
 	h->mask = n - 1;
 	return 0;
@@ -91,11 +88,8 @@ static int grow(struct hashmap *h)
 	struct hm_slot *old = h->slots;
 	size_t old_n = h->mask + 1;
 
-	if (alloc_slots(h, old_n * 2) < 0) {
-		h->slots = old;
-		h->mask = old_n - 1;
+	if (alloc_slots(h, old_n * 2) < 0)
 		return -ENOMEM;
-	}
 	for (size_t i = 0; i < old_n; i++) {
 		size_t j;
 

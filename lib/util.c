@@ -519,3 +519,15 @@ int fsync_dir(const char *dir)
 	close(fd);
 	return rc;
 }
+
+void *calloc_written(size_t n, size_t size)
+{
+	void *p;
+
+	if (size && n > SIZE_MAX / size)
+		return NULL;
+	p = malloc(n * size);
+	if (p)
+		memset(p, 0, n * size);
+	return p;
+}

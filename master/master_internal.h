@@ -243,7 +243,7 @@ struct master {
 		const char *hostname;
 		/* Framework data by the caller's pointer to it (a framework keeps one text per
 		 * app version, and a wave interleaves apps): checked with strcmp. */
-		struct { const char *from, *shared; } extra[16];
+		struct shared_by_ptr { const char *from, *shared; } extra[16];
 	} last_made;
 	size_t task_count;
 	/* Bumped whenever an agent's state or total resources change (agents.c); the

@@ -28,8 +28,10 @@ static bool to_log(const struct master *m, const char *kind)
 	return m->task_log && strcmp(kind, "tasks") == 0;
 }
 
-/* A put (or delete) buffered in the task log; durable at the next task_log_sync. */
-static int log_one(struct master *m, const char *key, json_t *value, const char *text)
+/* A put (an update, if update), or a delete (neither value nor text), buffered in the task
+ * log; durable at the next task_log_sync. */
+static int log_one(struct master *m, const char *key, json_t *value, const char *text,
+		   bool update)
 {
 	uint64_t k = tasks_key_seq(key);
 	char *printed = NULL;
@@ -41,22 +43,23 @@ static int log_one(struct master *m, const char *key, json_t *value, const char 
 		return task_log_del(m->task_log, k);
 	if (!text && !(text = printed = json_dumps(value, JSON_COMPACT)))
 		return -ENOMEM;
-	rc = task_log_put(m->task_log, k, text, strlen(text));
+	rc = update ? task_log_update(m->task_log, k, text, strlen(text)) :
+		      task_log_put(m->task_log, k, text, strlen(text));
 	free(printed);
 	return rc;
 }
 
 /* A put of value, or of text (JSON text of an object) when value is NULL; a delete when
- * both are NULL. */
+ * both are NULL. update: a task log update instead of a put (the caller checked to_log). */
 static void write_one(struct master *m, const char *kind, const char *key, json_t *value,
-		      const char *text)
+		      const char *text, bool update)
 {
 	json_error_t jerr;
 	json_t *parsed;
 	int rc;
 
 	if (to_log(m, kind)) {
-		rc = log_one(m, key, value, text);
+		rc = log_one(m, key, value, text, update);
 	} else if (text && store_is_sqlite(m->store)) {
 		rc = store_sqlite_put_text(m->store, kind, key, text);
 	} else if (text) {
@@ -69,7 +72,7 @@ static void write_one(struct master *m, const char *kind, const char *key, json_
 	}
 	if (rc < 0)
 		log_error("event=store_write_failed kind=%s key=%s op=%s error=\"%s\"", kind, key,
-			  value || text ? "put" : "del", strerror(-rc));
+			  update ? "update" : value || text ? "put" : "del", strerror(-rc));
 }
 
 static void job_free(struct store_job *j)
@@ -88,20 +91,12 @@ static void write_obj(struct master *m, const char *kind, const char *key, void 
 {
 	bool as_update = update && to_log(m, kind);
 	char *text = render(obj, as_update);
-	uint64_t k = tasks_key_seq(key);
-	int rc;
 
-	if (!text) {
+	if (text)
+		write_one(m, kind, key, NULL, text, as_update);
+	else
 		log_error("event=store_write_failed kind=%s key=%s op=put error=\"out of memory\"",
 			  kind, key);
-	} else if (as_update) {
-		rc = k ? task_log_update(m->task_log, k, text, strlen(text)) : -EINVAL;
-		if (rc < 0)
-			log_error("event=store_write_failed kind=%s key=%s op=update error=\"%s\"",
-				  kind, key, strerror(-rc));
-	} else {
-		write_one(m, kind, key, NULL, text);
-	}
 	free(text);
 }
 
@@ -151,7 +146,7 @@ now:
 	if (obj)
 		write_obj(m, kind, key, obj, render, update);
 	else
-		write_one(m, kind, key, value, text);
+		write_one(m, kind, key, value, text, false);
 	if (to_log(m, kind) && !m->task_log_batch)
 		task_log_sync(m->task_log);     /* (logs its own failure) */
 	free(text);
@@ -253,7 +248,7 @@ static void write_batch(struct master *m, struct store_job *batch)
 		if (j->obj)
 			write_obj(m, j->kind, j->key, j->obj, j->render, j->update);
 		else
-			write_one(m, j->kind, j->key, j->value, j->text);
+			write_one(m, j->kind, j->key, j->value, j->text, false);
 		n++;
 	}
 	if (logged && task_log_sync(m->task_log) < 0)

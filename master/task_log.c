@@ -45,11 +45,9 @@ struct task_log {
 	uint64_t size;                  /* synced bytes in the file */
 	uint64_t live_bytes;
 	struct index idx;
-	unsigned char *buf;             /* encoded, not yet written */
+	unsigned char *buf;             /* encoded, not yet written (their index changes are
+					 * applied from their headers once they are durable) */
 	size_t buf_len, buf_cap;
-	/* Index changes of the buffered records, applied once they are durable. */
-	struct pending { uint64_t key; uint32_t size; char type; } *pend;
-	size_t pend_len, pend_cap;
 	struct task_log_stats stats;
 };
 
@@ -60,16 +58,12 @@ static size_t home(const struct index *x, uint64_t key)
 	return (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 20) & x->mask;
 }
 
-/* malloc + memset rather than calloc: see alloc_slots in lib/hashmap.c (zero-page faults). */
 static int index_init(struct index *x, size_t n)
 {
-	x->slots = malloc(n * sizeof(*x->slots));
+	x->slots = calloc_written(n, sizeof(*x->slots));    /* probed before written */
 	x->mask = n - 1;
 	x->count = 0;
-	if (!x->slots)
-		return -ENOMEM;
-	memset(x->slots, 0, n * sizeof(*x->slots));
-	return 0;
+	return x->slots ? 0 : -ENOMEM;
 }
 
 static size_t index_find(const struct index *x, uint64_t key)
@@ -124,23 +118,23 @@ static int index_apply(struct index *x, char type, uint64_t key, uint64_t off, u
 	size_t i = index_find(x, key);
 	struct slot *s = &x->slots[i];
 
-	if (type == 'D' || (type == 'P' && s->key)) {
-		if (!s->key)
-			return 0;
-		*live -= s->size + s->upd_size;
-		if (type == 'D') {
-			index_del_at(x, i);
-			return 0;
-		}
-	} else if (type == 'U') {
+	if (type == 'U') {
 		if (!s->key)
 			return 0;               /* an update without a put: nothing to lay it on */
-		*live += size;           /* (64-bit: a shorter update must not wrap) */
+		*live += size;                  /* (64-bit: a shorter update must not wrap) */
 		*live -= s->upd_size;
 		s->upd_off = off;
 		s->upd_size = size;
 		return 0;
-	} else {                        /* a put of a new key */
+	}
+	if (s->key) {                   /* a delete, or a put replacing put and update */
+		*live -= s->size + s->upd_size;
+		if (type == 'D')
+			index_del_at(x, i);
+	}
+	if (type == 'D')
+		return 0;
+	if (!s->key) {                  /* a put of a new key */
 		if ((x->count + 1) * 2 > x->mask + 1) {
 			if (index_grow(x) < 0)
 				return -ENOMEM;
@@ -241,19 +235,30 @@ static int cmp_slot_off(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Calls fn for x's live records of data in key order. */
-static int scan_index(const struct index *x, const char *data, task_log_fn fn, void *arg)
+/* A copy of x's used slots (x->count of them) sorted by cmp; NULL without memory. */
+static struct slot *sorted_slots(const struct index *x, int (*cmp)(const void *, const void *))
 {
 	struct slot *live = malloc((x->count ? x->count : 1) * sizeof(*live));
 	size_t n = 0;
+
+	if (!live)
+		return NULL;
+	for (size_t i = 0; i <= x->mask; i++)
+		if (x->slots[i].key)
+			live[n++] = x->slots[i];
+	qsort(live, n, sizeof(*live), cmp);
+	return live;
+}
+
+/* Calls fn for x's live records of data in key order. */
+static int scan_index(const struct index *x, const char *data, task_log_fn fn, void *arg)
+{
+	struct slot *live = sorted_slots(x, cmp_slot_key);
+	size_t n = x->count;
 	int rc = 0;
 
 	if (!live)
 		return -ENOMEM;
-	for (size_t i = 0; i <= x->mask; i++)
-		if (x->slots[i].key)
-			live[n++] = x->slots[i];
-	qsort(live, n, sizeof(*live), cmp_slot_key);
 	for (size_t i = 0; i < n && !rc; i++) {
 		const struct slot *s = &live[i];
 
@@ -396,7 +401,6 @@ int task_log_open(const char *dir, struct task_log **out, char *err, size_t errl
 	rc = load(l, err, errlen);
 	if (rc < 0)
 		goto fail;
-	l->stats.live = l->idx.count;
 	*out = l;
 	return 0;
 fail:
@@ -412,7 +416,6 @@ void task_log_close(struct task_log *l)
 		close(l->fd);
 	free(l->idx.slots);
 	free(l->buf);
-	free(l->pend);
 	free(l);
 }
 
@@ -433,26 +436,17 @@ int task_log_scan(struct task_log *l, task_log_fn fn, void *arg)
 
 static int reserve(struct task_log *l, size_t more)
 {
-	if (l->buf_len + more > l->buf_cap) {
-		size_t cap = l->buf_cap ? l->buf_cap : 64 * 1024;
-		unsigned char *b;
+	size_t cap = l->buf_cap ? l->buf_cap : 64 * 1024;
+	unsigned char *b;
 
-		while (cap < l->buf_len + more)
-			cap *= 2;
-		if (!(b = realloc(l->buf, cap)))
-			return -ENOMEM;
-		l->buf = b;
-		l->buf_cap = cap;
-	}
-	if (l->pend_len == l->pend_cap) {
-		size_t cap = l->pend_cap ? l->pend_cap * 2 : 256;
-		struct pending *p = realloc(l->pend, cap * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		l->pend = p;
-		l->pend_cap = cap;
-	}
+	if (l->buf_len + more <= l->buf_cap)
+		return 0;
+	while (cap < l->buf_len + more)
+		cap *= 2;
+	if (!(b = realloc(l->buf, cap)))
+		return -ENOMEM;
+	l->buf = b;
+	l->buf_cap = cap;
 	return 0;
 }
 
@@ -466,7 +460,6 @@ static int append(struct task_log *l, char type, uint64_t key, const char *text,
 	if (len)
 		memcpy(l->buf + l->buf_len + REC_HEADER, text, len);
 	l->buf_len += REC_HEADER + len;
-	l->pend[l->pend_len++] = (struct pending){ key, (uint32_t)(REC_HEADER + len), type };
 	return 0;
 }
 
@@ -511,18 +504,19 @@ int task_log_sync(struct task_log *l)
 			  strerror(-rc));
 		return rc;
 	}
-	for (size_t i = 0; i < l->pend_len; i++) {
-		const struct pending *p = &l->pend[i];
+	for (size_t at = 0; at < l->buf_len;) {  /* the records just written, by their headers */
+		const unsigned char *h = l->buf + at;
+		uint32_t size = REC_HEADER + le32_load(h + 4);
+		uint64_t key = le64_load(h + 16);
 
 		/* (-ENOMEM: durable, but the index could not grow; compaction would drop it) */
-		if (index_apply(&l->idx, p->type, p->key, off, p->size, &l->live_bytes) < 0)
-			log_error("event=task_log_index_full key=%" PRIu64, p->key);
-		off += p->size;
+		if (index_apply(&l->idx, (char)h[12], key, off + at, size, &l->live_bytes) < 0)
+			log_error("event=task_log_index_full key=%" PRIu64, key);
+		at += size;
 		l->stats.records++;
 	}
-	l->size = off;
+	l->size = off + l->buf_len;
 	l->buf_len = 0;
-	l->pend_len = 0;
 	if (compaction_due(l) && (rc = task_log_compact(l)) < 0)
 		log_error("event=task_log_compact_failed file=%s error=\"%s\"", l->path,
 			  strerror(-rc));
@@ -572,7 +566,7 @@ int task_log_compact(struct task_log *l)
 	struct copy_out out = { .fd = -1 };
 	char *data = NULL;
 	struct slot *live = NULL;
-	size_t n = 0;
+	size_t n = l->idx.count;
 	int fd, rc;
 
 	fd = open(l->new_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -586,17 +580,13 @@ int task_log_compact(struct task_log *l)
 	rc = map_file(l->fd, (size_t)old_size, &data);
 	if (rc < 0)
 		goto fail;
-	live = malloc((l->idx.count ? l->idx.count : 1) * sizeof(*live));
+	/* Live records in file order: the copy reads the old file front to back. */
+	live = sorted_slots(&l->idx, cmp_slot_off);
 	out = (struct copy_out){ .fd = fd, .buf = malloc(COPY_CHUNK) };
 	if (!live || !out.buf) {
 		rc = -ENOMEM;
 		goto fail;
 	}
-	/* Live records in file order: the copy reads the old file front to back. */
-	for (size_t i = 0; i <= l->idx.mask; i++)
-		if (l->idx.slots[i].key)
-			live[n++] = l->idx.slots[i];
-	qsort(live, n, sizeof(*live), cmp_slot_off);
 	if ((rc = copy_add(&out, FILE_MAGIC, FILE_HEADER)) < 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {

@@ -187,8 +187,8 @@ static const char *shared(struct master *m, const char **last, const char *s)
 /* shared() for framework data, cached by the caller's pointer to its text. */
 static const char *shared_extra(struct master *m, const char *s)
 {
-	size_t n = sizeof(m->last_made.extra) / sizeof(m->last_made.extra[0]);
-	__typeof__(m->last_made.extra[0]) *e = &m->last_made.extra[((uintptr_t)s >> 4) % n];
+	struct shared_by_ptr *e =
+		&m->last_made.extra[((uintptr_t)s >> 4) % ARRAY_SIZE(m->last_made.extra)];
 	const char *got;
 
 	if (e->from == s && strcmp(e->shared, s) == 0)
@@ -358,52 +358,50 @@ static void jt_task_changes(struct jtext *b, const struct task *t, const char *h
 	jt_raw(b, health_text ? health_text : "null");
 }
 
-/* What changed, as the JSON object of a task log update. */
-static char *task_changes_text(const struct task *t, const char *health_text)
+/* The fields a record gets at creation and keeps (the part a task log update leaves out). */
+static void jt_task_fixed(struct jtext *b, const struct task *t)
 {
-	struct jtext b;
+	const struct task_record *r = &t->rec;
 
-	jt_init(&b);
-	jt_reserve(&b, 256);
-	jt_raw(&b, "{");
-	jt_task_changes(&b, t, health_text);
-	jt_raw(&b, "}");
-	return jt_take(&b);
+	JT_LIT(b, "\"task_id\":");
+	jt_str(b, r->task_id);
+	JT_LIT(b, ",\"framework_id\":");
+	jt_str(b, r->framework_id);
+	JT_LIT(b, ",\"agent_id\":");
+	jt_str(b, r->agent_id);
+	JT_LIT(b, ",\"hostname\":");
+	jt_str(b, r->hostname);
+	JT_LIT(b, ",\"app_id\":");
+	jt_str(b, r->app_id);
+	JT_LIT(b, ",\"resources\":");
+	jt_resources(b, &r->resources);
+	JT_LIT(b, ",\"ports\":");
+	jt_raw(b, "[");
+	for (size_t i = 0; i < r->port_count; i++) {
+		jt_sep(b);
+		jt_int(b, r->ports[i]);
+	}
+	jt_raw(b, "]");
+	JT_LIT(b, ",\"staged_at\":");
+	jt_num(b, r->staged_at);
+	JT_LIT(b, ",\"extra\":");
+	jt_raw(b, t->extra_text ? t->extra_text : "null");
 }
 
 /* The stored record as JSON text (the TASKINFO sent to the agent is not stored: see
- * tasks_create). Written straight as text, by the store writer (task_snap_text). */
-static char *task_text(const struct task *t, const char *health_text)
+ * tasks_create), or with changes_only what a task log update carries. Written straight as
+ * text, by the store writer (task_snap_text). */
+static char *task_text(const struct task *t, const char *health_text, bool changes_only)
 {
-	const struct task_record *r = &t->rec;
 	struct jtext b;
 
 	jt_init(&b);
 	jt_reserve(&b, 1000);           /* a record is ~700 bytes: one 1 KiB buffer */
-	JT_LIT(&b, "{\"task_id\":");
-	jt_str(&b, r->task_id);
-	JT_LIT(&b, ",\"framework_id\":");
-	jt_str(&b, r->framework_id);
-	JT_LIT(&b, ",\"agent_id\":");
-	jt_str(&b, r->agent_id);
-	JT_LIT(&b, ",\"hostname\":");
-	jt_str(&b, r->hostname);
-	JT_LIT(&b, ",\"app_id\":");
-	jt_str(&b, r->app_id);
-	JT_LIT(&b, ",\"resources\":");
-	jt_resources(&b, &r->resources);
-	JT_LIT(&b, ",\"ports\":");
-	jt_raw(&b, "[");
-	for (size_t i = 0; i < r->port_count; i++) {
-		jt_sep(&b);
-		jt_int(&b, r->ports[i]);
+	jt_raw(&b, "{");
+	if (!changes_only) {
+		jt_task_fixed(&b, t);
+		jt_raw(&b, ",");
 	}
-	jt_raw(&b, "]");
-	JT_LIT(&b, ",\"staged_at\":");
-	jt_num(&b, r->staged_at);
-	JT_LIT(&b, ",\"extra\":");
-	jt_raw(&b, t->extra_text ? t->extra_text : "null");
-	jt_raw(&b, ",");
 	jt_task_changes(&b, t, health_text);
 	jt_raw(&b, "}");
 	return jt_take(&b);
@@ -478,7 +476,7 @@ static char *task_snap_text(const void *p, bool update)
 {
 	const struct task_snap *s = p;
 
-	return update ? task_changes_text(&s->t, s->health_text) : task_text(&s->t, s->health_text);
+	return task_text(&s->t, s->health_text, update);
 }
 
 /* full: the whole record even if it was stored before (a move into the task log). */
@@ -1155,7 +1153,7 @@ void tasks_free(struct master *m)
 	hashmap_destroy(&m->tasks_by_fw);
 	hashmap_destroy(&m->tasks_by_app);
 	intern_put(&m->strings, m->last_made.hostname);
-	for (size_t i = 0; i < sizeof(m->last_made.extra) / sizeof(m->last_made.extra[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(m->last_made.extra); i++)
 		intern_put(&m->strings, m->last_made.extra[i].shared);
 	memset(&m->last_made, 0, sizeof(m->last_made));
 	intern_destroy(&m->strings);
